@@ -1,0 +1,3 @@
+//! The `veo3` command-line tool.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The transport-agnostic Veo3Api trait, error model, retry and polling decisions for kie.ai's Veo 3 API.

@@ -1,0 +1,1 @@
+//! Async client for kie.ai's Veo 3 / 3.1 video-generation API, over reqwest.

@@ -1,0 +1,1 @@
+//! Wire models for the Veo3 API.

@@ -1,0 +1,3 @@
+//! `cargo xtask`: the workspace's automation entry point.
+
+fn main() {}
