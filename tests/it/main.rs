@@ -1,1 +1,11 @@
-//! The one integration-test binary of veo3-rs.
+//! The one integration-test binary of veo3-rs: every cross-crate test lives in a module here,
+//! so the workspace links one test executable instead of one per file.
+
+mod blocking;
+mod callbacks;
+mod cli;
+mod client;
+mod core;
+mod sandbox;
+mod support;
+mod types;
