@@ -1,1 +1,709 @@
-//! Integration tests: types.
+//! Integration tests: every fixture decodes to the expected normalised values, requests
+//! serialize to the documented JSON, and veo3-types stays free of transport crates.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use veo3_types::{
+    ApiCode, AspectRatio, Callback, CodeClass, Credits, DownloadUrlRequest, Envelope, ExtendModel,
+    ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult, Model, Resolution, TaskCreated,
+    TaskRecord, TaskState, Timestamp, Upgrade4kRequest, Upgrade4kResult, UploadedFile,
+    ValidationError,
+};
+
+use crate::support::{fixture, fixture_names};
+
+const TASK: &str = "3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21";
+
+fn envelope(name: &str) -> Envelope {
+    Envelope::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn record(name: &str) -> TaskRecord {
+    let envelope = envelope(name);
+    assert_eq!(envelope.code, ApiCode::Success, "{name}");
+    TaskRecord::from_data(&envelope.data).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn callback(name: &str) -> Callback {
+    Callback::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn url(task: &str, file: &str) -> String {
+    format!("https://cdn.example.com/veo/{task}/{file}")
+}
+
+/// Each fixture's test registers its name here; the coverage test compares with the folder.
+const COVERED: &[&str] = &[
+    "4k-already-generated.json",
+    "4k-ok.json",
+    "4k-processing.json",
+    "callback-4k-failure.json",
+    "callback-4k-success-snake-case.json",
+    "callback-4k-success-with-credits.json",
+    "callback-4k-success.json",
+    "callback-ack.json",
+    "callback-extend-success.json",
+    "callback-failure-500.json",
+    "callback-failure-501.json",
+    "callback-failure.json",
+    "callback-fallback-failed-422.json",
+    "callback-fallback-success-legacy.json",
+    "callback-success-legacy-string-urls.json",
+    "callback-success-promptjson-object.json",
+    "callback-success.json",
+    "credits-ok.json",
+    "download-url-external-422.json",
+    "download-url-ok.json",
+    "error-401.json",
+    "error-402.json",
+    "error-404.json",
+    "error-408.json",
+    "error-429.json",
+    "error-451.json",
+    "error-455.json",
+    "error-500.json",
+    "error-505.json",
+    "extend-ok.json",
+    "generate-error-400-content-policy.json",
+    "generate-error-422-validation.json",
+    "generate-ok.json",
+    "hd-1080p-not-ready.json",
+    "hd-1080p-ok.json",
+    "hd-1080p-source-not-success.json",
+    "record-info-expired.json",
+    "record-info-failed.json",
+    "record-info-generating.json",
+    "record-info-generation-failed.json",
+    "record-info-not-found.json",
+    "record-info-success-doc-example-strings.json",
+    "record-info-success-extend.json",
+    "record-info-success-legacy-string-urls.json",
+    "record-info-success-portrait.json",
+    "record-info-success.json",
+    "request-4k.json",
+    "request-download-url.json",
+    "request-extend.json",
+    "request-generate-first-last-frames.json",
+    "request-generate-legacy-camelcase.json",
+    "request-generate-reference.json",
+    "request-generate-text.json",
+    "request-upload-base64.json",
+    "request-upload-url.json",
+    "upload-error-400.json",
+    "upload-error-401.json",
+    "upload-ok.json",
+    "webhook-signature-example.json",
+];
+
+#[test]
+fn every_fixture_in_the_folder_is_covered_by_an_asserting_test() {
+    let on_disk: BTreeSet<String> = fixture_names().into_iter().collect();
+    let covered: BTreeSet<String> = COVERED.iter().map(|s| s.to_string()).collect();
+    assert_eq!(on_disk, covered, "fixtures and the COVERED table differ");
+}
+
+#[test]
+fn generate_and_extend_answers_carry_the_new_task_id() {
+    let created = TaskCreated::from_data(&envelope("generate-ok.json").data).unwrap();
+    assert_eq!(created.task_id, TASK);
+    let extended = envelope("extend-ok.json");
+    assert_eq!(extended.code, ApiCode::Success);
+    assert!(
+        !TaskCreated::from_data(&extended.data)
+            .unwrap()
+            .task_id
+            .is_empty()
+    );
+}
+
+#[test]
+fn rejections_and_generic_errors_keep_code_and_message() {
+    let cases = [
+        (
+            "generate-error-400-content-policy.json",
+            ApiCode::BadRequest,
+            "flagged",
+        ),
+        (
+            "generate-error-422-validation.json",
+            ApiCode::Unprocessable,
+            "Validation Error",
+        ),
+        ("error-401.json", ApiCode::Unauthorized, ""),
+        ("error-402.json", ApiCode::InsufficientCredits, ""),
+        ("error-404.json", ApiCode::NotFound, ""),
+        ("error-408.json", ApiCode::UpstreamTimeout, "10 minutes"),
+        ("error-429.json", ApiCode::RateLimited, ""),
+        ("error-451.json", ApiCode::ImageFetchFailed, ""),
+        ("error-455.json", ApiCode::ServiceUnavailable, ""),
+        ("error-500.json", ApiCode::InternalError, ""),
+        ("error-505.json", ApiCode::FeatureDisabled, ""),
+        (
+            "record-info-not-found.json",
+            ApiCode::Unprocessable,
+            "record is null",
+        ),
+        (
+            "record-info-expired.json",
+            ApiCode::Unprocessable,
+            "14 days",
+        ),
+        (
+            "hd-1080p-source-not-success.json",
+            ApiCode::Unprocessable,
+            "record status is not success",
+        ),
+        (
+            "download-url-external-422.json",
+            ApiCode::Unprocessable,
+            "External file URLs",
+        ),
+        ("upload-error-400.json", ApiCode::BadRequest, ""),
+        ("upload-error-401.json", ApiCode::Unauthorized, ""),
+    ];
+    for (name, code, needle) in cases {
+        let envelope = envelope(name);
+        assert_eq!(envelope.code, code, "{name}");
+        assert!(!envelope.msg.is_empty(), "{name}: message lost");
+        assert!(envelope.msg.contains(needle), "{name}: {:?}", envelope.msg);
+        assert!(envelope.data.is_null(), "{name}");
+    }
+    assert_eq!(ApiCode::UpstreamTimeout.class(), CodeClass::Transient);
+    assert_eq!(ApiCode::GenerationFailed.class(), CodeClass::Permanent);
+}
+
+#[test]
+fn running_and_failed_records_normalise_state_and_error() {
+    let generating = record("record-info-generating.json");
+    assert_eq!(generating.state, TaskState::Generating);
+    assert_eq!(generating.complete_time, None);
+    assert_eq!(generating.error_message, None, "\"\" means none");
+    assert!(generating.video_urls().is_empty());
+    assert_eq!(
+        generating.create_time,
+        Some(Timestamp::from_epoch_millis(1_767_225_300_000))
+    );
+
+    let failed = record("record-info-failed.json");
+    assert_eq!(failed.state, TaskState::Failed);
+    assert!(failed.state.is_terminal() && failed.state.is_failure());
+    assert_eq!(failed.error_code, Some(400));
+    assert!(
+        failed
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("content policies")
+    );
+
+    let generation_failed = record("record-info-generation-failed.json");
+    assert_eq!(generation_failed.state, TaskState::GenerationFailed);
+    assert_eq!(generation_failed.error_code, Some(501));
+    assert_eq!(
+        generation_failed.error_message.as_deref(),
+        Some("Video generation task failed")
+    );
+    assert_eq!(
+        generation_failed.params().unwrap()["model"],
+        "veo3_fast",
+        "paramJson is decoded lazily"
+    );
+}
+
+#[test]
+fn successful_records_in_every_shape_expose_their_urls() {
+    let modern = record("record-info-success.json");
+    assert_eq!(modern.task_id, TASK);
+    assert_eq!(modern.state, TaskState::Success);
+    assert_eq!(modern.video_urls(), [url(TASK, "result_0.mp4")]);
+    let response = modern.response.as_ref().unwrap();
+    assert_eq!(response.origin_urls, None);
+    assert_eq!(response.resolution, Some(Resolution::P720));
+    assert_eq!(
+        modern.complete_time,
+        Some(Timestamp::from_epoch_millis(1_767_225_600_000))
+    );
+    assert_eq!(modern.fallback_flag, Some(false));
+
+    let legacy = record("record-info-success-legacy-string-urls.json");
+    assert_eq!(legacy.state, TaskState::Success);
+    assert_eq!(
+        legacy.video_urls(),
+        modern.video_urls(),
+        "JSON-string resultUrls decode the same"
+    );
+    assert_eq!(
+        legacy.create_time,
+        Some(Timestamp::from_epoch_millis(1_751_365_500_000))
+    );
+
+    let portrait = record("record-info-success-portrait.json");
+    let task = "5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a";
+    let response = portrait.response.as_ref().unwrap();
+    assert_eq!(response.origin_urls, Some(vec![url(task, "origin_0.mp4")]));
+    assert_eq!(response.seeds, Some(vec![18999]));
+    assert_eq!(response.has_audio_list, Some(vec![true]));
+    assert_eq!(portrait.error_message, None, "null means none");
+
+    let doc = record("record-info-success-doc-example-strings.json");
+    assert_eq!(
+        doc.complete_time,
+        Some(Timestamp::from_epoch_millis(1_767_263_400_000))
+    );
+    assert_eq!(
+        doc.create_time,
+        Some(Timestamp::from_epoch_millis(1_767_263_100_000))
+    );
+    assert_eq!(
+        doc.video_urls(),
+        ["https://cdn.example.com/veo/demo/full_0.mp4"]
+    );
+
+    let extend = record("record-info-success-extend.json");
+    let task = "9a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    assert_eq!(
+        extend.video_urls(),
+        [url(task, "full_0.mp4")],
+        "the stitched video wins"
+    );
+    assert_eq!(
+        extend.response.as_ref().unwrap().result_urls,
+        [url(task, "segment_0.mp4")]
+    );
+    assert_eq!(extend.fallback_flag, None);
+}
+
+#[test]
+fn the_legacy_and_modern_shapes_of_one_record_normalise_to_equal_values() {
+    let modern = json!({
+        "taskId": TASK, "paramJson": "{\"prompt\":\"p\"}",
+        "createTime": 1_751_365_500_000_i64, "completeTime": 1_751_365_800_000_i64,
+        "successFlag": 1,
+        "response": {"taskId": TASK, "resultUrls": [url(TASK, "a.mp4")], "originUrls": null, "resolution": "720p"},
+        "errorCode": null, "errorMessage": "", "fallbackFlag": false
+    });
+    let legacy = json!({
+        "taskId": TASK, "paramJson": "{\"prompt\":\"p\"}",
+        "createTime": "2025-07-01T10:25:00Z", "completeTime": "2025-07-01 10:30:00",
+        "status": "1",
+        "resultUrls": format!("[\"{}\"]", url(TASK, "a.mp4")),
+        "response": {"taskId": TASK, "resultUrls": format!("[{}]", url(TASK, "a.mp4")), "originUrls": "", "resolution": "720p"},
+        "errorCode": null, "errorMessage": null, "fallbackFlag": "false"
+    });
+    assert_eq!(
+        TaskRecord::from_data(&modern).unwrap(),
+        TaskRecord::from_data(&legacy).unwrap()
+    );
+}
+
+#[test]
+fn unknown_success_flags_are_kept_not_rejected() {
+    let record = TaskRecord::from_data(&json!({"taskId": "t", "successFlag": 7})).unwrap();
+    assert_eq!(record.state, TaskState::Unknown("7".into()));
+    assert!(!record.state.is_terminal());
+    let record = TaskRecord::from_data(&json!({"taskId": "t"})).unwrap();
+    assert!(matches!(record.state, TaskState::Unknown(_)));
+    let nested =
+        TaskRecord::from_data(&json!({"taskId": "t", "response": {"successFlag": 1}})).unwrap();
+    assert_eq!(nested.state, TaskState::Success);
+}
+
+#[test]
+fn upgrade_answers_decode_to_their_distinct_shapes() {
+    let hd = Hd1080pResult::from_data(&envelope("hd-1080p-ok.json").data).unwrap();
+    assert_eq!(hd.result_url, url(TASK, "result_0_1080p.mp4"));
+
+    let not_ready = envelope("hd-1080p-not-ready.json");
+    assert_eq!(
+        not_ready.code.class_with_message(&not_ready.msg),
+        CodeClass::Pending
+    );
+
+    let accepted = envelope("4k-ok.json");
+    assert_eq!(accepted.code, ApiCode::Success);
+    let accepted = Upgrade4kResult::from_data(&accepted.data).unwrap();
+    assert_eq!(accepted.task_id.as_deref(), Some(TASK));
+    assert!(!accepted.is_ready());
+
+    let processing = envelope("4k-processing.json");
+    assert_eq!(
+        processing.code.class_with_message(&processing.msg),
+        CodeClass::Pending
+    );
+    assert!(
+        !Upgrade4kResult::from_data(&processing.data)
+            .unwrap()
+            .is_ready()
+    );
+
+    let done = envelope("4k-already-generated.json");
+    assert_eq!(
+        done.code,
+        ApiCode::Unprocessable,
+        "success arrives as a 422"
+    );
+    let done = Upgrade4kResult::from_data(&done.data).unwrap();
+    assert!(done.is_ready());
+    assert_eq!(done.result_urls, [url(TASK, "result_0_4k.mp4")]);
+    assert_eq!(done.image_urls, [url(TASK, "result_0_4k.jpg")]);
+}
+
+#[test]
+fn credits_download_links_and_uploads_decode() {
+    assert_eq!(
+        Credits::from_data(&envelope("credits-ok.json").data).unwrap(),
+        Credits(1850)
+    );
+    let link = envelope("download-url-ok.json").download_link().unwrap();
+    assert!(link.starts_with("https://tempfile.example.com/dl/") && link.contains("expires="));
+    let upload = envelope("upload-ok.json");
+    let file = UploadedFile::from_data(&upload.data).unwrap();
+    assert_eq!(
+        file.download_url,
+        "https://tempfile.example.com/uploads/images/veo-inputs/source.jpg"
+    );
+    assert_eq!(file.file_size, Some(154_832));
+    let ack = envelope("callback-ack.json");
+    assert_eq!((ack.code, ack.msg.as_str()), (ApiCode::Success, "success"));
+}
+
+#[test]
+fn generation_callbacks_in_every_shape_normalise() {
+    let success = callback("callback-success.json");
+    assert!(success.is_success());
+    assert_eq!(success.task_id.as_deref(), Some(TASK));
+    assert_eq!(success.result_urls(), [url(TASK, "result_0.mp4")]);
+    assert_eq!(
+        success.prompt_json.as_ref().unwrap()["model"],
+        "veo3_fast",
+        "string promptJson is parsed"
+    );
+    assert_eq!(
+        success.info.as_ref().unwrap().resolution,
+        Some(Resolution::P720)
+    );
+
+    let legacy = callback("callback-success-legacy-string-urls.json");
+    assert_eq!(legacy.result_urls(), success.result_urls());
+    assert_eq!(
+        legacy.info.as_ref().unwrap().origin_urls,
+        None,
+        "\"\" originUrls means none"
+    );
+
+    let object = callback("callback-success-promptjson-object.json");
+    let task = "5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a";
+    assert_eq!(object.prompt_json.as_ref().unwrap()["aspectRatio"], "9:16");
+    assert_eq!(
+        object.info.as_ref().unwrap().origin_urls,
+        Some(vec![url(task, "origin_0.mp4")])
+    );
+
+    let fallback = callback("callback-fallback-success-legacy.json");
+    assert_eq!(fallback.fallback_flag, Some(true));
+    assert_eq!(fallback.result_urls(), [url(TASK, "result_0.mp4")]);
+
+    let extend = callback("callback-extend-success.json");
+    assert_eq!(
+        extend.result_urls(),
+        [url("9a1b2c3d4e5f60718293a4b5c6d7e8f9", "segment_0.mp4")]
+    );
+
+    for (name, code) in [
+        ("callback-failure.json", ApiCode::BadRequest),
+        ("callback-failure-500.json", ApiCode::InternalError),
+        ("callback-failure-501.json", ApiCode::GenerationFailed),
+        ("callback-fallback-failed-422.json", ApiCode::Unprocessable),
+    ] {
+        let failure = callback(name);
+        assert_eq!(failure.code, code, "{name}");
+        assert!(
+            !failure.is_success() && failure.result_urls().is_empty(),
+            "{name}"
+        );
+        assert_eq!(failure.task_id.as_deref(), Some(TASK), "{name}");
+        assert!(!failure.msg.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn four_k_callbacks_in_every_shape_normalise() {
+    let expected_video = vec![url(TASK, "result_0_4k.mp4")];
+    let expected_image = Some(vec![url(TASK, "result_0_4k.jpg")]);
+    for name in [
+        "callback-4k-success.json",
+        "callback-4k-success-with-credits.json",
+        "callback-4k-success-snake-case.json",
+    ] {
+        let callback = callback(name);
+        assert_eq!(callback.task_id.as_deref(), Some(TASK), "{name}");
+        assert_eq!(callback.result_urls(), expected_video, "{name}");
+        assert_eq!(
+            callback.info.as_ref().unwrap().image_urls,
+            expected_image,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        callback("callback-4k-success-with-credits.json").credits_consumed,
+        Some(120)
+    );
+    assert_eq!(
+        callback("callback-4k-success-snake-case.json")
+            .info
+            .unwrap()
+            .media_ids
+            .map(|m| m.len()),
+        Some(1)
+    );
+    let failure = callback("callback-4k-failure.json");
+    assert_eq!(failure.code, ApiCode::InternalError);
+    assert!(failure.msg.contains("unavailable"));
+}
+
+#[test]
+fn the_signature_example_body_decodes_and_names_the_signed_task() {
+    let example: Value =
+        serde_json::from_slice(&fixture("webhook-signature-example.json")).unwrap();
+    let body = serde_json::to_vec(&example["body"]).unwrap();
+    let callback = Callback::from_slice(&body).unwrap();
+    let signed = example["signedString"].as_str().unwrap();
+    let timestamp = example["headers"]["X-Webhook-Timestamp"].as_str().unwrap();
+    assert_eq!(format!("{}.{timestamp}", callback.task_id.unwrap()), signed);
+    assert_eq!(
+        Callback::task_id_of(&example["body"]).as_deref(),
+        Some(TASK)
+    );
+}
+
+fn request_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+#[test]
+fn generate_requests_serialize_to_the_documented_json() {
+    let text = GenerateRequest::builder("A red fox trotting through fresh snow at dawn, cinematic")
+        .model(Model::Veo3Fast)
+        .generation_type(GenerationType::TextToVideo)
+        .aspect_ratio(AspectRatio::Landscape)
+        .enable_translation(true)
+        .call_back_url("https://hooks.example.com/kie/veo")
+        .build()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&text).unwrap(),
+        request_json("request-generate-text.json")
+    );
+
+    let frames =
+        GenerateRequest::builder("The camera glides from the empty room to the furnished room")
+            .image_urls([
+                "https://img.example.com/first.jpg",
+                "https://img.example.com/last.jpg",
+            ])
+            .model(Model::Veo3)
+            .generation_type(GenerationType::FirstAndLastFrames)
+            .aspect_ratio(AspectRatio::Landscape)
+            .seeds(24680)
+            .watermark("MyBrand")
+            .call_back_url("https://hooks.example.com/kie/veo")
+            .build()
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(&frames).unwrap(),
+        request_json("request-generate-first-last-frames.json")
+    );
+
+    let reference =
+        GenerateRequest::builder("The character from the references walks through a neon market")
+            .image_url("https://img.example.com/ref1.png")
+            .image_url("https://img.example.com/ref2.png")
+            .image_url("https://img.example.com/ref3.png")
+            .generation_type(GenerationType::Reference)
+            .aspect_ratio(AspectRatio::Portrait)
+            .resolution(Resolution::P1080)
+            .build()
+            .unwrap();
+    assert_eq!(
+        serde_json::to_value(&reference).unwrap(),
+        request_json("request-generate-reference.json")
+    );
+
+    // Every fixture request reads back to the same value (the sandbox relies on this).
+    for name in [
+        "request-generate-text.json",
+        "request-generate-first-last-frames.json",
+        "request-generate-reference.json",
+    ] {
+        let parsed: GenerateRequest = serde_json::from_slice(&fixture(name)).unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            request_json(name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn legacy_camelcase_generate_requests_are_read_with_the_current_names() {
+    let legacy: GenerateRequest =
+        serde_json::from_slice(&fixture("request-generate-legacy-camelcase.json")).unwrap();
+    assert_eq!(legacy.aspect_ratio, Some(AspectRatio::Landscape));
+    assert_eq!(legacy.model, Model::Veo3);
+    let json = serde_json::to_value(&legacy).unwrap();
+    assert_eq!(json["aspect_ratio"], "16:9");
+    assert!(json.get("aspectRatio").is_none());
+    let both: GenerateRequest = serde_json::from_value(
+        json!({"prompt": "p", "aspect_ratio": "9:16", "aspectRatio": "16:9"}),
+    )
+    .unwrap();
+    assert_eq!(
+        both.aspect_ratio,
+        Some(AspectRatio::Portrait),
+        "snake_case wins"
+    );
+}
+
+#[test]
+fn other_requests_serialize_to_the_documented_json() {
+    let extend = ExtendRequest::new(
+        TASK,
+        "The fox stops, looks at the camera, then leaps over a fallen log",
+    )
+    .model(ExtendModel::Fast)
+    .seeds(13579)
+    .call_back_url("https://hooks.example.com/kie/veo-extend");
+    extend.validate().unwrap();
+    assert_eq!(
+        serde_json::to_value(&extend).unwrap(),
+        request_json("request-extend.json")
+    );
+
+    let upgrade = Upgrade4kRequest::new(TASK)
+        .index(0)
+        .call_back_url("https://hooks.example.com/kie/veo-4k");
+    assert_eq!(
+        serde_json::to_value(&upgrade).unwrap(),
+        request_json("request-4k.json")
+    );
+    let lenient: Upgrade4kRequest =
+        serde_json::from_value(json!({"taskId": TASK, "index": "0"})).unwrap();
+    assert_eq!(lenient.index, Some(0));
+
+    let download = DownloadUrlRequest::new(url(TASK, "result_0.mp4"));
+    assert_eq!(
+        serde_json::to_value(&download).unwrap(),
+        request_json("request-download-url.json")
+    );
+
+    // Upload requests go to another host the clients do not use; they are JSON objects with
+    // the documented required fields.
+    let by_url = request_json("request-upload-url.json");
+    assert!(by_url["fileUrl"].is_string() && by_url["uploadPath"].is_string());
+    let by_base64 = request_json("request-upload-base64.json");
+    assert!(
+        by_base64["base64Data"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+}
+
+#[test]
+fn the_builder_rejects_each_documented_rule_naming_the_field() {
+    let base = || GenerateRequest::builder("a prompt");
+    let cases: Vec<(Result<GenerateRequest, ValidationError>, &str)> = vec![
+        (GenerateRequest::builder("").build(), "prompt"),
+        (
+            base()
+                .generation_type(GenerationType::TextToVideo)
+                .image_url("https://i/a.png")
+                .build(),
+            "imageUrls",
+        ),
+        (
+            base()
+                .generation_type(GenerationType::FirstAndLastFrames)
+                .build(),
+            "imageUrls",
+        ),
+        (
+            base()
+                .generation_type(GenerationType::FirstAndLastFrames)
+                .image_urls(["https://i/1", "https://i/2", "https://i/3"])
+                .build(),
+            "imageUrls",
+        ),
+        (
+            base().generation_type(GenerationType::Reference).build(),
+            "imageUrls",
+        ),
+        (
+            base()
+                .generation_type(GenerationType::Reference)
+                .image_urls(["https://i/1", "https://i/2", "https://i/3", "https://i/4"])
+                .build(),
+            "imageUrls",
+        ),
+        (base().seeds(9_999).build(), "seeds"),
+        (base().seeds(100_000).build(), "seeds"),
+        (base().image_url("file:///etc/passwd").build(), "imageUrls"),
+        (
+            base().call_back_url("ftp://hooks.example.com").build(),
+            "callBackUrl",
+        ),
+        (
+            base()
+                .model(Model::Veo3)
+                .generation_type(GenerationType::Reference)
+                .image_url("https://i/1")
+                .build(),
+            "model",
+        ),
+    ];
+    for (result, field) in cases {
+        let error = result.expect_err(field);
+        assert_eq!(error.field(), field, "{error}");
+        assert!(
+            error.to_string().contains(field),
+            "message names the field: {error}"
+        );
+    }
+    // The boundaries themselves are accepted.
+    base().seeds(10_000).build().unwrap();
+    base().seeds(99_999).build().unwrap();
+    base()
+        .model(Model::Veo3Lite)
+        .generation_type(GenerationType::Reference)
+        .image_url("https://i/1")
+        .build()
+        .unwrap();
+    assert_eq!(
+        ExtendRequest::new("", "p").validate(),
+        Err(ValidationError::EmptyTaskId)
+    );
+    assert_eq!(
+        ExtendRequest::new("t", "p")
+            .seeds(5)
+            .validate()
+            .unwrap_err()
+            .field(),
+        "seeds"
+    );
+}
+
+#[test]
+fn veo3_types_has_no_transport_crate_in_its_tree() {
+    let tree = crate::support::cargo_tree("veo3-types");
+    for forbidden in ["reqwest", "tokio", "hyper", "ureq", "axum"] {
+        assert!(
+            !tree
+                .lines()
+                .any(|line| line.split_whitespace().next() == Some(forbidden)),
+            "{forbidden} in veo3-types' tree:\n{tree}"
+        );
+    }
+    assert!(tree.contains("serde_json"), "the tree was read: {tree}");
+}

@@ -1,0 +1,177 @@
+//! The two ways a wire value can be wrong: a request we refuse to send ([`ValidationError`]) and
+//! a response we cannot read ([`DecodeError`]).
+
+use std::fmt;
+
+use crate::{GenerationType, Model};
+
+/// A request that breaks one of the API's documented rules, caught before it is sent.
+///
+/// Each variant names the field ([`ValidationError::field`]) and its `Display` states the rule.
+///
+/// ```
+/// use veo3_types::{GenerateRequest, ValidationError};
+///
+/// let error = GenerateRequest::builder("  ").build().unwrap_err();
+/// assert_eq!(error.field(), "prompt");
+/// assert!(matches!(error, ValidationError::EmptyPrompt));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// `prompt` is empty or only whitespace.
+    EmptyPrompt,
+    /// `taskId` is empty.
+    EmptyTaskId,
+    /// `imageUrls` has a count the generation type does not accept.
+    ImageCount {
+        /// The generation type (or `None` when the server is left to infer it).
+        generation_type: Option<GenerationType>,
+        /// Inclusive minimum.
+        min: usize,
+        /// Inclusive maximum.
+        max: usize,
+        /// What was given.
+        actual: usize,
+    },
+    /// `seeds` is outside 10000-99999.
+    SeedsOutOfRange {
+        /// What was given.
+        value: u32,
+    },
+    /// A URL field that is not an absolute http(s) URL.
+    InvalidUrl {
+        /// The field, e.g. `imageUrls[1]` or `callBackUrl`.
+        field: &'static str,
+        /// The position for list fields.
+        index: Option<usize>,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// `REFERENCE_2_VIDEO` with a model the docs say cannot do it.
+    UnsupportedModel {
+        /// The generation type.
+        generation_type: GenerationType,
+        /// The model given.
+        model: Model,
+    },
+}
+
+impl ValidationError {
+    /// The wire name of the offending field.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::EmptyPrompt => "prompt",
+            Self::EmptyTaskId => "taskId",
+            Self::ImageCount { .. } => "imageUrls",
+            Self::SeedsOutOfRange { .. } => "seeds",
+            Self::InvalidUrl { field, .. } => field,
+            Self::UnsupportedModel { .. } => "model",
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyPrompt => f.write_str("prompt must not be empty"),
+            Self::EmptyTaskId => f.write_str("taskId must not be empty"),
+            Self::ImageCount {
+                generation_type,
+                min,
+                max,
+                actual,
+            } => {
+                let ty = generation_type
+                    .as_ref()
+                    .map_or("an inferred generation type", |t| t.as_str());
+                if min == max {
+                    write!(
+                        f,
+                        "imageUrls must have exactly {min} image(s) for {ty}, got {actual}"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "imageUrls must have {min} to {max} images for {ty}, got {actual}"
+                    )
+                }
+            }
+            Self::SeedsOutOfRange { value } => {
+                write!(f, "seeds must be between 10000 and 99999, got {value}")
+            }
+            Self::InvalidUrl {
+                field,
+                index: Some(index),
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{field}[{index}] must be an absolute http(s) URL: {reason}"
+                )
+            }
+            Self::InvalidUrl {
+                field,
+                index: None,
+                reason,
+            } => {
+                write!(f, "{field} must be an absolute http(s) URL: {reason}")
+            }
+            Self::UnsupportedModel {
+                generation_type,
+                model,
+            } => write!(
+                f,
+                "model {model} cannot do {generation_type}; the docs allow only veo3_fast (and veo3_lite)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// A response body or callback that could not be read as any documented shape.
+///
+/// Messages name what was missing or wrong; they never quote request headers, so they cannot
+/// carry the API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not JSON.
+    NotJson {
+        /// serde_json's description (position and kind, not content).
+        detail: String,
+    },
+    /// The JSON is not of the expected kind (e.g. an array where an object belongs).
+    UnexpectedShape {
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// A required field is absent or null.
+    MissingField {
+        /// The wire name.
+        field: &'static str,
+    },
+    /// A field is present but unreadable.
+    InvalidField {
+        /// The wire name.
+        field: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotJson { detail } => write!(f, "body is not JSON: {detail}"),
+            Self::UnexpectedShape { expected } => write!(f, "expected {expected}"),
+            Self::MissingField { field } => write!(f, "missing field `{field}`"),
+            Self::InvalidField { field, expected } => {
+                write!(f, "field `{field}` is not {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
