@@ -48,6 +48,8 @@
 mod callback;
 mod code;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod request;
 mod response;
 mod tolerant;
