@@ -1,0 +1,1 @@
+//! Webhook (callback) verification, deduplication and the completion inbox (in progress).
