@@ -1,0 +1,299 @@
+//! Configuration values of a sandbox: durations, prices, limits, response shapes, the clock.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::faults::FaultPlan;
+
+/// Which generation of the documented response shapes the sandbox serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Shape {
+    /// The current shapes: `resultUrls` arrays, `successFlag`, epoch-millisecond timestamps.
+    #[default]
+    Modern,
+    /// The 2025 quickstart's shapes: `resultUrls` as JSON-encoded strings (also copied to
+    /// `data.resultUrls`), a `status` next to `successFlag`, ISO-8601 string timestamps, and
+    /// string-typed URL lists in callbacks.
+    Legacy,
+}
+
+impl FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "modern" => Ok(Shape::Modern),
+            "legacy" => Ok(Shape::Legacy),
+            other => Err(format!("unknown shape {other:?} (expected modern or legacy)")),
+        }
+    }
+}
+
+/// How long each kind of job takes, in *unscaled* service time.
+///
+/// The defaults follow the reference's emulator notes (30 s for a Fast generation, 90 s for 1080p,
+/// 300 s for 4K and extensions), with Quality slower and Lite faster than Fast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Durations {
+    /// `veo3_lite` generation.
+    pub generate_lite: Duration,
+    /// `veo3_fast` generation.
+    pub generate_fast: Duration,
+    /// `veo3` (Quality) generation.
+    pub generate_quality: Duration,
+    /// Producing the 1080p version.
+    pub hd_1080p: Duration,
+    /// Producing the 4K version.
+    pub upgrade_4k: Duration,
+    /// An extension with the `fast` or `lite` model (`quality` takes 1.5x).
+    pub extend: Duration,
+    /// A moderation rejection happens after this fraction (in percent) of the job's duration.
+    pub moderation_percent: u32,
+}
+
+impl Default for Durations {
+    fn default() -> Self {
+        Self {
+            generate_lite: Duration::from_secs(25),
+            generate_fast: Duration::from_secs(30),
+            generate_quality: Duration::from_secs(60),
+            hd_1080p: Duration::from_secs(90),
+            upgrade_4k: Duration::from_secs(300),
+            extend: Duration::from_secs(300),
+            moderation_percent: 20,
+        }
+    }
+}
+
+impl Durations {
+    /// Every job takes `d` (handy for tests that want uniform timings).
+    pub fn uniform(d: Duration) -> Self {
+        Self {
+            generate_lite: d,
+            generate_fast: d,
+            generate_quality: d,
+            hd_1080p: d,
+            upgrade_4k: d,
+            extend: d,
+            moderation_percent: 20,
+        }
+    }
+}
+
+/// Credits debited per operation (third-party mid-2026 price list; uploads are free).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Prices {
+    /// `veo3_lite` at 720p / 1080p / 4k.
+    pub lite: [i64; 3],
+    /// `veo3_fast` at 720p / 1080p / 4k.
+    pub fast: [i64; 3],
+    /// `veo3` (Quality) at 720p / 1080p / 4k.
+    pub quality: [i64; 3],
+    /// `get-1080p-video`, charged on the first request for a given video.
+    pub hd_1080p: i64,
+    /// `get-4k-video`, charged when the 4K job is accepted.
+    pub upgrade_4k: i64,
+    /// Extensions with `lite` / `fast` / `quality`.
+    pub extend: [i64; 3],
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        Self {
+            lite: [30, 35, 150],
+            fast: [60, 65, 180],
+            quality: [250, 255, 370],
+            hd_1080p: 5,
+            upgrade_4k: 120,
+            extend: [30, 60, 250],
+        }
+    }
+}
+
+/// The generation rate limit: at most `max` new generations (generate + extend) per rolling
+/// `window` of service time, per key. Excess requests get 429 and are dropped, not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub max: u32,
+    /// The rolling window, in unscaled service time.
+    pub window: Duration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            max: 20,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A secret string (API key, webhook key) that never shows in `Debug`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// Everything a sandbox is started with; built by [`crate::SandboxBuilder`].
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) keys: Vec<Secret>,
+    pub(crate) time_scale: f64,
+    pub(crate) seed: u64,
+    pub(crate) faults: FaultPlan,
+    pub(crate) shape: Shape,
+    pub(crate) callbacks: bool,
+    pub(crate) hmac_key: Option<Secret>,
+    pub(crate) mirror_http_status: bool,
+    pub(crate) initial_credits: i64,
+    pub(crate) credits: Vec<(Secret, i64)>,
+    pub(crate) refund_failed: bool,
+    pub(crate) durations: Durations,
+    pub(crate) prices: Prices,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) retention: Duration,
+    pub(crate) result_url_ttl: Duration,
+    pub(crate) download_url_ttl: Duration,
+    pub(crate) callback_timeout: Duration,
+    pub(crate) callback_retries: u32,
+    pub(crate) callback_retry_delay: Duration,
+    pub(crate) callback_duplicates: bool,
+    pub(crate) epoch_ms: Option<i64>,
+    pub(crate) api_port: u16,
+    pub(crate) files_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            time_scale: 0.01,
+            seed: 0,
+            faults: FaultPlan::new(),
+            shape: Shape::Modern,
+            callbacks: true,
+            hmac_key: None,
+            mirror_http_status: false,
+            initial_credits: 100_000,
+            credits: Vec::new(),
+            refund_failed: false,
+            durations: Durations::default(),
+            prices: Prices::default(),
+            rate_limit: Some(RateLimit::default()),
+            retention: Duration::from_secs(14 * 24 * 3600),
+            result_url_ttl: Duration::from_secs(24 * 3600),
+            download_url_ttl: Duration::from_secs(20 * 60),
+            callback_timeout: Duration::from_secs(15),
+            callback_retries: 3,
+            callback_retry_delay: Duration::from_secs(30),
+            callback_duplicates: false,
+            epoch_ms: None,
+            api_port: 0,
+            files_port: 0,
+        }
+    }
+}
+
+/// The sandbox's service clock: real elapsed time divided by the time scale, plus manual
+/// advances, on top of an epoch. A time scale of 0 freezes it: only [`Clock::advance`] moves it.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    start: Instant,
+    epoch_ms: i64,
+    /// Service milliseconds per real millisecond (1 / time scale; 0 when frozen).
+    rate: f64,
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub(crate) fn new(time_scale: f64, epoch_ms: Option<i64>) -> Self {
+        let epoch_ms = epoch_ms.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        });
+        let rate = if time_scale > 0.0 { 1.0 / time_scale } else { 0.0 };
+        Self {
+            start: Instant::now(),
+            epoch_ms,
+            rate,
+            offset_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Service time now, epoch milliseconds.
+    pub(crate) fn now_ms(&self) -> i64 {
+        let elapsed = self.start.elapsed().as_secs_f64() * 1000.0 * self.rate;
+        self.epoch_ms + elapsed as i64 + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// Real time until service time has moved by `service_ms`; `None` when the clock is frozen.
+    pub(crate) fn real_delay(&self, service_ms: i64) -> Option<Duration> {
+        if self.rate == 0.0 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(service_ms.max(0) as f64 / self.rate / 1000.0))
+    }
+}
+
+/// Milliseconds of a duration as i64, saturating.
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Formats epoch milliseconds as ISO-8601 UTC (`2025-07-01T10:30:00Z`), for the legacy shape.
+pub(crate) fn iso8601(epoch_ms: i64) -> String {
+    let secs = epoch_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_matches_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_767_225_600_000), "2026-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_751_365_800_000), "2025-07-01T10:30:00Z");
+    }
+
+    #[test]
+    fn frozen_clock_moves_only_when_advanced() {
+        let clock = Clock::new(0.0, Some(1000));
+        assert_eq!(clock.now_ms(), 1000);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(clock.now_ms(), 3000);
+        assert_eq!(clock.real_delay(5), None);
+    }
+}
