@@ -1,0 +1,522 @@
+//! One operation as data: the request to send, and how to read (or retry) what comes back.
+//!
+//! A [`Call`] is built from a typed request (validated first), evaluated against each
+//! transport result with [`Call::evaluate`] or, inside a retry loop, [`Call::step`]. The
+//! `decode_*` functions are the same evaluation for a single response, for callers that do
+//! their own sending.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use veo3_types::{
+    Credits, DecodeError, DownloadUrlRequest, Endpoint, Envelope, ExtendRequest, GenerateRequest,
+    Hd1080pQuery, Hd1080pResult, RecordInfoQuery, TaskCreated, TaskRecord, Upgrade4kRequest,
+    Upgrade4kResult,
+};
+
+use crate::Error;
+use crate::api::UpgradeStatus;
+use crate::classify::{Answer, Disposition, Outcome, Stop, classify};
+use crate::event::Event;
+use crate::http::{HttpRequest, HttpResponse, TransportError, encode_query_value};
+use crate::retry::{Decision, RetryReason, RetryState};
+use crate::secret::{excerpt, redact};
+
+/// How many characters of a body an error keeps.
+const EXCERPT_CHARS: usize = 512;
+
+/// Reads the `data` of an answer classified as success or pending.
+type Decoder<T> = fn(&Envelope, Disposition) -> Result<T, DecodeError>;
+
+/// One API operation: its request, and the reader of its answer.
+///
+/// ```
+/// use veo3_core::{Call, HttpResponse, Step};
+/// use veo3_types::GenerateRequest;
+///
+/// let request = GenerateRequest::builder("A red fox in the snow").build()?;
+/// let call = Call::generate(&request)?;
+/// assert_eq!(call.request().path_and_query, "/api/v1/veo/generate");
+///
+/// let answer = HttpResponse::new(200, r#"{"code":200,"msg":"success","data":{"taskId":"t-1"}}"#);
+/// let created = call.decode(&answer)?;
+/// assert_eq!(created.task_id, "t-1");
+/// # Ok::<(), veo3_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Call<T> {
+    request: HttpRequest,
+    decode: Decoder<T>,
+}
+
+/// What one transport result means, before retry bookkeeping.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Evaluation<T> {
+    /// The call's value.
+    Done(T),
+    /// A failure that is safe to repeat.
+    Retryable {
+        /// Why it may be repeated.
+        reason: RetryReason,
+        /// The server's `Retry-After`.
+        retry_after: Option<Duration>,
+        /// The failure, reported if the call gives up.
+        error: Error,
+    },
+    /// A failure that must not be repeated.
+    Failed(Error),
+}
+
+/// What a retry loop does next.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Return this value.
+    Done(T),
+    /// Sleep, then send the same request again.
+    Retry(RetryPlan),
+    /// Return this error.
+    Fail(Error),
+}
+
+/// The details of a retry, for sleeping, logging and the [`Event::Retrying`] event.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RetryPlan {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// How long to sleep.
+    pub delay: Duration,
+    /// Why.
+    pub reason: RetryReason,
+    /// The number of the next attempt.
+    pub attempt: u32,
+    /// The failure being retried.
+    pub cause: Error,
+}
+
+impl RetryPlan {
+    /// The [`Event::Retrying`] describing this plan.
+    pub fn event(&self) -> Event {
+        Event::Retrying {
+            endpoint: self.endpoint,
+            reason: self.reason,
+            delay: self.delay,
+            attempt: self.attempt,
+        }
+    }
+}
+
+impl<T> Call<T> {
+    /// The endpoint.
+    pub fn endpoint(&self) -> Endpoint {
+        self.request.endpoint
+    }
+
+    /// The request to send (the same for every attempt).
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+
+    /// What `result` means: the value, a retryable failure, or a final failure.
+    pub fn evaluate(&self, result: Result<HttpResponse, TransportError>) -> Evaluation<T> {
+        let endpoint = self.endpoint();
+        match result {
+            Err(failure) => {
+                let outcome = Outcome::Transport {
+                    phase: failure.phase(),
+                    timed_out: failure.is_timeout(),
+                };
+                let error = Error::Transport {
+                    endpoint,
+                    phase: failure.phase(),
+                    timed_out: failure.is_timeout(),
+                    message: failure.message().to_owned(),
+                };
+                match classify(endpoint, &outcome) {
+                    Disposition::Retry { reason, after } => Evaluation::Retryable {
+                        reason,
+                        retry_after: after,
+                        error,
+                    },
+                    Disposition::Stop(Stop::OutcomeUnknown) => {
+                        Evaluation::Failed(outcome_unknown(endpoint, error))
+                    }
+                    _ => Evaluation::Failed(error),
+                }
+            }
+            Ok(response) => evaluate_response(endpoint, self.decode, &response),
+        }
+    }
+
+    /// Evaluates `result` and updates the retry bookkeeping: the one step of every retry loop.
+    ///
+    /// `now` is the caller's [`Clock`](crate::time::Clock) reading and `random` a uniform
+    /// `u64` for the backoff jitter.
+    pub fn step(
+        &self,
+        state: &mut RetryState,
+        result: Result<HttpResponse, TransportError>,
+        now: Duration,
+        random: u64,
+    ) -> Step<T> {
+        match self.evaluate(result) {
+            Evaluation::Done(value) => {
+                state.on_success();
+                Step::Done(value)
+            }
+            Evaluation::Failed(error) => Step::Fail(error),
+            Evaluation::Retryable {
+                reason,
+                retry_after,
+                error,
+            } => match state.on_retryable(reason, retry_after, now, random) {
+                Decision::Retry { delay, attempt } => Step::Retry(RetryPlan {
+                    endpoint: self.endpoint(),
+                    delay,
+                    reason,
+                    attempt,
+                    cause: error,
+                }),
+                Decision::GiveUp(why) => Step::Fail(Error::GaveUp {
+                    endpoint: self.endpoint(),
+                    reason: why,
+                    attempts: state.attempts(),
+                    elapsed: state.elapsed(now),
+                    last: Box::new(error),
+                }),
+            },
+        }
+    }
+
+    /// Reads a single response without retrying: the value, or the error it represents
+    /// (retryable failures included).
+    pub fn decode(&self, response: &HttpResponse) -> Result<T, Error> {
+        match evaluate_response(self.endpoint(), self.decode, response) {
+            Evaluation::Done(value) => Ok(value),
+            Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
+        }
+    }
+
+    fn new(request: HttpRequest, decode: Decoder<T>) -> Self {
+        Self { request, decode }
+    }
+}
+
+impl Call<TaskCreated> {
+    /// `POST /api/v1/veo/generate`, after validating `request`.
+    pub fn generate(request: &GenerateRequest) -> Result<Self, Error> {
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::Generate, request)?,
+            decode_task_created,
+        ))
+    }
+
+    /// `POST /api/v1/veo/extend`, after validating `request`.
+    pub fn extend(request: &ExtendRequest) -> Result<Self, Error> {
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::Extend, request)?,
+            decode_task_created,
+        ))
+    }
+}
+
+impl Call<TaskRecord> {
+    /// `GET /api/v1/veo/record-info?taskId=...`.
+    pub fn record_info(task_id: &str) -> Result<Self, Error> {
+        RecordInfoQuery::new(task_id).validate()?;
+        let path = format!(
+            "{}?taskId={}",
+            Endpoint::RecordInfo.path(),
+            encode_query_value(task_id)
+        );
+        Ok(Self::new(
+            HttpRequest::new(Endpoint::RecordInfo, path, None),
+            decode_task_record,
+        ))
+    }
+}
+
+impl Call<UpgradeStatus<Hd1080pResult>> {
+    /// `GET /api/v1/veo/get-1080p-video?taskId=...&index=...`.
+    pub fn hd_1080p(task_id: &str, index: Option<u32>) -> Result<Self, Error> {
+        Hd1080pQuery::new(task_id, index).validate()?;
+        let mut path = format!(
+            "{}?taskId={}",
+            Endpoint::Hd1080p.path(),
+            encode_query_value(task_id)
+        );
+        if let Some(index) = index {
+            path.push_str(&format!("&index={index}"));
+        }
+        Ok(Self::new(
+            HttpRequest::new(Endpoint::Hd1080p, path, None),
+            decode_hd_1080p_status,
+        ))
+    }
+}
+
+impl Call<UpgradeStatus<Upgrade4kResult>> {
+    /// `POST /api/v1/veo/get-4k-video`, after validating `request`.
+    pub fn upgrade_4k(request: &Upgrade4kRequest) -> Result<Self, Error> {
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::Upgrade4k, request)?,
+            decode_upgrade_4k_status,
+        ))
+    }
+}
+
+impl Call<Credits> {
+    /// `GET /api/v1/chat/credit`.
+    pub fn credits() -> Self {
+        Self::new(
+            HttpRequest::new(Endpoint::Credits, Endpoint::Credits.path(), None),
+            decode_credits_data,
+        )
+    }
+}
+
+impl Call<String> {
+    /// `POST /api/v1/common/download-url`, after validating `url`.
+    pub fn download_url(url: &str) -> Result<Self, Error> {
+        let request = DownloadUrlRequest::new(url);
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::DownloadUrl, &request)?,
+            decode_download_link,
+        ))
+    }
+}
+
+/// Reads a generate answer (envelope first; see [`classify`]).
+pub fn decode_generate(response: &HttpResponse) -> Result<TaskCreated, Error> {
+    decode_with(Endpoint::Generate, decode_task_created, response)
+}
+
+/// Reads an extend answer.
+pub fn decode_extend(response: &HttpResponse) -> Result<TaskCreated, Error> {
+    decode_with(Endpoint::Extend, decode_task_created, response)
+}
+
+/// Reads a record-info answer.
+pub fn decode_record_info(response: &HttpResponse) -> Result<TaskRecord, Error> {
+    decode_with(Endpoint::RecordInfo, decode_task_record, response)
+}
+
+/// Reads a get-1080p-video answer; "processing" is [`UpgradeStatus::Processing`].
+pub fn decode_hd_1080p(response: &HttpResponse) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
+    decode_with(Endpoint::Hd1080p, decode_hd_1080p_status, response)
+}
+
+/// Reads a get-4k-video answer; a 422 with URLs is [`UpgradeStatus::Ready`], "processing" (or
+/// a first acceptance without URLs) is [`UpgradeStatus::Processing`].
+pub fn decode_upgrade_4k(response: &HttpResponse) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
+    decode_with(Endpoint::Upgrade4k, decode_upgrade_4k_status, response)
+}
+
+/// Reads a chat/credit answer.
+pub fn decode_credits(response: &HttpResponse) -> Result<Credits, Error> {
+    decode_with(Endpoint::Credits, decode_credits_data, response)
+}
+
+/// Reads a download-url answer: the temporary link.
+pub fn decode_download_url(response: &HttpResponse) -> Result<String, Error> {
+    decode_with(Endpoint::DownloadUrl, decode_download_link, response)
+}
+
+fn decode_with<T>(
+    endpoint: Endpoint,
+    decode: Decoder<T>,
+    response: &HttpResponse,
+) -> Result<T, Error> {
+    match evaluate_response(endpoint, decode, response) {
+        Evaluation::Done(value) => Ok(value),
+        Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
+    }
+}
+
+fn json_request<B: serde::Serialize>(endpoint: Endpoint, body: &B) -> Result<HttpRequest, Error> {
+    let body = serde_json::to_vec(body).map_err(|error| {
+        Error::invalid_input(format!("cannot encode the {endpoint} request: {error}"))
+    })?;
+    Ok(HttpRequest::new(endpoint, endpoint.path(), Some(body)))
+}
+
+/// The envelope-first reading of an HTTP answer.
+struct Parsed {
+    envelope: Option<Envelope>,
+    /// Why the body is not an envelope, when it is not.
+    not_envelope: Option<DecodeError>,
+    has_result_urls: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Parsed {
+    fn new(response: &HttpResponse) -> Self {
+        let (envelope, not_envelope) = if response.body.iter().all(u8::is_ascii_whitespace) {
+            (None, Some(DecodeError::MissingField { field: "body" }))
+        } else {
+            match Envelope::from_slice(&response.body) {
+                Ok(envelope) => (Some(envelope), None),
+                Err(error) => (None, Some(error)),
+            }
+        };
+        let has_result_urls = envelope.as_ref().is_some_and(|envelope| {
+            envelope.data.is_object()
+                && Upgrade4kResult::from_data(&envelope.data).is_ok_and(|result| result.is_ready())
+        });
+        Self {
+            envelope,
+            not_envelope,
+            has_result_urls,
+            retry_after: response.retry_after(),
+        }
+    }
+
+    fn answer(&self, status: u16) -> Answer<'_> {
+        Answer {
+            status,
+            code: self.envelope.as_ref().map(|envelope| envelope.code),
+            message: self
+                .envelope
+                .as_ref()
+                .map_or("", |envelope| envelope.msg.as_str()),
+            has_result_urls: self.has_result_urls,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// The error this answer represents when it is not a success.
+    fn error(&self, endpoint: Endpoint, response: &HttpResponse) -> Error {
+        match &self.envelope {
+            Some(envelope) => Error::Api {
+                endpoint,
+                code: envelope.code,
+                message: redact(&envelope.msg, &[]),
+                status: response.status,
+                retry_after: self.retry_after,
+            },
+            None if (200..300).contains(&response.status) => Error::Decode {
+                endpoint,
+                message: self
+                    .not_envelope
+                    .as_ref()
+                    .map_or_else(|| "not an API answer".to_owned(), ToString::to_string),
+                excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+            },
+            None => Error::Http {
+                endpoint,
+                status: response.status,
+                retry_after: self.retry_after,
+                excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+            },
+        }
+    }
+}
+
+fn evaluate_response<T>(
+    endpoint: Endpoint,
+    decode: Decoder<T>,
+    response: &HttpResponse,
+) -> Evaluation<T> {
+    let parsed = Parsed::new(response);
+    let disposition = classify(endpoint, &Outcome::Answer(parsed.answer(response.status)));
+    match disposition {
+        Disposition::Success | Disposition::Pending => {
+            let decoded = match &parsed.envelope {
+                Some(envelope) => decode(envelope, disposition),
+                None => Err(DecodeError::MissingField { field: "code" }),
+            };
+            match decoded {
+                Ok(value) => Evaluation::Done(value),
+                Err(problem) => {
+                    let error = Error::Decode {
+                        endpoint,
+                        message: problem.to_string(),
+                        excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+                    };
+                    // A billable success we cannot read may still have created a task.
+                    if endpoint.is_billable() {
+                        Evaluation::Failed(outcome_unknown(endpoint, error))
+                    } else {
+                        Evaluation::Failed(error)
+                    }
+                }
+            }
+        }
+        Disposition::Retry { reason, after } => Evaluation::Retryable {
+            reason,
+            retry_after: after,
+            error: parsed.error(endpoint, response),
+        },
+        Disposition::Stop(Stop::OutcomeUnknown) => {
+            Evaluation::Failed(outcome_unknown(endpoint, parsed.error(endpoint, response)))
+        }
+        Disposition::Stop(_) => Evaluation::Failed(parsed.error(endpoint, response)),
+    }
+}
+
+fn outcome_unknown(endpoint: Endpoint, cause: Error) -> Error {
+    Error::SubmitOutcomeUnknown {
+        endpoint,
+        cause: Box::new(cause),
+    }
+}
+
+fn decode_task_created(envelope: &Envelope, _: Disposition) -> Result<TaskCreated, DecodeError> {
+    TaskCreated::from_data(&envelope.data)
+}
+
+fn decode_task_record(envelope: &Envelope, _: Disposition) -> Result<TaskRecord, DecodeError> {
+    TaskRecord::from_data(&envelope.data)
+}
+
+fn decode_hd_1080p_status(
+    envelope: &Envelope,
+    disposition: Disposition,
+) -> Result<UpgradeStatus<Hd1080pResult>, DecodeError> {
+    match disposition {
+        Disposition::Pending => Ok(UpgradeStatus::Processing {
+            message: envelope.msg.clone(),
+        }),
+        _ => Hd1080pResult::from_data(&envelope.data).map(UpgradeStatus::Ready),
+    }
+}
+
+fn decode_upgrade_4k_status(
+    envelope: &Envelope,
+    disposition: Disposition,
+) -> Result<UpgradeStatus<Upgrade4kResult>, DecodeError> {
+    match disposition {
+        Disposition::Pending => Ok(UpgradeStatus::Processing {
+            message: envelope.msg.clone(),
+        }),
+        _ => Upgrade4kResult::from_data(&envelope.data).map(UpgradeStatus::Ready),
+    }
+}
+
+fn decode_credits_data(envelope: &Envelope, _: Disposition) -> Result<Credits, DecodeError> {
+    Credits::from_data(&envelope.data)
+}
+
+fn decode_download_link(envelope: &Envelope, _: Disposition) -> Result<String, DecodeError> {
+    let link = match &envelope.data {
+        Value::String(link) => Some(link.clone()),
+        // Tolerate an object wrapper, as other kie endpoints use.
+        Value::Object(object) => ["downloadUrl", "url", "download_url"]
+            .iter()
+            .find_map(|key| object.get(*key).and_then(Value::as_str).map(str::to_owned)),
+        _ => None,
+    };
+    link.filter(|link| !link.trim().is_empty())
+        .ok_or(DecodeError::InvalidField {
+            field: "data",
+            expected: "a download URL string",
+        })
+}
+
+#[cfg(test)]
+mod tests;

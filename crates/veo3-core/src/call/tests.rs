@@ -1,0 +1,276 @@
+//! Decoding every fixture through the same path the drivers use, and the retry step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use veo3_types::{ApiCode, TaskState};
+
+use super::*;
+use crate::http::TransportPhase;
+use crate::retry::{GiveUpReason, RetryBudget, RetryPolicy};
+
+macro_rules! fixture {
+    ($name:literal) => {
+        HttpResponse::new(
+            200,
+            include_str!(concat!("../../../../tests/fixtures/", $name)),
+        )
+    };
+}
+
+#[test]
+fn fixtures_decode_per_endpoint() {
+    assert_eq!(
+        decode_generate(&fixture!("generate-ok.json"))
+            .map(|c| c.task_id.len())
+            .ok(),
+        Some(32)
+    );
+    assert!(decode_extend(&fixture!("extend-ok.json")).is_ok());
+    let record = decode_record_info(&fixture!("record-info-success.json")).expect("success record");
+    assert_eq!(record.state, TaskState::Success);
+    assert_eq!(
+        decode_record_info(&fixture!("record-info-generating.json"))
+            .map(|r| r.state)
+            .ok(),
+        Some(TaskState::Generating)
+    );
+    assert_eq!(
+        decode_credits(&fixture!("credits-ok.json")).ok(),
+        Some(Credits(1850))
+    );
+    assert!(
+        decode_download_url(&fixture!("download-url-ok.json"))
+            .is_ok_and(|link| link.starts_with("https://"))
+    );
+
+    assert!(matches!(
+        decode_hd_1080p(&fixture!("hd-1080p-ok.json")),
+        Ok(UpgradeStatus::Ready(_))
+    ));
+    assert!(matches!(
+        decode_hd_1080p(&fixture!("hd-1080p-not-ready.json")),
+        Ok(UpgradeStatus::Processing { message }) if message.starts_with("1080P is processing")
+    ));
+    let not_success =
+        decode_hd_1080p(&fixture!("hd-1080p-source-not-success.json")).expect_err("422");
+    assert_eq!(not_success.code(), Some(ApiCode::Unprocessable));
+
+    assert!(matches!(
+        decode_upgrade_4k(&fixture!("4k-ok.json")),
+        Ok(UpgradeStatus::Processing { .. })
+    ));
+    assert!(matches!(
+        decode_upgrade_4k(&fixture!("4k-processing.json")),
+        Ok(UpgradeStatus::Processing { .. })
+    ));
+    match decode_upgrade_4k(&fixture!("4k-already-generated.json")) {
+        Ok(UpgradeStatus::Ready(result)) => {
+            assert_eq!(result.result_urls.len(), 1);
+            assert_eq!(result.image_urls.len(), 1);
+        }
+        other => panic!("a 422 with URLs is success, got {other:?}"),
+    }
+}
+
+#[test]
+fn error_fixtures_become_api_errors_with_their_code() {
+    let cases = [
+        (fixture!("error-401.json"), ApiCode::Unauthorized, false),
+        (
+            fixture!("error-402.json"),
+            ApiCode::InsufficientCredits,
+            false,
+        ),
+        (fixture!("error-404.json"), ApiCode::NotFound, false),
+        (fixture!("error-429.json"), ApiCode::RateLimited, true),
+        (fixture!("error-451.json"), ApiCode::ImageFetchFailed, false),
+        (
+            fixture!("error-455.json"),
+            ApiCode::ServiceUnavailable,
+            true,
+        ),
+        (fixture!("error-505.json"), ApiCode::FeatureDisabled, false),
+        (
+            fixture!("generate-error-400-content-policy.json"),
+            ApiCode::BadRequest,
+            false,
+        ),
+        (
+            fixture!("generate-error-422-validation.json"),
+            ApiCode::Unprocessable,
+            false,
+        ),
+    ];
+    for (response, code, retryable) in cases {
+        let error = decode_generate(&response).expect_err("error envelope");
+        assert_eq!(error.code(), Some(code));
+        assert_eq!(error.status(), Some(200));
+        assert_eq!(error.is_retryable(), retryable, "{code}");
+        assert!(
+            !error.is_outcome_unknown(),
+            "{code} proves nothing was created"
+        );
+    }
+    // 500 and 408 on a billable endpoint: maybe created.
+    for response in [fixture!("error-500.json"), fixture!("error-408.json")] {
+        let error = decode_generate(&response).expect_err("error");
+        assert!(error.is_outcome_unknown());
+        assert!(decode_credits(&response).expect_err("error").is_retryable());
+    }
+    let expired = decode_record_info(&fixture!("record-info-expired.json")).expect_err("expired");
+    assert_eq!(expired.code(), Some(ApiCode::Unprocessable));
+    let external =
+        decode_download_url(&fixture!("download-url-external-422.json")).expect_err("external");
+    assert_eq!(external.code(), Some(ApiCode::Unprocessable));
+}
+
+#[test]
+fn envelope_first_status_second() {
+    // HTTP 429 with an envelope 200: the envelope wins.
+    let mirrored = HttpResponse::new(429, r#"{"code":200,"msg":"ok","data":7}"#);
+    assert_eq!(decode_credits(&mirrored).ok(), Some(Credits(7)));
+    // An HTML error page: the status decides, and the excerpt is kept (redacted).
+    let html = HttpResponse::new(
+        502,
+        "<html>Bad gateway. Authorization: Bearer sk-live-123</html>",
+    );
+    let error = decode_credits(&html).expect_err("502");
+    assert_eq!(error.status(), Some(502));
+    assert!(error.is_retryable());
+    let excerpt = error.body_excerpt().expect("excerpt");
+    assert!(
+        excerpt.contains("Bad gateway") && !excerpt.contains("sk-live-123"),
+        "{excerpt}"
+    );
+    // An empty 200: a decode error for reads, an unknown outcome for generate.
+    let empty = HttpResponse::new(200, "");
+    assert!(matches!(decode_credits(&empty), Err(Error::Decode { .. })));
+    assert!(
+        decode_generate(&empty)
+            .expect_err("empty")
+            .is_outcome_unknown()
+    );
+    // A success whose data cannot be read: same split.
+    let no_id = HttpResponse::new(200, r#"{"code":200,"msg":"success","data":{}}"#);
+    let error = decode_generate(&no_id).expect_err("no id");
+    assert!(error.is_outcome_unknown());
+    assert!(matches!(error.innermost(), Error::Decode { .. }));
+    // Long bodies are cut.
+    let long = HttpResponse::new(500, "x".repeat(10_000));
+    assert!(
+        decode_credits(&long)
+            .expect_err("500")
+            .body_excerpt()
+            .is_some_and(|e| e.chars().count() <= EXCERPT_CHARS + 1)
+    );
+}
+
+#[test]
+fn requests_are_built_and_validated() {
+    let call = Call::record_info("id with space&x").expect("valid");
+    assert_eq!(
+        call.request().path_and_query,
+        "/api/v1/veo/record-info?taskId=id%20with%20space%26x"
+    );
+    assert!(call.request().body.is_none());
+    let call = Call::hd_1080p("t1", Some(2)).expect("valid");
+    assert_eq!(
+        call.request().path_and_query,
+        "/api/v1/veo/get-1080p-video?taskId=t1&index=2"
+    );
+    assert!(matches!(Call::record_info(" "), Err(Error::Validation(_))));
+    assert!(matches!(
+        Call::download_url("ftp://x"),
+        Err(Error::Validation(_))
+    ));
+    let call = Call::upgrade_4k(&Upgrade4kRequest::new("t1").index(1)).expect("valid");
+    let body: serde_json::Value =
+        serde_json::from_slice(call.request().body.as_deref().expect("body")).expect("json");
+    assert_eq!(body, serde_json::json!({"taskId": "t1", "index": 1}));
+    assert_eq!(call.request().headers().len(), 2);
+    assert_eq!(
+        Call::credits().request().path_and_query,
+        "/api/v1/chat/credit"
+    );
+}
+
+#[test]
+fn step_retries_reads_and_refuses_to_resend_billable_posts() {
+    let policy = RetryPolicy::default().with_deadline(None);
+    let budget = Arc::new(RetryBudget::default());
+    let lost = || {
+        Err(TransportError::new(
+            TransportPhase::AwaitingResponse,
+            true,
+            "read timed out",
+        ))
+    };
+
+    let read = Call::credits();
+    let mut state = RetryState::new(&policy, budget.clone(), Duration::ZERO);
+    state.begin_attempt(Duration::ZERO);
+    match read.step(&mut state, lost(), Duration::ZERO, 0) {
+        Step::Retry(plan) => {
+            assert_eq!(plan.attempt, 2);
+            assert_eq!(plan.reason, RetryReason::Timeout);
+            assert!(matches!(plan.event(), Event::Retrying { attempt: 2, .. }));
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+
+    let request = GenerateRequest::builder("a fox").build().expect("valid");
+    let generate = Call::generate(&request).expect("valid");
+    let mut state = RetryState::new(&policy, budget.clone(), Duration::ZERO);
+    state.begin_attempt(Duration::ZERO);
+    match generate.step(&mut state, lost(), Duration::ZERO, 0) {
+        Step::Fail(error) => {
+            assert!(error.is_outcome_unknown());
+            assert!(error.is_timeout());
+        }
+        other => panic!("expected outcome unknown, got {other:?}"),
+    }
+    let refused = || Err(TransportError::connect(false, "connection refused"));
+    state.begin_attempt(Duration::ZERO);
+    assert!(matches!(
+        generate.step(&mut state, refused(), Duration::ZERO, 0),
+        Step::Retry(_)
+    ));
+}
+
+#[test]
+fn step_gives_up_with_context() {
+    let policy = RetryPolicy::default()
+        .with_max_attempts(2)
+        .with_deadline(None);
+    let mut state = RetryState::new(&policy, Arc::new(RetryBudget::default()), Duration::ZERO);
+    let call = Call::credits();
+    let busy = || Ok(fixture!("error-455.json"));
+    state.begin_attempt(Duration::ZERO);
+    assert!(matches!(
+        call.step(&mut state, busy(), Duration::ZERO, 0),
+        Step::Retry(_)
+    ));
+    state.begin_attempt(Duration::from_secs(1));
+    match call.step(&mut state, busy(), Duration::from_secs(2), 0) {
+        Step::Fail(error @ Error::GaveUp { .. }) => {
+            assert!(matches!(
+                error,
+                Error::GaveUp {
+                    reason: GiveUpReason::AttemptsExhausted,
+                    attempts: 2,
+                    ..
+                }
+            ));
+            assert_eq!(error.code(), Some(ApiCode::ServiceUnavailable));
+            assert!(error.is_retryable());
+            assert!(
+                error
+                    .to_string()
+                    .contains("gave up after 2 attempt(s) in 2s"),
+                "{error}"
+            );
+        }
+        other => panic!("expected give-up, got {other:?}"),
+    }
+}

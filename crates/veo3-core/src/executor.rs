@@ -1,0 +1,318 @@
+//! The async driver, written once: it runs a [`Call`] over a [`Transport`] with retries, and
+//! [`ApiClient`] uses it to implement [`Veo3Api`] over any transport.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::Instrument;
+use veo3_types::{
+    Credits, Endpoint, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    Upgrade4kRequest, Upgrade4kResult,
+};
+
+use crate::Error;
+use crate::api::{UpgradeStatus, Veo3Api};
+use crate::call::{Call, Step};
+use crate::event::Observer;
+use crate::http::Transport;
+use crate::retry::{DisplayDuration, RetryBudget, RetryPolicy, RetryState};
+use crate::secret::ApiKey;
+use crate::time::{Clock, SimulatedClock, Sleeper};
+
+/// The effects a driver needs, injected: a clock, a way to sleep, randomness for jitter, and
+/// an observer for progress events.
+///
+/// Production: `Env::new(Arc::new(SystemClock::new()), Arc::new(<runtime sleeper>))`. Tests:
+/// [`Env::simulated`], on which nothing ever really sleeps.
+#[derive(Clone)]
+pub struct Env {
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    observer: Observer,
+    random: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl Env {
+    /// An environment over `clock` and `sleeper`, with `fastrand` jitter and no observer.
+    // The one default source of randomness; pure code receives its draws as arguments.
+    #[allow(clippy::disallowed_methods)]
+    pub fn new(clock: Arc<dyn Clock>, sleeper: Arc<dyn Sleeper>) -> Self {
+        Self {
+            clock,
+            sleeper,
+            observer: Observer::none(),
+            random: Arc::new(|| fastrand::u64(..)),
+        }
+    }
+
+    /// An environment on simulated time: `clock` is both the clock and the sleeper.
+    pub fn simulated(clock: &SimulatedClock) -> Self {
+        Self::new(Arc::new(clock.clone()), Arc::new(clock.clone()))
+    }
+
+    /// Sends events to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Draws jitter from `random` (a uniform `u64` per call); e.g. `|| 0` for deterministic
+    /// tests (no jitter at all: backoffs become zero, poll delays their base).
+    pub fn with_random(mut self, random: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.random = Arc::new(random);
+        self
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The sleeper.
+    pub fn sleeper(&self) -> &dyn Sleeper {
+        self.sleeper.as_ref()
+    }
+
+    /// The observer.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    /// Clock reading.
+    pub fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    /// A uniform random `u64`.
+    pub fn random(&self) -> u64 {
+        (self.random)()
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("clock", &self.clock)
+            .field("sleeper", &self.sleeper)
+            .field("observer", &self.observer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs calls with retries: a [`RetryPolicy`], the client's shared [`RetryBudget`], and the
+/// [`Env`]. One per client; cheap to clone (clones share the budget).
+#[derive(Clone, Debug)]
+pub struct Executor {
+    policy: RetryPolicy,
+    budget: Arc<RetryBudget>,
+    env: Env,
+    secret: Option<ApiKey>,
+}
+
+impl Executor {
+    /// An executor with `policy`, a fresh default budget, and `env`.
+    pub fn new(policy: RetryPolicy, env: Env) -> Self {
+        Self {
+            policy,
+            budget: RetryBudget::shared(),
+            env,
+            secret: None,
+        }
+    }
+
+    /// Shares `budget` (e.g. between several clients of one account).
+    pub fn with_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Scrubs `key` from every error text, as a last line of defence.
+    pub fn with_secret(mut self, key: ApiKey) -> Self {
+        self.secret = Some(key);
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The shared budget.
+    pub fn budget(&self) -> &Arc<RetryBudget> {
+        &self.budget
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// Sends `call` through `transport`, retrying what [`classify`](crate::classify()) says
+    /// is safe to retry, within the policy, the budget and the deadline.
+    ///
+    /// Each attempt gets the time limit of
+    /// [`RetryState::begin_attempt`](crate::RetryState::begin_attempt), which the transport
+    /// must enforce: that is what bounds the total time by the deadline.
+    pub async fn execute<T: Send>(
+        &self,
+        call: Call<T>,
+        transport: &dyn Transport,
+    ) -> Result<T, Error> {
+        let endpoint = call.endpoint();
+        let span = tracing::debug_span!("veo3.call", endpoint = endpoint.name());
+        let result = self.run(call, transport).instrument(span).await;
+        match (&self.secret, result) {
+            (Some(key), Err(error)) => Err(error.scrub(key.expose())),
+            (_, result) => result,
+        }
+    }
+
+    async fn run<T: Send>(&self, call: Call<T>, transport: &dyn Transport) -> Result<T, Error> {
+        let env = &self.env;
+        let mut state = RetryState::new(&self.policy, self.budget.clone(), env.now());
+        loop {
+            let timeout = state.begin_attempt(env.now());
+            tracing::trace!(attempt = state.attempts(), ?timeout, "sending");
+            let result = transport.send(call.request(), timeout).await;
+            match call.step(&mut state, result, env.now(), env.random()) {
+                Step::Done(value) => return Ok(value),
+                Step::Fail(error) => {
+                    tracing::debug!(attempts = state.attempts(), %error, "call failed");
+                    return Err(error);
+                }
+                Step::Retry(plan) => {
+                    tracing::info!(
+                        attempt = plan.attempt,
+                        delay = %DisplayDuration(plan.delay),
+                        reason = %plan.reason,
+                        cause = %plan.cause,
+                        "retrying"
+                    );
+                    env.observer().emit(&plan.event());
+                    env.sleeper().sleep(plan.delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// [`Veo3Api`] over any [`Transport`]: the whole protocol, so that a client crate only writes
+/// the transport.
+///
+/// ```
+/// use std::sync::Arc;
+/// use veo3_core::{
+///     ApiClient, Env, Executor, HttpRequest, HttpResponse, RetryPolicy, SimulatedClock,
+///     Transport, TransportError, Veo3Api,
+/// };
+///
+/// struct Canned;
+///
+/// #[async_trait::async_trait]
+/// impl Transport for Canned {
+///     async fn send(&self, request: &HttpRequest, _timeout: Option<std::time::Duration>)
+///         -> Result<HttpResponse, TransportError> {
+///         assert_eq!(request.path_and_query, "/api/v1/chat/credit");
+///         Ok(HttpResponse::new(200, r#"{"code":200,"msg":"success","data":1850}"#))
+///     }
+/// }
+///
+/// let executor = Executor::new(RetryPolicy::default(), Env::simulated(&SimulatedClock::new()));
+/// let client = ApiClient::new(Canned, executor);
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// assert_eq!(runtime.block_on(client.credits()).unwrap().0, 1850);
+/// ```
+#[derive(Debug)]
+pub struct ApiClient<T> {
+    transport: T,
+    executor: Executor,
+}
+
+impl<T: Transport> ApiClient<T> {
+    /// A client sending through `transport` with `executor`'s retries and environment.
+    pub fn new(transport: T, executor: Executor) -> Self {
+        Self {
+            transport,
+            executor,
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The environment (clock, sleeper, observer) for the waiters.
+    pub fn env(&self) -> &Env {
+        self.executor.env()
+    }
+
+    async fn submit(&self, call: Call<TaskCreated>) -> Result<TaskCreated, Error> {
+        let endpoint: Endpoint = call.endpoint();
+        let created = self.executor.execute(call, &self.transport).await?;
+        // The `Submitted` event is the flows' (see `generate_and_wait`), so that it is emitted
+        // once whichever `Veo3Api` implementation runs underneath.
+        tracing::info!(endpoint = endpoint.name(), task_id = %created.task_id, "task submitted");
+        Ok(created)
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Veo3Api for ApiClient<T> {
+    async fn generate(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        self.submit(Call::generate(request)?).await
+    }
+
+    async fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
+        let mut record = self
+            .executor
+            .execute(Call::record_info(task_id)?, &self.transport)
+            .await?;
+        if record.task_id.is_empty() {
+            task_id.clone_into(&mut record.task_id);
+        }
+        Ok(record)
+    }
+
+    async fn hd_1080p(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+    ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
+        self.executor
+            .execute(Call::hd_1080p(task_id, index)?, &self.transport)
+            .await
+    }
+
+    async fn upgrade_4k(
+        &self,
+        request: &Upgrade4kRequest,
+    ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
+        self.executor
+            .execute(Call::upgrade_4k(request)?, &self.transport)
+            .await
+    }
+
+    async fn extend(&self, request: &ExtendRequest) -> Result<TaskCreated, Error> {
+        self.submit(Call::extend(request)?).await
+    }
+
+    async fn credits(&self) -> Result<Credits, Error> {
+        self.executor
+            .execute(Call::credits(), &self.transport)
+            .await
+    }
+
+    async fn download_url(&self, url: &str) -> Result<String, Error> {
+        self.executor
+            .execute(Call::download_url(url)?, &self.transport)
+            .await
+    }
+}

@@ -1,0 +1,506 @@
+//! Waiting for results: acceptors that read one poll, a pure [`WaitState`] that decides what
+//! comes next, and async waiters and flows written once over `&dyn Veo3Api`.
+//!
+//! A wait always ends: with the result, with the task's own failure (its code and message),
+//! with [`Error::WaitFailed`] when polling itself keeps failing, or with
+//! [`Error::WaitTimeout`] at the deadline, naming the last state seen. States this version
+//! does not know (a new `successFlag`) are reported and polled like "running", so an API
+//! change cannot turn into either a false failure or an endless loop.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tracing::Instrument;
+use veo3_types::{
+    ApiCode, Endpoint, ExtendRequest, GenerateRequest, Hd1080pResult, TaskRecord, TaskState,
+    Upgrade4kRequest, Upgrade4kResult,
+};
+
+use crate::Error;
+use crate::api::{UpgradeStatus, Veo3Api};
+use crate::error::WaitTarget;
+use crate::event::{Event, Finish, Observer, PollStatus};
+use crate::executor::Env;
+use crate::schedule::PollSchedule;
+
+/// What one poll says about the thing awaited.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Acceptance<T> {
+    /// Finished with a result.
+    Done(T),
+    /// Finished in failure.
+    Failed(Error),
+    /// Still running.
+    Pending(PollStatus),
+    /// A state this version does not know: polled like `Pending` until the deadline, and
+    /// reported.
+    Unknown(PollStatus),
+}
+
+/// Reads a task record: success is done, a failure state is [`Error::TaskFailed`] with the
+/// task's own code and message, `0` is pending, anything else is unknown.
+pub fn accept_task(record: TaskRecord) -> Acceptance<TaskRecord> {
+    match &record.state {
+        TaskState::Success => Acceptance::Done(record),
+        TaskState::Failed | TaskState::GenerationFailed => Acceptance::Failed(Error::TaskFailed {
+            task_id: record.task_id.clone(),
+            state: record.state.clone(),
+            code: record.error_code,
+            message: record.error_message.clone(),
+        }),
+        TaskState::Generating => Acceptance::Pending(PollStatus::Task(TaskState::Generating)),
+        other => Acceptance::Unknown(PollStatus::Task(other.clone())),
+    }
+}
+
+/// Reads an upgrade answer: ready is done, processing is pending.
+pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
+    match status {
+        UpgradeStatus::Ready(value) => Acceptance::Done(value),
+        UpgradeStatus::Processing { message } => {
+            Acceptance::Pending(PollStatus::Processing { message })
+        }
+    }
+}
+
+/// What a wait loop does next.
+#[derive(Debug)]
+pub enum WaitStep<T> {
+    /// Return this value.
+    Done(T),
+    /// Ask [`WaitState::next_delay`] and poll again.
+    Continue,
+    /// Return this error.
+    Fail(Error),
+}
+
+/// The bookkeeping of one wait: polls made, consecutive errors, the last status, and the
+/// schedule. Pure apart from emitting events to its [`Observer`] and `tracing`.
+///
+/// Loop (async shown; the blocking client is the same without `.await`):
+///
+/// ```text
+/// let mut wait = WaitState::new(task_id, WaitTarget::Task, &schedule, observer, clock.now());
+/// loop {
+///     let Some(delay) = wait.next_delay(clock.now(), random()) else {
+///         return Err(wait.timed_out(clock.now()));
+///     };
+///     sleep(delay).await;
+///     let result = api.record_info(task_id).await.map(accept_task);
+///     match wait.observe(result, clock.now()) {
+///         WaitStep::Done(record) => return Ok(record),
+///         WaitStep::Continue => {}
+///         WaitStep::Fail(error) => return Err(error),
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct WaitState {
+    task_id: String,
+    target: WaitTarget,
+    schedule: PollSchedule,
+    observer: Observer,
+    started: Duration,
+    polls: u32,
+    consecutive_errors: u32,
+    last_status: Option<PollStatus>,
+    immediate_first_poll: bool,
+    warned_unknown: bool,
+}
+
+impl WaitState {
+    /// Starts waiting at `now` for `target` of `task_id`.
+    pub fn new(
+        task_id: impl Into<String>,
+        target: WaitTarget,
+        schedule: &PollSchedule,
+        observer: Observer,
+        now: Duration,
+    ) -> Self {
+        Self {
+            task_id: task_id.into(),
+            target,
+            schedule: schedule.clone(),
+            observer,
+            started: now,
+            polls: 0,
+            consecutive_errors: 0,
+            last_status: None,
+            immediate_first_poll: false,
+            warned_unknown: false,
+        }
+    }
+
+    /// Makes the first poll at once, with the schedule starting after it. For endpoints whose
+    /// first call is the request itself (get-1080p-video produces the file on first request).
+    pub fn with_immediate_first_poll(mut self) -> Self {
+        self.immediate_first_poll = true;
+        self
+    }
+
+    /// How long to wait before the next poll, or `None` when the deadline has been reached
+    /// (then call [`WaitState::timed_out`]). `random` is a uniform `u64` for the jitter.
+    pub fn next_delay(&self, now: Duration, random: u64) -> Option<Duration> {
+        let elapsed = self.elapsed(now);
+        if self.immediate_first_poll {
+            if self.polls == 0 {
+                return (elapsed < self.schedule.deadline).then_some(Duration::ZERO);
+            }
+            return self.schedule.next_delay(self.polls, elapsed, random);
+        }
+        self.schedule
+            .next_delay(self.polls.saturating_add(1), elapsed, random)
+    }
+
+    /// Records the result of a poll made just before `now`, and says what to do next.
+    pub fn observe<T>(
+        &mut self,
+        result: Result<Acceptance<T>, Error>,
+        now: Duration,
+    ) -> WaitStep<T> {
+        self.polls = self.polls.saturating_add(1);
+        let elapsed = self.elapsed(now);
+        match result {
+            Ok(Acceptance::Done(value)) => {
+                self.consecutive_errors = 0;
+                let status = match self.target {
+                    WaitTarget::Task => PollStatus::Task(TaskState::Success),
+                    _ => PollStatus::Ready,
+                };
+                self.record(status, elapsed);
+                self.finish(Finish::Succeeded, elapsed);
+                WaitStep::Done(value)
+            }
+            Ok(Acceptance::Failed(error)) => {
+                let error = self.with_task_id(error);
+                if let Error::TaskFailed { state, .. } = &error {
+                    self.record(PollStatus::Task(state.clone()), elapsed);
+                }
+                self.finish(
+                    Finish::Failed {
+                        message: error.to_string(),
+                    },
+                    elapsed,
+                );
+                WaitStep::Fail(error)
+            }
+            Ok(Acceptance::Pending(status)) => {
+                self.consecutive_errors = 0;
+                self.record(status, elapsed);
+                WaitStep::Continue
+            }
+            Ok(Acceptance::Unknown(status)) => {
+                self.consecutive_errors = 0;
+                if !self.warned_unknown {
+                    self.warned_unknown = true;
+                    tracing::warn!(task_id = %self.task_id, %status, "unknown state; polling on until the deadline");
+                }
+                self.record(status, elapsed);
+                WaitStep::Continue
+            }
+            Err(error)
+                if self.tolerates(&error)
+                    && self.consecutive_errors < self.schedule.max_consecutive_errors =>
+            {
+                self.consecutive_errors += 1;
+                tracing::debug!(task_id = %self.task_id, %error, consecutive = self.consecutive_errors, "poll failed; tolerated");
+                self.record(
+                    PollStatus::Error {
+                        message: error.to_string(),
+                    },
+                    elapsed,
+                );
+                WaitStep::Continue
+            }
+            Err(error) => {
+                let error = Error::WaitFailed {
+                    task_id: self.task_id.clone(),
+                    target: self.target,
+                    polls: self.polls,
+                    elapsed,
+                    cause: Box::new(error),
+                };
+                self.finish(
+                    Finish::Failed {
+                        message: error.to_string(),
+                    },
+                    elapsed,
+                );
+                WaitStep::Fail(error)
+            }
+        }
+    }
+
+    /// The deadline passed: the [`Error::WaitTimeout`] to return (and the `Finished` event).
+    pub fn timed_out(&self, now: Duration) -> Error {
+        let elapsed = self.elapsed(now);
+        self.finish(Finish::TimedOut, elapsed);
+        Error::WaitTimeout {
+            task_id: self.task_id.clone(),
+            target: self.target,
+            elapsed,
+            polls: self.polls,
+            last_status: self.last_status.clone(),
+        }
+    }
+
+    /// Polls made.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// Time since the wait started.
+    pub fn elapsed(&self, now: Duration) -> Duration {
+        now.saturating_sub(self.started)
+    }
+
+    /// What the last poll saw.
+    pub fn last_status(&self) -> Option<&PollStatus> {
+        self.last_status.as_ref()
+    }
+
+    /// Poll errors worth another poll: retryable ones and, for upgrades, two documented
+    /// transients.
+    fn tolerates(&self, error: &Error) -> bool {
+        if error.is_retryable() {
+            return true;
+        }
+        match self.target {
+            WaitTarget::Task => false,
+            WaitTarget::Hd1080p | WaitTarget::Upgrade4k
+                if error.code() == Some(ApiCode::Unprocessable)
+                    && error.message().is_some_and(|m| {
+                        m.to_ascii_lowercase()
+                            .contains("record status is not success")
+                    }) =>
+            {
+                // The reference (section 8) reports this answer for a short while after the
+                // source task succeeded.
+                true
+            }
+            // The 4K waiter polls by repeating the request, which the reference documents as
+            // answering 422 "processing" or 422 with URLs once a job exists; a lost repeat
+            // therefore cannot bill again, and the next poll tells what happened.
+            WaitTarget::Upgrade4k => error.is_outcome_unknown(),
+            WaitTarget::Hd1080p => false,
+        }
+    }
+
+    fn with_task_id(&self, error: Error) -> Error {
+        match error {
+            Error::TaskFailed {
+                task_id,
+                state,
+                code,
+                message,
+            } if task_id.is_empty() => Error::TaskFailed {
+                task_id: self.task_id.clone(),
+                state,
+                code,
+                message,
+            },
+            other => other,
+        }
+    }
+
+    fn record(&mut self, status: PollStatus, elapsed: Duration) {
+        tracing::debug!(task_id = %self.task_id, poll = self.polls, %status, "polled");
+        self.observer.emit(&Event::Polled {
+            task_id: self.task_id.clone(),
+            status: status.clone(),
+            poll: self.polls,
+            elapsed,
+        });
+        self.last_status = Some(status);
+    }
+
+    fn finish(&self, outcome: Finish, elapsed: Duration) {
+        tracing::info!(task_id = %self.task_id, polls = self.polls, ?outcome, "wait finished");
+        self.observer.emit(&Event::Finished {
+            task_id: self.task_id.clone(),
+            outcome,
+            polls: self.polls,
+            elapsed,
+        });
+    }
+}
+
+/// The async wait loop, written once.
+async fn drive<T, F, Fut>(mut wait: WaitState, env: &Env, mut poll: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Acceptance<T>, Error>>,
+{
+    loop {
+        let Some(delay) = wait.next_delay(env.now(), env.random()) else {
+            return Err(wait.timed_out(env.now()));
+        };
+        if !delay.is_zero() {
+            env.sleeper().sleep(delay).await;
+        }
+        let result = poll().await;
+        match wait.observe(result, env.now()) {
+            WaitStep::Done(value) => return Ok(value),
+            WaitStep::Continue => {}
+            WaitStep::Fail(error) => return Err(error),
+        }
+    }
+}
+
+/// Polls record-info until task `task_id` finishes, following `schedule`.
+///
+/// Returns the successful record; [`Error::TaskFailed`] when the task failed;
+/// [`Error::WaitTimeout`] at the deadline; [`Error::WaitFailed`] when polling keeps failing.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::{wait_for_task, Clock, Env, PollSchedule, SimulatedClock};
+///
+/// # #[cfg(feature = "mock")] {
+/// use veo3_core::MockVeo3Api;
+/// let mut api = MockVeo3Api::new();
+/// let mut polls = 0;
+/// api.expect_record_info().returning(move |id| {
+///     polls += 1;
+///     let flag = if polls < 3 { 0 } else { 1 };
+///     let data = serde_json::json!({"taskId": id, "successFlag": flag,
+///                                   "response": {"resultUrls": ["https://f.example/v.mp4"]}});
+///     Ok(veo3_types::TaskRecord::from_data(&data).unwrap())
+/// });
+/// let clock = SimulatedClock::new();
+/// let env = Env::simulated(&clock).with_random(|| 0);
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let record = runtime.block_on(wait_for_task(&api, "t1", &PollSchedule::generation(), &env)).unwrap();
+/// assert_eq!(record.video_urls(), ["https://f.example/v.mp4"]);
+/// // Three polls: at 30 s, then 15 s and 18.75 s later; no real time passed.
+/// assert_eq!(clock.now(), Duration::from_millis(63_750));
+/// # }
+/// ```
+pub async fn wait_for_task(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<TaskRecord, Error> {
+    let wait = WaitState::new(
+        task_id,
+        WaitTarget::Task,
+        schedule,
+        env.observer().clone(),
+        env.now(),
+    );
+    let span = tracing::info_span!("veo3.wait", task_id, target = "task");
+    drive(wait, env, || async {
+        api.record_info(task_id).await.map(accept_task)
+    })
+    .instrument(span)
+    .await
+}
+
+/// Requests the 1080p version of video `index` of `task_id` and polls until it is ready.
+/// The first request is made at once (it starts the production); then `schedule` applies.
+pub async fn wait_for_1080p(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    index: Option<u32>,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<Hd1080pResult, Error> {
+    let wait = WaitState::new(
+        task_id,
+        WaitTarget::Hd1080p,
+        schedule,
+        env.observer().clone(),
+        env.now(),
+    )
+    .with_immediate_first_poll();
+    let span = tracing::info_span!("veo3.wait", task_id, target = "1080p");
+    drive(wait, env, || async {
+        api.hd_1080p(task_id, index).await.map(accept_upgrade)
+    })
+    .instrument(span)
+    .await
+}
+
+/// Waits for a 4K job that was already requested, by repeating the request every poll as the
+/// reference recommends (a repeat answers 422 "processing", or 422 with the URLs when done).
+pub async fn wait_for_4k(
+    api: &dyn Veo3Api,
+    request: &Upgrade4kRequest,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<Upgrade4kResult, Error> {
+    let wait = WaitState::new(
+        request.task_id.as_str(),
+        WaitTarget::Upgrade4k,
+        schedule,
+        env.observer().clone(),
+        env.now(),
+    );
+    let span = tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k");
+    drive(wait, env, || async {
+        api.upgrade_4k(request).await.map(accept_upgrade)
+    })
+    .instrument(span)
+    .await
+}
+
+/// Requests the 4K version (billable, sent once) and waits for it.
+///
+/// If the request's outcome is unknown the error is returned at once, like any billable
+/// call; once the job is accepted, polling follows `schedule`.
+pub async fn upgrade_4k_and_wait(
+    api: &dyn Veo3Api,
+    request: &Upgrade4kRequest,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<Upgrade4kResult, Error> {
+    match api.upgrade_4k(request).await? {
+        UpgradeStatus::Ready(result) => Ok(result),
+        UpgradeStatus::Processing { .. } => {
+            env.observer().emit(&Event::submitted(
+                Endpoint::Upgrade4k,
+                request.task_id.as_str(),
+            ));
+            wait_for_4k(api, request, schedule, env).await
+        }
+    }
+}
+
+/// Submits a generation (billable, sent at most once) and waits for it.
+///
+/// Emits [`Event::Submitted`] with the new id as soon as it is known; errors of the wait
+/// carry the id ([`Error::task_id`]), so a created task is never lost.
+pub async fn generate_and_wait(
+    api: &dyn Veo3Api,
+    request: &GenerateRequest,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<TaskRecord, Error> {
+    let created = api.generate(request).await?;
+    env.observer().emit(&Event::submitted(
+        Endpoint::Generate,
+        created.task_id.as_str(),
+    ));
+    wait_for_task(api, &created.task_id, schedule, env).await
+}
+
+/// Submits an extension (billable, sent at most once) and waits for it. The stitched video
+/// is in [`TaskRecord::video_urls`].
+pub async fn extend_and_wait(
+    api: &dyn Veo3Api,
+    request: &ExtendRequest,
+    schedule: &PollSchedule,
+    env: &Env,
+) -> Result<TaskRecord, Error> {
+    let created = api.extend(request).await?;
+    env.observer().emit(&Event::submitted(
+        Endpoint::Extend,
+        created.task_id.as_str(),
+    ));
+    wait_for_task(api, &created.task_id, schedule, env).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+//! The pure wait state machine on simulated time.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use veo3_types::TaskRecord;
+
+use super::*;
+
+fn record(flag: serde_json::Value) -> TaskRecord {
+    TaskRecord::from_data(
+        &json!({"taskId": "t1", "successFlag": flag, "errorCode": 501, "errorMessage": "boom"}),
+    )
+    .expect("record")
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Runs a wait over `answers` (one per poll, the last repeated) on simulated time.
+fn simulate(
+    schedule: &PollSchedule,
+    mut answer: impl FnMut(u32) -> Result<Acceptance<TaskRecord>, Error>,
+) -> (Result<TaskRecord, Error>, Vec<Duration>, Vec<Event>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let observer =
+        Observer::new(move |event: &Event| sink.lock().expect("lock").push(event.clone()));
+    let mut now = Duration::ZERO;
+    let mut poll_times = Vec::new();
+    let mut wait = WaitState::new("t1", WaitTarget::Task, schedule, observer, now);
+    let result = loop {
+        let Some(delay) = wait.next_delay(now, 0) else {
+            break Err(wait.timed_out(now));
+        };
+        now += delay;
+        poll_times.push(now);
+        assert!(poll_times.len() < 100_000, "the wait must end");
+        match wait.observe(answer(wait.polls() + 1), now) {
+            WaitStep::Done(value) => break Ok(value),
+            WaitStep::Continue => {}
+            WaitStep::Fail(error) => break Err(error),
+        }
+    };
+    let events = events.lock().expect("lock").clone();
+    (result, poll_times, events)
+}
+
+#[test]
+fn success_after_pending() {
+    let schedule = PollSchedule::new(secs(30), secs(15), secs(600)).with_jitter(0.0);
+    let (result, times, events) = simulate(&schedule, |poll| {
+        Ok(accept_task(record(json!(if poll < 3 { 0 } else { 1 }))))
+    });
+    assert_eq!(result.expect("success").state, TaskState::Success);
+    assert_eq!(times, [secs(30), secs(45), secs(60)]);
+    assert!(matches!(
+        events.last(),
+        Some(Event::Finished {
+            outcome: Finish::Succeeded,
+            polls: 3,
+            ..
+        })
+    ));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Polled { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn failure_reports_the_tasks_code_and_message() {
+    for flag in [2, 3] {
+        let (result, _, _) = simulate(&PollSchedule::generation(), |_| {
+            Ok(accept_task(record(json!(flag))))
+        });
+        let error = result.expect_err("failed task");
+        assert!(error.is_task_failed());
+        assert_eq!(error.task_id(), Some("t1"));
+        assert_eq!(error.code(), Some(ApiCode::GenerationFailed));
+        assert_eq!(error.message(), Some("boom"));
+    }
+}
+
+#[test]
+fn unknown_success_flag_ends_at_the_deadline_with_a_clear_error() {
+    let schedule = PollSchedule::new(secs(30), secs(20), secs(300)).with_jitter(0.0);
+    let (result, times, _) = simulate(&schedule, |_| Ok(accept_task(record(json!(7)))));
+    let error = result.expect_err("deadline");
+    assert!(error.is_timeout());
+    assert_eq!(
+        times.last(),
+        Some(&secs(300)),
+        "the last poll lands on the deadline"
+    );
+    match &error {
+        Error::WaitTimeout {
+            elapsed,
+            polls,
+            last_status,
+            ..
+        } => {
+            assert_eq!(*elapsed, secs(300));
+            assert_eq!(*polls as usize, times.len());
+            assert_eq!(
+                last_status,
+                &Some(PollStatus::Task(TaskState::Unknown("7".into())))
+            );
+        }
+        other => panic!("expected a wait timeout, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains("unknown task state \"7\"") && text.contains("5m00s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn transient_poll_errors_are_tolerated_up_to_the_limit() {
+    let schedule = PollSchedule::new(secs(1), secs(1), secs(60)).with_max_consecutive_errors(2);
+    let busy = || Error::Api {
+        endpoint: Endpoint::RecordInfo,
+        code: ApiCode::ServiceUnavailable,
+        message: "maintenance".into(),
+        status: 200,
+        retry_after: None,
+    };
+    // Two errors, then success: fine.
+    let (result, _, _) = simulate(&schedule, |poll| match poll {
+        1 | 2 => Err(busy()),
+        _ => Ok(accept_task(record(json!(1)))),
+    });
+    assert!(result.is_ok());
+    // Errors separated by a good poll reset the count.
+    let (result, _, _) = simulate(&schedule, |poll| match poll {
+        1 | 2 | 4 | 5 => Err(busy()),
+        3 => Ok(accept_task(record(json!(0)))),
+        _ => Ok(accept_task(record(json!(1)))),
+    });
+    assert!(result.is_ok());
+    // Three in a row: the wait fails, keeping the task id and the cause.
+    let (result, times, _) = simulate(&schedule, |_| Err(busy()));
+    let error = result.expect_err("too many errors");
+    assert_eq!(times.len(), 3);
+    assert_eq!(error.task_id(), Some("t1"));
+    assert_eq!(error.code(), Some(ApiCode::ServiceUnavailable));
+    assert!(matches!(error, Error::WaitFailed { polls: 3, .. }));
+    // A permanent error ends the wait at once.
+    let (result, times, _) = simulate(&schedule, |_| {
+        Err(Error::Api {
+            endpoint: Endpoint::RecordInfo,
+            code: ApiCode::Unauthorized,
+            message: "no".into(),
+            status: 200,
+            retry_after: None,
+        })
+    });
+    assert!(result.expect_err("401").is_unauthorized());
+    assert_eq!(times.len(), 1);
+}
+
+#[test]
+fn upgrades_tolerate_their_documented_transients() {
+    let not_yet = || Error::Api {
+        endpoint: Endpoint::Hd1080p,
+        code: ApiCode::Unprocessable,
+        message: "record status is not success".into(),
+        status: 200,
+        retry_after: None,
+    };
+    let schedule = PollSchedule::hd_1080p();
+    let mut wait = WaitState::new(
+        "t1",
+        WaitTarget::Hd1080p,
+        &schedule,
+        Observer::none(),
+        Duration::ZERO,
+    )
+    .with_immediate_first_poll();
+    assert_eq!(wait.next_delay(Duration::ZERO, 0), Some(Duration::ZERO));
+    assert!(matches!(
+        wait.observe::<()>(Err(not_yet()), Duration::ZERO),
+        WaitStep::Continue
+    ));
+    assert_eq!(
+        wait.next_delay(Duration::ZERO, 0),
+        Some(secs(20)),
+        "then the schedule's first delay"
+    );
+    let mut task_wait = WaitState::new(
+        "t1",
+        WaitTarget::Task,
+        &schedule,
+        Observer::none(),
+        Duration::ZERO,
+    );
+    assert!(matches!(
+        task_wait.observe::<()>(Err(not_yet()), Duration::ZERO),
+        WaitStep::Fail(_)
+    ));
+
+    let lost = || Error::SubmitOutcomeUnknown {
+        endpoint: Endpoint::Upgrade4k,
+        cause: Box::new(Error::Transport {
+            endpoint: Endpoint::Upgrade4k,
+            phase: crate::TransportPhase::AwaitingResponse,
+            timed_out: true,
+            message: "timeout".into(),
+        }),
+    };
+    let mut k4 = WaitState::new(
+        "t1",
+        WaitTarget::Upgrade4k,
+        &PollSchedule::upgrade_4k(),
+        Observer::none(),
+        Duration::ZERO,
+    );
+    assert!(matches!(
+        k4.observe::<()>(Err(lost()), Duration::ZERO),
+        WaitStep::Continue
+    ));
+    assert!(matches!(
+        k4.observe(
+            Ok(accept_upgrade(UpgradeStatus::Processing::<()> {
+                message: "4k is processing".into()
+            })),
+            Duration::ZERO
+        ),
+        WaitStep::Continue
+    ));
+    assert!(matches!(
+        k4.last_status(),
+        Some(PollStatus::Processing { .. })
+    ));
+}
+
+#[test]
+fn zero_deadline_still_ends() {
+    let schedule = PollSchedule::generation().with_deadline(Duration::ZERO);
+    let (result, times, _) = simulate(&schedule, |_| Ok(accept_task(record(json!(0)))));
+    assert!(times.is_empty());
+    assert!(matches!(result, Err(Error::WaitTimeout { polls: 0, .. })));
+}
