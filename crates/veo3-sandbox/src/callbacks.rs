@@ -77,14 +77,16 @@ async fn deliver_once(sh: &Arc<Shared>, job: &CallbackJob) -> bool {
                 .header("X-Webhook-Signature", signature);
         }
         let ok = matches!(request.send().await, Ok(r) if r.status().as_u16() == 200);
-        let mut st = sh.lock();
         if ok {
-            st.stats.callbacks_sent += 1;
+            sh.lock().stats.callbacks_sent += 1;
+            sh.stats_changed.notify_waiters();
             return true;
         }
-        st.stats.callbacks_failed += 1;
+        sh.lock().stats.callbacks_failed += 1;
+        sh.stats_changed.notify_waiters();
         tracing::debug!(task_id = %job.task_id, attempt, "callback delivery failed");
     }
     sh.lock().stats.callbacks_abandoned += 1;
+    sh.stats_changed.notify_waiters();
     false
 }

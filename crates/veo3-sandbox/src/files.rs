@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::stream;
+use futures_util::{StreamExt as _, stream};
 
 use crate::faults::{Fault, Route, mix};
 use crate::server::{ConnKill, http_error};
@@ -235,10 +235,7 @@ fn serve(
         Source::Static(bytes) if !cut => Body::from(bytes),
         Source::Static(bytes) => {
             let half = bytes.slice(..(cut_at - start) as usize);
-            Body::from_stream(stream::iter([
-                Ok(half),
-                Err(io::Error::new(io::ErrorKind::ConnectionReset, "download cut")),
-            ]))
+            Body::from_stream(stream::iter([Ok(half)]).chain(stream::once(cut_error())))
         }
         Source::Big { start, .. } => big_stream(start, end, cut_at),
     };
@@ -259,6 +256,13 @@ fn serve(
     resp
 }
 
+/// The error that cuts a body; it first pauses so the bytes before it reach the client (hyper
+/// flushes while the body is pending) instead of being discarded with the connection.
+async fn cut_error() -> Result<Bytes, io::Error> {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    Err(io::Error::new(io::ErrorKind::ConnectionReset, "download cut"))
+}
+
 /// Streams `[start, end)` of the pattern in zero-copy chunks; errors at `cut_at` if before `end`.
 fn big_stream(start: u64, end: u64, cut_at: u64) -> Body {
     let pattern = pattern().clone();
@@ -269,8 +273,7 @@ fn big_stream(start: u64, end: u64, cut_at: u64) -> Body {
                 return None;
             }
             if pos >= cut_at {
-                let err = io::Error::new(io::ErrorKind::ConnectionReset, "download cut");
-                return Some((Err(err), end));
+                return Some((cut_error().await, end));
             }
             let offset = (pos % PERIOD as u64) as usize;
             let n = (cut_at - pos).min(PERIOD as u64) as usize;

@@ -404,6 +404,22 @@ impl SandboxHandle {
         self.shared.lock().stats.clone()
     }
 
+    /// Waits (up to `timeout` of real time) until `done` holds for the counters, re-checking
+    /// whenever callback counters change; returns whether it held. For tests that must see a
+    /// delivery's outcome, which happens in the background.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Stats) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.stats_changed.notified();
+            if done(&self.stats()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return done(&self.stats());
+            }
+        }
+    }
+
     /// Service time now, epoch milliseconds.
     pub fn now_ms(&self) -> i64 {
         self.shared.now()

@@ -241,6 +241,8 @@ pub(crate) struct Shared {
     pub(crate) api_url: String,
     pub(crate) files_url: String,
     pub(crate) wake: Notify,
+    /// Notified (all waiters) whenever callback counters change.
+    pub(crate) stats_changed: Notify,
     pub(crate) callbacks_on: AtomicBool,
     pub(crate) http: reqwest::Client,
     /// The runtime the sandbox runs on, so callbacks can be spawned from any thread.
@@ -270,6 +272,7 @@ impl Shared {
             api_url,
             files_url,
             wake: Notify::new(),
+            stats_changed: Notify::new(),
             http,
             runtime: tokio::runtime::Handle::try_current().ok(),
             state: Mutex::new(state),

@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests.
 
+pub(crate) mod http;
+
 use std::path::PathBuf;
 use std::process::Command;
 
