@@ -127,12 +127,7 @@ impl<T> Call<T> {
                     phase: failure.phase(),
                     timed_out: failure.is_timeout(),
                 };
-                let error = Error::Transport {
-                    endpoint,
-                    phase: failure.phase(),
-                    timed_out: failure.is_timeout(),
-                    message: failure.message().to_owned(),
-                };
+                let error = Error::transport(endpoint, &failure);
                 match classify(endpoint, &outcome) {
                     Disposition::Retry { reason, after } => Evaluation::Retryable {
                         reason,

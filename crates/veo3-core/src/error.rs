@@ -240,6 +240,60 @@ impl Error {
         }
     }
 
+    /// An [`Error::Api`] in an HTTP 200, as kie reports errors (e.g. for a mock to return).
+    pub fn api(endpoint: Endpoint, code: ApiCode, message: impl Into<String>) -> Self {
+        Self::Api {
+            endpoint,
+            code,
+            message: crate::secret::redact(&message.into(), &[]),
+            status: 200,
+            retry_after: None,
+        }
+    }
+
+    /// An [`Error::Http`] without a body.
+    pub fn http(endpoint: Endpoint, status: u16) -> Self {
+        Self::Http {
+            endpoint,
+            status,
+            retry_after: None,
+            excerpt: String::new(),
+        }
+    }
+
+    /// An [`Error::Transport`].
+    pub fn transport(endpoint: Endpoint, failure: &crate::http::TransportError) -> Self {
+        Self::Transport {
+            endpoint,
+            phase: failure.phase(),
+            timed_out: failure.is_timeout(),
+            message: failure.message().to_owned(),
+        }
+    }
+
+    /// An [`Error::TaskFailed`].
+    pub fn task_failed(
+        task_id: impl Into<String>,
+        state: TaskState,
+        code: Option<i64>,
+        message: Option<String>,
+    ) -> Self {
+        Self::TaskFailed {
+            task_id: task_id.into(),
+            state,
+            code,
+            message,
+        }
+    }
+
+    /// An [`Error::SubmitOutcomeUnknown`] caused by `cause`.
+    pub fn outcome_unknown(endpoint: Endpoint, cause: Error) -> Self {
+        Self::SubmitOutcomeUnknown {
+            endpoint,
+            cause: Box::new(cause),
+        }
+    }
+
     /// An [`Error::Io`].
     pub fn io(operation: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
