@@ -115,7 +115,7 @@ pub use retry::{
 };
 pub use schedule::PollSchedule;
 pub use secret::{ApiKey, REDACTED, excerpt, redact};
-pub use time::{Clock, SimulatedClock, Sleeper, SystemClock};
+pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, extend_and_wait,
     generate_and_wait, upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task,

@@ -34,6 +34,27 @@ pub trait Sleeper: Send + Sync + fmt::Debug {
     async fn sleep(&self, duration: Duration);
 }
 
+/// Waits for a while by blocking the current thread: the blocking client's [`Sleeper`].
+///
+/// Implemented by [`ThreadSleeper`] (the real one) and [`SimulatedClock`] (instant, advances
+/// the simulated time), so blocking loops are testable without sleeping too.
+pub trait BlockingSleeper: Send + Sync + fmt::Debug {
+    /// Returns after `duration` has passed on the paired clock.
+    fn sleep(&self, duration: Duration);
+}
+
+/// [`BlockingSleeper`] over `std::thread::sleep`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadSleeper;
+
+impl BlockingSleeper for ThreadSleeper {
+    // The one place that really sleeps a thread; decisions never do.
+    #[allow(clippy::disallowed_methods)]
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
 /// The real monotonic clock, measured from the moment it was created.
 #[derive(Clone, Copy, Debug)]
 pub struct SystemClock {
@@ -68,7 +89,7 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to, and a sleeper that moves it.
 ///
-/// [`Sleeper::sleep`] returns at once after advancing the clock by the requested duration, and
+/// [`Sleeper::sleep`] (and [`BlockingSleeper::sleep`]) returns at once after advancing the clock by the requested duration, and
 /// records the duration, so tests can assert the exact schedule a driver followed without
 /// sleeping. Clones share the same time.
 ///
@@ -157,6 +178,13 @@ impl Sleeper for SimulatedClock {
     }
 }
 
+impl BlockingSleeper for SimulatedClock {
+    fn sleep(&self, duration: Duration) {
+        self.lock_sleeps().push(duration);
+        self.advance(duration);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +203,14 @@ mod tests {
         let other = clock.clone();
         clock.advance(Duration::from_millis(1500));
         assert_eq!(other.now(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn blocking_sleep_on_simulated_time_is_instant() {
+        let clock = SimulatedClock::new();
+        BlockingSleeper::sleep(&clock, Duration::from_secs(3600));
+        assert_eq!(clock.now(), Duration::from_secs(3600));
+        assert_eq!(clock.total_slept(), Duration::from_secs(3600));
     }
 
     #[test]
