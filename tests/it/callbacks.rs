@@ -1,1 +1,495 @@
-//! Integration tests: callbacks.
+//! Integration tests: the callback receiver over real loopback HTTP, and the sandbox delivering
+//! signed callbacks to it.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use veo3_core::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use veo3_sandbox::{Outcome, Route, Sandbox};
+use veo3_webhook::{
+    BlockingReceiver, Config, Receiver, RejectReason, VerifiedCallback, Verifier, WebhookKey,
+};
+
+use crate::support::fixture;
+
+const KEY: &str = "test_webhook_hmac_key_0123456789";
+const TASK: &str = "task-0123456789abcdef";
+/// Generous bound for things that happen in the background; never reached when the code works.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn key(text: &str) -> WebhookKey {
+    WebhookKey::new(text).expect("non-empty key")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn success_body(task_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "code": 200,
+        "msg": "Veo3.1 video generated successfully.",
+        "data": {
+            "taskId": task_id,
+            "info": {"resultUrls": [format!("https://cdn.example.com/{task_id}.mp4")], "originUrls": null},
+            "fallbackFlag": false
+        }
+    }))
+    .expect("serializable")
+}
+
+/// The application side of a receiver: every callback its handler was given.
+#[derive(Clone, Default)]
+struct Delivered(Arc<Mutex<Vec<VerifiedCallback>>>);
+
+impl Delivered {
+    fn config(&self, verifier: Verifier) -> Config {
+        let sink = self.0.clone();
+        Config::new(verifier).on_callback(move |callback| {
+            sink.lock().expect("not poisoned").push(callback);
+        })
+    }
+
+    fn task_ids(&self) -> Vec<String> {
+        let delivered = self.0.lock().expect("not poisoned");
+        delivered.iter().map(|c| c.task_id.clone()).collect()
+    }
+}
+
+async fn start(verifier: Verifier) -> (Receiver, Delivered) {
+    let delivered = Delivered::default();
+    let receiver = Receiver::bind("127.0.0.1:0", delivered.config(verifier))
+        .await
+        .expect("bind loopback");
+    (receiver, delivered)
+}
+
+/// POSTs `body` with `headers`; the status and the JSON answer.
+async fn post(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("receiver answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("answer body");
+    let answer = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, answer)
+}
+
+/// Header names and values to send.
+type Headers = Vec<(&'static str, String)>;
+
+fn signed(key: &WebhookKey, task_id: &str, timestamp: u64) -> Headers {
+    let timestamp = timestamp.to_string();
+    vec![
+        (SIGNATURE_HEADER, key.sign(task_id, &timestamp)),
+        (TIMESTAMP_HEADER, timestamp),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_callback_posted_three_times_is_delivered_once() {
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let url = receiver.url("/veo3/callback");
+    let headers = signed(&key(KEY), TASK, now());
+    for _ in 0..3 {
+        let (status, answer) = post(&url, &headers, success_body(TASK)).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer, json!({"code": 200, "msg": "success"}));
+    }
+    assert_eq!(delivered.task_ids(), [TASK]);
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.delivered, stats.duplicates, stats.rejected),
+        (1, 2, 0)
+    );
+    // The inbox got it once too, for a hybrid wait to pick up.
+    let inbox = receiver.inbox();
+    let arrived = inbox.try_take(TASK).expect("kept for the waiter");
+    assert!(arrived.is_authenticated());
+    assert_eq!(
+        arrived.callback.result_urls(),
+        [format!("https://cdn.example.com/{TASK}.mp4")]
+    );
+    assert!(inbox.try_take(TASK).is_none());
+    receiver.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_malformed_and_oversized_requests_are_rejected_and_never_delivered() {
+    let limit = 4096;
+    let (receiver, delivered) = start(Verifier::new(key(KEY)).max_body_bytes(limit)).await;
+    let url = receiver.url("/any/path");
+    let now = now();
+    let good = signed(&key(KEY), TASK, now);
+    let ts = now.to_string();
+    let oversized = {
+        let mut body = success_body(TASK);
+        body.truncate(body.len() - 2);
+        body.extend(format!(r#","pad":"{}"}}}}"#, "x".repeat(limit)).bytes());
+        body
+    };
+    let cases: Vec<(&str, Headers, Vec<u8>, u16)> = vec![
+        (
+            "forged signature",
+            vec![
+                (TIMESTAMP_HEADER, ts.clone()),
+                (
+                    SIGNATURE_HEADER,
+                    "fMhBtXDLyt/vyA/PLaFS2P1XwCk/91pXYffoZ6B4oo8=".into(),
+                ),
+            ],
+            success_body(TASK),
+            401,
+        ),
+        (
+            "signed with another key",
+            signed(&key("not-the-account-key"), TASK, now),
+            success_body(TASK),
+            401,
+        ),
+        (
+            "stale timestamp",
+            signed(&key(KEY), TASK, now - 3600),
+            success_body(TASK),
+            401,
+        ),
+        (
+            "future timestamp",
+            signed(&key(KEY), TASK, now + 3600),
+            success_body(TASK),
+            401,
+        ),
+        (
+            "body names another task than the signed one",
+            good.clone(),
+            success_body("some-other-task"),
+            401,
+        ),
+        (
+            "missing signature",
+            vec![(TIMESTAMP_HEADER, ts.clone())],
+            success_body(TASK),
+            401,
+        ),
+        (
+            "missing timestamp",
+            vec![(SIGNATURE_HEADER, key(KEY).sign(TASK, &ts))],
+            success_body(TASK),
+            401,
+        ),
+        ("no headers at all", vec![], success_body(TASK), 401),
+        (
+            "malformed timestamp",
+            vec![
+                (TIMESTAMP_HEADER, "yesterday".into()),
+                (SIGNATURE_HEADER, key(KEY).sign(TASK, "yesterday")),
+            ],
+            success_body(TASK),
+            400,
+        ),
+        (
+            "malformed JSON",
+            good.clone(),
+            br#"{"code":200,"data":{"taskId":"task-0123456789abcdef""#.to_vec(),
+            400,
+        ),
+        (
+            "no task id",
+            good.clone(),
+            br#"{"code":500,"msg":"The 4K version is unavailable.","data":null}"#.to_vec(),
+            400,
+        ),
+        ("oversized body", good.clone(), oversized, 413),
+    ];
+    let count = cases.len() as u64;
+    for (name, headers, body, expected) in cases {
+        let (status, answer) = post(&url, &headers, body).await;
+        assert_eq!(status, expected, "{name}: {answer}");
+        assert_eq!(answer["code"], expected, "{name}: {answer}");
+        let message = answer["msg"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{name}: the answer names the problem");
+        assert!(!message.contains(KEY), "{name}: {message}");
+    }
+    assert!(
+        delivered.task_ids().is_empty(),
+        "rejections reached the application"
+    );
+    assert_eq!(receiver.inbox().kept_len(), 0);
+    let stats = receiver.stats();
+    assert_eq!((stats.delivered, stats.rejected), (0, count));
+
+    // Only POST is a callback.
+    let status = reqwest::get(&url).await.expect("answers").status();
+    assert_eq!(status.as_u16(), 405);
+    assert!(delivered.task_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_chunked_body_is_refused_without_reading_it_all() {
+    let limit = 1024;
+    let (receiver, delivered) = start(Verifier::new(key(KEY)).max_body_bytes(limit)).await;
+    let headers = signed(&key(KEY), TASK, now());
+    let mut stream = tokio::net::TcpStream::connect(receiver.local_addr())
+        .await
+        .expect("connect");
+    let mut head = String::from(
+        "POST /cb HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n",
+    );
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    // No Content-Length: the limit must be enforced while reading. Send twice the limit and
+    // never terminate the body; the receiver answers as soon as the limit is crossed.
+    let chunk = vec![b' '; limit];
+    for _ in 0..2 {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        stream.write_all(&framed).await.expect("write chunk");
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(delivered.task_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_signature_vector_verifies_in_core_and_over_http() {
+    let vector: Value = serde_json::from_slice(&fixture("webhook-signature-example.json"))
+        .expect("fixture is JSON");
+    let hmac_key = vector["webhookHmacKey"].as_str().expect("key");
+    let timestamp = vector["headers"][TIMESTAMP_HEADER]
+        .as_str()
+        .expect("timestamp");
+    let signature = vector["headers"][SIGNATURE_HEADER]
+        .as_str()
+        .expect("signature");
+    let body = serde_json::to_vec(&vector["body"]).expect("serializable");
+    let task_id = vector["body"]["data"]["taskId"].as_str().expect("task id");
+    let signed_at: u64 = timestamp.parse().expect("seconds");
+    assert_eq!(
+        vector["signedString"].as_str(),
+        Some(format!("{task_id}.{timestamp}").as_str())
+    );
+    assert_eq!(key(hmac_key).sign(task_id, timestamp), signature);
+
+    let verifier = Verifier::new(key(hmac_key));
+    let verified = verifier
+        .verify(Some(timestamp), Some(signature), &body, signed_at + 1)
+        .expect("the reference example verifies");
+    assert_eq!(verified.task_id, task_id);
+    assert_eq!(
+        verifier.verify(Some(timestamp), Some(signature), &body, signed_at + 3600),
+        Err(RejectReason::StaleTimestamp { age_secs: 3600 })
+    );
+
+    // Over HTTP, with the receiver's clock set to the example's time.
+    let delivered = Delivered::default();
+    let config = delivered.config(verifier).clock(move || signed_at);
+    let receiver = Receiver::bind("127.0.0.1:0", config).await.expect("bind");
+    let headers = [
+        (TIMESTAMP_HEADER, timestamp.to_owned()),
+        (SIGNATURE_HEADER, signature.to_owned()),
+    ];
+    let (status, _) = post(&receiver.url("/"), &headers, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(delivered.task_ids(), [task_id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_keys_and_unsigned_mode_over_http() {
+    let old = key("old-account-key");
+    let (receiver, delivered) = start(Verifier::new(key(KEY)).add_key(old.clone())).await;
+    let (status, _) = post(
+        &receiver.url("/"),
+        &signed(&old, "t-old", now()),
+        success_body("t-old"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &receiver.url("/"),
+        &signed(&key(KEY), "t-new", now()),
+        success_body("t-new"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(delivered.task_ids(), ["t-old", "t-new"]);
+
+    // Unsigned mode must be chosen explicitly; then headers are not needed.
+    let (receiver, delivered) = start(Verifier::unsigned()).await;
+    let (status, _) = post(&receiver.url("/"), &[], success_body(TASK)).await;
+    assert_eq!(status, 200);
+    let only = delivered.0.lock().expect("not poisoned").clone();
+    assert_eq!(only.len(), 1);
+    assert!(!only[0].is_authenticated());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_gets_the_redelivery() {
+    let calls = Arc::new(Mutex::new(0_u32));
+    let seen = calls.clone();
+    let config = Config::new(Verifier::new(key(KEY))).on_callback(move |_| {
+        let mut calls = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *calls += 1;
+        assert!(*calls > 1, "the application fails on the first delivery");
+    });
+    let receiver = Receiver::bind("127.0.0.1:0", config).await.expect("bind");
+    let headers = signed(&key(KEY), TASK, now());
+    let (status, _) = post(&receiver.url("/"), &headers, success_body(TASK)).await;
+    assert_eq!(status, 500, "kie must deliver again");
+    let (status, _) = post(&receiver.url("/"), &headers, success_body(TASK)).await;
+    assert_eq!(status, 200);
+    assert_eq!(*calls.lock().unwrap_or_else(|p| p.into_inner()), 2);
+    assert_eq!(receiver.stats().delivered, 1);
+}
+
+#[test]
+fn the_blocking_receiver_serves_from_its_own_thread_and_wakes_a_blocking_wait() {
+    let receiver =
+        BlockingReceiver::bind("127.0.0.1:0", Config::new(Verifier::new(key(KEY)))).expect("bind");
+    let inbox = receiver.inbox();
+    let addr = receiver.local_addr();
+    let poster = std::thread::spawn(move || {
+        let body = success_body(TASK);
+        let mut request = format!(
+            "POST /cb HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in signed(&key(KEY), TASK, now()) {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.write_all(request.as_bytes()).expect("write head");
+        stream.write_all(&body).expect("write body");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read answer");
+        answer
+    });
+    let arrived = inbox
+        .wait_timeout(TASK, PATIENCE)
+        .expect("the callback wakes the wait");
+    assert_eq!(arrived.task_id, TASK);
+    let answer = poster.join().expect("poster thread");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"code":200,"msg":"success"}"#),
+        "{answer}"
+    );
+    receiver.shutdown().expect("clean shutdown");
+}
+
+/// Creates a task on the sandbox with `callBackUrl`; its id.
+async fn create_task(api_url: &str, call_back_url: &str) -> String {
+    let request = json!({
+        "prompt": "A red fox trotting through fresh snow at dawn",
+        "model": "veo3_fast",
+        "callBackUrl": call_back_url,
+    });
+    let answer = reqwest::Client::new()
+        .post(format!("{api_url}/api/v1/veo/generate"))
+        .bearer_auth("sandbox-key")
+        .header("Content-Type", "application/json")
+        .body(request.to_string())
+        .send()
+        .await
+        .expect("sandbox answers")
+        .bytes()
+        .await
+        .expect("answer body");
+    let created: Value = serde_json::from_slice(&answer).expect("JSON envelope");
+    assert_eq!(created["code"], 200, "{created}");
+    created["data"]["taskId"]
+        .as_str()
+        .expect("task id")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_signs_callbacks_that_verify_and_duplicates_reach_the_application_once() {
+    let sandbox = Sandbox::builder()
+        .key("sandbox-key")
+        .time_scale(0.0)
+        .hmac_key(KEY)
+        .callback_duplicates(true)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let inbox = receiver.inbox();
+    let call_back_url = receiver.url("/veo3/callback");
+
+    let succeeded = create_task(sandbox.api_url(), &call_back_url).await;
+    sandbox.script_outcome(Route::Generate, Outcome::Moderation);
+    let moderated = create_task(sandbox.api_url(), &call_back_url).await;
+    assert!(sandbox.complete_now(&succeeded));
+    assert!(sandbox.complete_now(&moderated));
+
+    let first = inbox
+        .wait_until(&succeeded, tokio::time::sleep(PATIENCE))
+        .await
+        .expect("the success callback arrives");
+    assert!(first.is_authenticated());
+    assert!(first.callback.is_success());
+    assert!(!first.callback.result_urls().is_empty());
+    let second = inbox
+        .wait_until(&moderated, tokio::time::sleep(PATIENCE))
+        .await
+        .expect("the failure callback arrives");
+    assert_eq!(second.callback.code.as_i64(), 400);
+
+    // Each callback is sent twice; wait until all four deliveries were answered.
+    assert!(
+        sandbox
+            .wait_until(PATIENCE, |stats| stats.callbacks_sent >= 4)
+            .await
+    );
+    let mut task_ids = delivered.task_ids();
+    task_ids.sort();
+    let mut expected = vec![succeeded, moderated];
+    expected.sort();
+    assert_eq!(task_ids, expected);
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.delivered, stats.duplicates, stats.rejected),
+        (2, 2, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_signed_with_another_key_are_refused_until_the_sandbox_gives_up() {
+    let sandbox = Sandbox::builder()
+        .key("sandbox-key")
+        .time_scale(0.0)
+        .hmac_key("a-key-the-receiver-does-not-know")
+        .callback_retries(2)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let task = create_task(sandbox.api_url(), &receiver.url("/cb")).await;
+    assert!(sandbox.complete_now(&task));
+    assert!(
+        sandbox
+            .wait_until(PATIENCE, |stats| stats.callbacks_abandoned >= 1)
+            .await
+    );
+    let sent = sandbox.stats();
+    assert_eq!((sent.callbacks_sent, sent.callbacks_failed), (0, 3));
+    assert!(delivered.task_ids().is_empty());
+    assert_eq!(receiver.stats().rejected, 3);
+    assert!(receiver.inbox().try_take(&task).is_none());
+}
