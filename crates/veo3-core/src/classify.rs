@@ -372,6 +372,42 @@ mod tests {
         }
     }
 
+    /// The at-most-once invariant over every code and status, not just the documented ones:
+    /// a billable endpoint is only ever retried when the outcome proves nothing was created.
+    #[test]
+    fn billable_retries_only_on_proven_rejections() {
+        let messages = ["", "4k is processing"];
+        for endpoint in Endpoint::ALL.into_iter().filter(|e| e.is_billable()) {
+            for status in 100..=599u16 {
+                for code in (0..=999).map(Some).chain([None, Some(-1), Some(i64::MAX)]) {
+                    for message in messages {
+                        for has_result_urls in [false, true] {
+                            let answer = Answer {
+                                status,
+                                code: code.map(ApiCode::from_i64),
+                                message,
+                                has_result_urls,
+                                retry_after: None,
+                            };
+                            if let Disposition::Retry { .. } =
+                                classify(endpoint, &Outcome::Answer(answer))
+                            {
+                                let proven = match code {
+                                    Some(code) => code == 429 || code == 455,
+                                    None => status == 408 || status == 429,
+                                };
+                                assert!(
+                                    proven,
+                                    "{endpoint} retried on code {code:?} HTTP {status}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn transport_failures_by_phase() {
         use RetryReason::{ConnectFailed, ConnectionLost, Timeout};
