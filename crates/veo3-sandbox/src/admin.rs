@@ -71,7 +71,11 @@ async fn complete(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) ->
             sh.dispatch(jobs);
             ok(json!({}))
         }
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such task"}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such task"})),
+        )
+            .into_response(),
     }
 }
 
@@ -104,7 +108,11 @@ async fn task(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) -> Res
             "resultUrls": info.result_urls,
         }))
         .into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such task"}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such task"})),
+        )
+            .into_response(),
     }
 }
 

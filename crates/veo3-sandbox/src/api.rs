@@ -3,6 +3,9 @@
 //! Every answer is the `{code, msg, data}` envelope in HTTP 200, as the real service does, unless
 //! the sandbox mirrors codes into the HTTP status.
 
+// Handlers short-circuit with ready-made responses as `Err`; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -39,7 +42,9 @@ pub(crate) fn standard_message(code: i64) -> &'static str {
         200 => "success",
         400 => "Bad Request",
         401 => "You do not have access permissions",
-        402 => "Insufficient Credits - Account does not have enough credits to perform the operation",
+        402 => {
+            "Insufficient Credits - Account does not have enough credits to perform the operation"
+        }
         404 => "Not Found - The requested resource or endpoint does not exist",
         405 => "Method Not Allowed - The request method is not supported for this resource",
         408 => {
@@ -76,7 +81,12 @@ fn error(sh: &Shared, code: i64) -> Response {
 }
 
 fn invalid(sh: &Shared, detail: &str) -> Response {
-    envelope(sh, 422, &format!("Validation Error - {detail}"), Value::Null)
+    envelope(
+        sh,
+        422,
+        &format!("Validation Error - {detail}"),
+        Value::Null,
+    )
 }
 
 /// The bearer key of a request, if well formed.
@@ -153,7 +163,9 @@ fn parse_index(value: Option<&Value>) -> Result<usize, String> {
     match value {
         None | Some(Value::Null) => Ok(0),
         Some(Value::String(s)) if s.is_empty() => Ok(0),
-        Some(Value::String(s)) => s.parse().map_err(|_| "index must be a non-negative integer".into()),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| "index must be a non-negative integer".into()),
         Some(v) => v
             .as_u64()
             .map(|n| n as usize)
@@ -175,7 +187,9 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
     let prompt = required_str(body, "prompt")?;
     let model = opt_str(body, "model")?.unwrap_or("veo3_fast");
     if !["veo3", "veo3_fast", "veo3_lite"].contains(&model) {
-        return Err(format!("model must be one of veo3, veo3_fast, veo3_lite (got {model:?})"));
+        return Err(format!(
+            "model must be one of veo3, veo3_fast, veo3_lite (got {model:?})"
+        ));
     }
     let images: Vec<&str> = match body.get("imageUrls") {
         None | Some(Value::Null) => Vec::new(),
@@ -186,7 +200,9 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
         Some(_) => return Err("imageUrls must be an array of strings".into()),
     };
     if let Some(bad) = images.iter().find(|u| !is_http_url(u)) {
-        return Err(format!("imageUrls must be public http(s) URLs (got {bad:?})"));
+        return Err(format!(
+            "imageUrls must be public http(s) URLs (got {bad:?})"
+        ));
     }
     let generation_type = match opt_str(body, "generationType")? {
         Some(t) => t,
@@ -218,11 +234,15 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
         None => opt_str(body, "aspectRatio")?.unwrap_or("16:9"),
     };
     if !["16:9", "9:16", "Auto"].contains(&aspect) {
-        return Err(format!("aspect_ratio must be one of 16:9, 9:16, Auto (got {aspect:?})"));
+        return Err(format!(
+            "aspect_ratio must be one of 16:9, 9:16, Auto (got {aspect:?})"
+        ));
     }
     let resolution = opt_str(body, "resolution")?.unwrap_or("720p");
     if !["720p", "1080p", "4k"].contains(&resolution) {
-        return Err(format!("resolution must be one of 720p, 1080p, 4k (got {resolution:?})"));
+        return Err(format!(
+            "resolution must be one of 720p, 1080p, 4k (got {resolution:?})"
+        ));
     }
     let seeds = opt_seeds(body)?;
     let call_back_url = opt_callback(body)?;
@@ -324,14 +344,19 @@ async fn generate(
 }
 
 /// Looks up `id` for `key`, settling it; the 422 answers of the record routes otherwise.
-fn find<'a>(sh: &Arc<Shared>, st: &'a mut World, key: &str, id: &str, now: i64) -> Result<(), Response> {
+fn find(sh: &Arc<Shared>, st: &mut World, key: &str, id: &str, now: i64) -> Result<(), Response> {
     if let Some(job) = sh.settle(st, id, now) {
         sh.dispatch(vec![job]);
     }
     match st.tasks.get(id) {
         Some(task) if task.key == key => {
             if now - task.create_ms > ms(sh.cfg.retention) {
-                Err(envelope(sh, 422, "Temporarily supports records within 14 days.", Value::Null))
+                Err(envelope(
+                    sh,
+                    422,
+                    "Temporarily supports records within 14 days.",
+                    Value::Null,
+                ))
             } else {
                 Ok(())
             }
@@ -375,7 +400,12 @@ async fn hd_1080p(
     let Some(id) = query.get("taskId").filter(|id| !id.is_empty()) else {
         return invalid(&sh, "taskId is required");
     };
-    let index = match parse_index(query.get("index").map(|s| Value::String(s.clone())).as_ref()) {
+    let index = match parse_index(
+        query
+            .get("index")
+            .map(|s| Value::String(s.clone()))
+            .as_ref(),
+    ) {
         Ok(i) => i,
         Err(detail) => return invalid(&sh, &detail),
     };
@@ -390,10 +420,15 @@ async fn hd_1080p(
     if task.flag != 1 || matches!(task.kind, Kind::Upgrade4k { .. }) {
         return envelope(&sh, 422, "record status is not success", Value::Null);
     }
-    if task.result.as_ref().is_none_or(|r| index >= r.result_urls.len()) {
+    if task
+        .result
+        .as_ref()
+        .is_none_or(|r| index >= r.result_urls.len())
+    {
         return envelope(&sh, 422, "record result data not exist", Value::Null);
     }
-    let processing = "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.";
+    let processing =
+        "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.";
     let job = task.hd.get(&index).map(|j| (j.due_ms, j.url.clone()));
     match job {
         None => {
@@ -402,7 +437,8 @@ async fn hd_1080p(
             }
             let due_ms = now + ms(sh.cfg.durations.hd_1080p);
             if let Some(task) = st.tasks.get_mut(id) {
-                task.hd.insert(index, crate::state::HdJob { due_ms, url: None });
+                task.hd
+                    .insert(index, crate::state::HdJob { due_ms, url: None });
             }
             envelope(&sh, 400, processing, Value::Null)
         }
@@ -450,7 +486,11 @@ async fn upgrade_4k(
     if source.flag != 1 || matches!(source.kind, Kind::Upgrade4k { .. }) {
         return envelope(&sh, 422, "record status is not success", Value::Null);
     }
-    if source.result.as_ref().is_none_or(|r| index >= r.result_urls.len()) {
+    if source
+        .result
+        .as_ref()
+        .is_none_or(|r| index >= r.result_urls.len())
+    {
         return envelope(&sh, 422, "record result data not exist", Value::Null);
     }
     let aspect = source.aspect.clone();
@@ -532,7 +572,9 @@ async fn extend(
         let prompt = required_str(&b, "prompt")?.to_owned();
         let model = opt_str(&b, "model")?.unwrap_or("fast").to_owned();
         if !["fast", "quality", "lite"].contains(&model.as_str()) {
-            return Err(format!("model must be one of fast, quality, lite (got {model:?})"));
+            return Err(format!(
+                "model must be one of fast, quality, lite (got {model:?})"
+            ));
         }
         let seeds = opt_seeds(&b)?;
         let watermark = opt_str(&b, "watermark")?.map(str::to_owned);
@@ -617,11 +659,7 @@ async fn credits(State(sh): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     }
 }
 
-async fn download_url(
-    State(sh): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn download_url(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(resp) = auth(&sh, &headers) {
         return resp;
     }

@@ -26,7 +26,9 @@ impl FromStr for Shape {
         match s {
             "modern" => Ok(Shape::Modern),
             "legacy" => Ok(Shape::Legacy),
-            other => Err(format!("unknown shape {other:?} (expected modern or legacy)")),
+            other => Err(format!(
+                "unknown shape {other:?} (expected modern or legacy)"
+            )),
         }
     }
 }
@@ -221,7 +223,11 @@ impl Clock {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64)
         });
-        let rate = if time_scale > 0.0 { 1.0 / time_scale } else { 0.0 };
+        let rate = if time_scale > 0.0 {
+            1.0 / time_scale
+        } else {
+            0.0
+        };
         Self {
             start: Instant::now(),
             epoch_ms,
@@ -246,7 +252,9 @@ impl Clock {
         if self.rate == 0.0 {
             return None;
         }
-        Some(Duration::from_secs_f64(service_ms.max(0) as f64 / self.rate / 1000.0))
+        Some(Duration::from_secs_f64(
+            service_ms.max(0) as f64 / self.rate / 1000.0,
+        ))
     }
 }
 

@@ -269,7 +269,9 @@ impl FromStr for Action {
                 Fault::Http(status as u16)
             }
             "code" => Fault::Envelope(num(500)? as i64),
-            "500" | "455" | "505" | "408" => Fault::Envelope(num(0).map(|_| name.parse().unwrap_or(500))?),
+            "500" | "455" | "505" | "408" => {
+                Fault::Envelope(num(0).map(|_| name.parse().unwrap_or(500))?)
+            }
             "429" => Fault::RateLimited(num(1)?),
             "latency" => Fault::Latency(Duration::from_millis(num(100)?)),
             other => return other.parse().map(Action::Outcome),
@@ -357,7 +359,8 @@ impl FaultPlan {
             if !applies {
                 continue;
             }
-            let h = mix(seed ^ mix(route.index() << 32 ^ i as u64) ^ mix(ordinal.wrapping_add(0x5eed)));
+            let h =
+                mix(seed ^ mix(route.index() << 32 ^ i as u64) ^ mix(ordinal.wrapping_add(0x5eed)));
             let u = (h >> 11) as f64 / (1u64 << 53) as f64;
             if u >= rule.probability {
                 continue;
@@ -468,8 +471,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        for bad in ["generate", "nowhere:drop", "generate:drop=2", "status:moderation", "x:y=z"] {
-            assert!(bad.parse::<FaultPlan>().is_err(), "{bad} should be rejected");
+        for bad in [
+            "generate",
+            "nowhere:drop",
+            "generate:drop=2",
+            "status:moderation",
+            "x:y=z",
+        ] {
+            assert!(
+                bad.parse::<FaultPlan>().is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
@@ -488,8 +500,17 @@ mod tests {
 
     #[test]
     fn envelope_aliases_carry_their_code() {
-        assert_eq!("455".parse::<Action>(), Ok(Action::Fault(Fault::Envelope(455))));
-        assert_eq!("code@402".parse::<Action>(), Ok(Action::Fault(Fault::Envelope(402))));
-        assert_eq!("429@7".parse::<Action>(), Ok(Action::Fault(Fault::RateLimited(7))));
+        assert_eq!(
+            "455".parse::<Action>(),
+            Ok(Action::Fault(Fault::Envelope(455)))
+        );
+        assert_eq!(
+            "code@402".parse::<Action>(),
+            Ok(Action::Fault(Fault::Envelope(402)))
+        );
+        assert_eq!(
+            "429@7".parse::<Action>(),
+            Ok(Action::Fault(Fault::RateLimited(7)))
+        );
     }
 }

@@ -145,9 +145,14 @@ async fn big_file(Path(bytes): Path<String>, headers: HeaderMap, req: Request) -
         return (StatusCode::NOT_FOUND, "Not Found\n").into_response();
     };
     let etag = format!("\"big-{len}\"");
-    serve(&headers, &etag, "application/octet-stream", len, cut, |start, _| {
-        Source::Big { start }
-    })
+    serve(
+        &headers,
+        &etag,
+        "application/octet-stream",
+        len,
+        cut,
+        |start, _| Source::Big { start },
+    )
 }
 
 enum Source {
@@ -260,7 +265,10 @@ fn serve(
 /// flushes while the body is pending) instead of being discarded with the connection.
 async fn cut_error() -> Result<Bytes, io::Error> {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    Err(io::Error::new(io::ErrorKind::ConnectionReset, "download cut"))
+    Err(io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "download cut",
+    ))
 }
 
 /// Streams `[start, end)` of the pattern in zero-copy chunks; errors at `cut_at` if before `end`.

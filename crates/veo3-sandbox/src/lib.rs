@@ -71,6 +71,7 @@
 //! | `POST /api/v1/veo/extend` | a new task whose record carries `fullResultUrls` |
 //! | `GET /api/v1/chat/credit` | the key's balance |
 //! | `POST /api/v1/common/download-url` | a fresh 20-minute link for a sandbox media URL; 422 for others |
+//! | `POST /api/file-{stream,url,base64}-upload` | the upload API (upstream on its own host; here on the API listener), files served by the file host for 24 h |
 
 mod admin;
 mod api;
@@ -81,6 +82,7 @@ mod files;
 mod render;
 mod server;
 mod state;
+mod uploads;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
@@ -136,7 +138,11 @@ impl SandboxBuilder {
     /// clock: only [`SandboxHandle::advance`] and [`SandboxHandle::complete_now`] move tasks.
     /// Negative or non-finite values count as 0.
     pub fn time_scale(mut self, scale: f64) -> Self {
-        self.config.time_scale = if scale.is_finite() { scale.max(0.0) } else { 0.0 };
+        self.config.time_scale = if scale.is_finite() {
+            scale.max(0.0)
+        } else {
+            0.0
+        };
         self
     }
 
@@ -286,6 +292,7 @@ impl SandboxBuilder {
         let api_router = Router::new()
             .merge(api::routes())
             .merge(admin::routes())
+            .merge(uploads::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(from_fn_with_state(shared.clone(), server::front_door))
@@ -346,13 +353,23 @@ impl SandboxBuilder {
 async fn not_found(
     axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
 ) -> axum::response::Response {
-    api::envelope(&sh, 404, api::standard_message(404), serde_json::Value::Null)
+    api::envelope(
+        &sh,
+        404,
+        api::standard_message(404),
+        serde_json::Value::Null,
+    )
 }
 
 async fn method_not_allowed(
     axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
 ) -> axum::response::Response {
-    api::envelope(&sh, 405, api::standard_message(405), serde_json::Value::Null)
+    api::envelope(
+        &sh,
+        405,
+        api::standard_message(405),
+        serde_json::Value::Null,
+    )
 }
 
 /// Settles tasks when their time comes, so callbacks fire even if nobody polls.

@@ -101,7 +101,10 @@ fn main() -> ExitCode {
         };
         let line = serde_json::json!({"api": sandbox.api_url(), "files": sandbox.files_url()});
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+        if writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
             return ExitCode::FAILURE;
         }
         drop(stdout);

@@ -303,14 +303,21 @@ impl Shared {
             *n - 1
         };
         let mut drawn = st.faults.draw(self.cfg.seed, route, ordinal);
-        if let Some(fault) = st.scripted_faults.get_mut(&route).and_then(VecDeque::pop_front) {
+        if let Some(fault) = st
+            .scripted_faults
+            .get_mut(&route)
+            .and_then(VecDeque::pop_front)
+        {
             match fault {
                 Fault::Latency(d) => drawn.latency += d,
                 f => drawn.fault = Some(f),
             }
         }
         if !drawn.latency.is_zero() {
-            *st.stats.faults_injected.entry("latency".into()).or_default() += 1;
+            *st.stats
+                .faults_injected
+                .entry("latency".into())
+                .or_default() += 1;
         }
         if let Some(f) = &drawn.fault {
             *st.stats.faults_injected.entry(f.name().into()).or_default() += 1;
@@ -444,7 +451,10 @@ impl Shared {
         expires_ms: i64,
     ) -> String {
         st.counter += 1;
-        let token = format!("{:016x}", mix(self.cfg.seed ^ mix(st.counter ^ 0x6669_6c65)));
+        let token = format!(
+            "{:016x}",
+            mix(self.cfg.seed ^ mix(st.counter ^ 0x6669_6c65))
+        );
         st.files.insert(
             token.clone(),
             FileEntry {
@@ -477,7 +487,8 @@ impl Shared {
                     _ => Asset::Video720,
                 };
                 let result = self.mint_url(st, asset.clone(), "result_0.mp4", expires);
-                let origin = portrait.then(|| vec![self.mint_url(st, asset, "origin_0.mp4", expires)]);
+                let origin =
+                    portrait.then(|| vec![self.mint_url(st, asset, "origin_0.mp4", expires)]);
                 Results {
                     result_urls: vec![result],
                     origin_urls: origin,

@@ -82,7 +82,8 @@ impl Api {
 
     /// `GET base + path_and_query`; `Err` on transport failure.
     pub(crate) async fn try_get(&self, path: &str) -> reqwest::Result<Answer> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     /// `POST base + path` with a JSON body; `Err` on transport failure.
@@ -107,10 +108,7 @@ impl Api {
     pub(crate) async fn generate(&self, body: &Value) -> String {
         let answer = self.post("/api/v1/veo/generate", body).await;
         assert_eq!(answer.code(), 200, "generate failed: {:?}", answer.json);
-        answer.data()["taskId"]
-            .as_str()
-            .expect("taskId")
-            .to_owned()
+        answer.data()["taskId"].as_str().expect("taskId").to_owned()
     }
 
     /// `GET /api/v1/veo/record-info?taskId=...`.
