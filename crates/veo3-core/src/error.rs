@@ -552,6 +552,19 @@ mod tests {
     }
 
     #[test]
+    fn public_types_are_thread_safe() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        assert_send_sync::<crate::Event>();
+        assert_send_sync::<crate::Observer>();
+        assert_send_sync::<crate::Env>();
+        assert_send_sync::<crate::Executor>();
+        assert_send_sync::<crate::RetryBudget>();
+        assert_send_sync::<crate::Call<veo3_types::TaskRecord>>();
+        assert_send_sync::<Box<dyn crate::Veo3Api>>();
+    }
+
+    #[test]
     fn error_stays_small() {
         assert!(
             std::mem::size_of::<Error>() <= 128,
