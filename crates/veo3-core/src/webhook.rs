@@ -45,7 +45,9 @@
 //!
 //! The blocking client does the same with [`Inbox::wait_timeout`] in place of the race:
 //! `inbox.wait_timeout(&task_id, safety_poll_interval)` blocks until a callback arrives or the
-//! interval passes. Callbacks that arrive before anyone waits (the task can finish before
+//! interval passes. (A blocking loop driven by a simulated `BlockingSleeper` in tests takes
+//! [`Inbox::try_take`] followed by `sleeper.sleep(interval)` instead: same decisions, no real
+//! waiting.) Callbacks that arrive before anyone waits (the task can finish before
 //! `generate` has even returned to the caller) are kept, boundedly, for the first waiter of
 //! their task; a callback is consumed by the wait it wakes, so a stale one cannot make a
 //! waiter spin.
@@ -332,7 +334,11 @@ impl Verifier {
             // `task_id_of` also accepts a top-level `taskId`, which the decoder does not read.
             None => callback.task_id = Some(task_id.clone()),
             // Both read the same fields in the same order; this guards that invariant.
-            Some(decoded) if *decoded != task_id => return Err(RejectReason::MissingTaskId),
+            Some(decoded) if *decoded != task_id => {
+                return Err(RejectReason::UndecodableBody {
+                    detail: "conflicting task ids".into(),
+                });
+            }
             Some(_) => {}
         }
         Ok(VerifiedCallback {

@@ -65,8 +65,8 @@ use axum::routing::{MethodRouter, post};
 
 pub use server::{BlockingReceiver, Receiver};
 pub use veo3_core::webhook::{
-    Deduplicator, Inbox, RejectReason, SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifiedCallback,
-    Verifier, WebhookKey,
+    Deduplicator, Inbox, InvalidWebhookKey, RejectReason, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    VerifiedCallback, Verifier, WebhookKey,
 };
 
 /// The application's callback handler: called once per new verified callback, before the
@@ -97,8 +97,6 @@ pub struct Config {
     handler: Option<Handler>,
     clock: UnixClock,
 }
-
-pub use veo3_core::webhook::InvalidWebhookKey;
 
 impl Config {
     /// Checks callbacks with `verifier`; delivers them to a new [`Inbox`] only, until a
