@@ -125,7 +125,28 @@ fn assets() -> Result<(), String> {
         ]);
         run(command)?;
     }
-    Ok(())
+    // The thumbnail of a 4K result (`imageUrls`).
+    let mut command = Command::new("ffmpeg");
+    command.args([
+        "-y",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=384x216:rate=1:duration=1",
+        "-frames:v",
+        "1",
+        "-q:v",
+        "10",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        &format!("{dir}/thumb-4k.jpg"),
+    ]);
+    run(command)
 }
 
 fn cargo() -> Command {

@@ -19,10 +19,10 @@ use crate::faults::{Fault, Route, mix};
 use crate::server::{ConnKill, http_error};
 use crate::state::{Asset, Shared};
 
-static MP4_720P: &[u8] = include_bytes!("../assets/sample_720p.mp4");
-static MP4_1080P: &[u8] = include_bytes!("../assets/sample_1080p.mp4");
-static MP4_4K: &[u8] = include_bytes!("../assets/sample_4k.mp4");
-static JPG_4K: &[u8] = include_bytes!("../assets/thumb_4k.jpg");
+static MP4_720P: &[u8] = include_bytes!("../assets/sample-720p.mp4");
+static MP4_1080P: &[u8] = include_bytes!("../assets/sample-1080p.mp4");
+static MP4_4K: &[u8] = include_bytes!("../assets/sample-4k.mp4");
+static JPG_4K: &[u8] = include_bytes!("../assets/thumb-4k.jpg");
 
 /// Period of the `/big` pattern: a prime, so consecutive chunks differ.
 const PERIOD: usize = 65_521;
