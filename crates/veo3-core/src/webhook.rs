@@ -261,6 +261,10 @@ impl Verifier {
 
     /// How far the signed timestamp may lie from now, in either direction (default five
     /// minutes). Callbacks outside the window are refused as stale or from the future.
+    ///
+    /// kie does not say whether a redelivery is signed anew; if it reuses the first attempt's
+    /// timestamp, retries after a longer outage are refused too. Nothing is lost that way:
+    /// the waits' safety poll still finds the outcome.
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self

@@ -283,3 +283,6 @@ where
 {
     Webhook::new(config).method_router()
 }
+
+#[cfg(test)]
+mod tests;
