@@ -493,3 +493,28 @@ async fn callbacks_signed_with_another_key_are_refused_until_the_sandbox_gives_u
     assert_eq!(receiver.stats().rejected, 3);
     assert!(receiver.inbox().try_take(&task).is_none());
 }
+
+/// Whether `krate` appears in a `cargo tree` listing.
+fn in_tree(tree: &str, krate: &str) -> bool {
+    tree.lines()
+        .any(|line| line.split_whitespace().next() == Some(krate))
+}
+
+#[test]
+fn only_users_of_the_receiver_compile_a_server() {
+    // Users who poll must not pay for axum: the clients' default trees stay free of it.
+    for client in ["veo3-reqwest", "veo3-blocking"] {
+        let tree = crate::support::cargo_tree(client);
+        assert!(in_tree(&tree, client), "the tree was read: {tree}");
+        assert!(!in_tree(&tree, "axum"), "axum in {client}'s tree:\n{tree}");
+    }
+    // And the receiver needs no HTTP client or TLS stack.
+    let tree = crate::support::cargo_tree("veo3-webhook");
+    assert!(in_tree(&tree, "axum"), "the tree was read: {tree}");
+    for forbidden in ["reqwest", "ureq", "rustls"] {
+        assert!(
+            !in_tree(&tree, forbidden),
+            "{forbidden} in veo3-webhook's tree:\n{tree}"
+        );
+    }
+}
