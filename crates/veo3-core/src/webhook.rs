@@ -96,9 +96,9 @@ pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
 /// window integrators use (kie documents none).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 /// The largest body accepted by default. Real callbacks are a few kilobytes (a task id, a
-/// handful of URLs, the echoed prompt); 256 KiB leaves room for long prompts and many URLs
-/// while keeping a flood of junk cheap to refuse.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// handful of URLs, the echoed prompt); 64 KiB leaves room for long prompts and many URLs
+/// while keeping a flood of junk cheap to refuse, and bounds what an [`Inbox`] can hold.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// The reply a receiver should send for an accepted callback (the official samples' body).
 pub const ACK_BODY: &str = r#"{"code":200,"msg":"success"}"#;
 
@@ -432,6 +432,62 @@ impl VerifiedCallback {
     /// Whether the signature was checked (`false` for unsigned mode).
     pub fn is_authenticated(&self) -> bool {
         self.key_index.is_some()
+    }
+
+    /// A normalized JSON rendering, one line per callback for logs and `veo3 listen`:
+    /// `taskId`, `code`, `msg`, `success`, `resultUrls`, and when present `originUrls`,
+    /// `imageUrls`, `resolution`, `promptJson`, `signedAt`, plus `authenticated`. The same
+    /// fields whichever documented shape the callback arrived in.
+    ///
+    /// ```
+    /// use veo3_core::webhook::Verifier;
+    ///
+    /// let body = br#"{"code":200,"msg":"ok","data":{"task_id":"t1","result_urls":"[\"https://f/4k.mp4\"]"}}"#;
+    /// let verified = Verifier::unsigned().verify(None, None, body, 0)?;
+    /// let json = verified.to_json();
+    /// assert_eq!(json["taskId"], "t1");
+    /// assert_eq!(json["resultUrls"][0], "https://f/4k.mp4");
+    /// assert_eq!(json["authenticated"], false);
+    /// # Ok::<(), veo3_core::webhook::RejectReason>(())
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let callback = &self.callback;
+        let mut json = serde_json::json!({
+            "taskId": self.task_id,
+            "code": callback.code.as_i64(),
+            "msg": callback.msg,
+            "success": callback.is_success(),
+            "resultUrls": callback.result_urls(),
+            "authenticated": self.is_authenticated(),
+        });
+        let info = callback.info.as_ref();
+        let optional = [
+            (
+                "originUrls",
+                info.and_then(|i| i.origin_urls.as_ref())
+                    .map(|u| Value::from(u.clone())),
+            ),
+            (
+                "imageUrls",
+                info.and_then(|i| i.image_urls.as_ref())
+                    .map(|u| Value::from(u.clone())),
+            ),
+            (
+                "resolution",
+                info.and_then(|i| i.resolution.as_ref())
+                    .map(|r| Value::from(r.as_str())),
+            ),
+            ("promptJson", callback.prompt_json.clone()),
+            ("signedAt", self.signed_at.map(Value::from)),
+        ];
+        if let Some(object) = json.as_object_mut() {
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    object.insert(name.to_owned(), value);
+                }
+            }
+        }
+        json
     }
 
     /// The identity used to drop redeliveries: see [`EventKey`].

@@ -504,3 +504,34 @@ fn kept_callbacks_are_bounded_latest_per_task() {
     assert!(inbox.try_take("t3").is_some());
     assert_eq!(inbox.kept_len(), 0);
 }
+
+#[test]
+fn json_rendering_is_the_same_for_every_shape() {
+    let verified = verifier()
+        .verify(Some(TS), Some(SIGNATURE), BODY, NOW)
+        .expect("genuine");
+    let json = verified.to_json();
+    assert_eq!(json["taskId"], TASK);
+    assert_eq!(json["code"], 200);
+    assert_eq!(json["success"], true);
+    assert_eq!(json["resolution"], "720p");
+    assert_eq!(json["signedAt"], NOW);
+    assert_eq!(json["authenticated"], true);
+    assert!(
+        json.get("originUrls").is_none(),
+        "null originUrls are left out"
+    );
+    let legacy = Verifier::unsigned()
+        .verify(
+            None,
+            None,
+            br#"{"code":501,"msg":"failed","data":{"taskId":"t2","promptJson":"{\"prompt\":\"p\"}"}}"#,
+            0,
+        )
+        .expect("valid");
+    let json = legacy.to_json();
+    assert_eq!(json["success"], false);
+    assert_eq!(json["resultUrls"], serde_json::json!([]));
+    assert_eq!(json["promptJson"]["prompt"], "p");
+    assert!(json.get("signedAt").is_none());
+}
