@@ -214,6 +214,109 @@ fn billable_timeouts_and_server_errors_are_not_resent_but_refusals_are() {
     }
 }
 
+/// Every row of the reference's code table, answered by the server on every call of every
+/// endpoint, driven through the real executor on simulated time: how many requests are sent
+/// and what the caller gets.
+#[test]
+fn the_code_table_through_the_driver_for_every_endpoint() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Expect {
+        /// A value (ready or processing), after one request.
+        Value,
+        /// A final error with this code after one request.
+        Rejected,
+        /// Retried until the attempts ran out.
+        Retried,
+        /// A billable request that may have been processed: one request, outcome unknown.
+        Unknown,
+    }
+    use Expect::{Rejected, Retried, Unknown, Value};
+    let hd = "1080P is processing. It should be ready in 1-2 minutes.";
+    let k4 = "4k is processing. It should be ready in 5-10 minutes.";
+    #[rustfmt::skip]
+    let table: &[(i64, &str, [Expect; 7])] = &[
+        //                                         generate  record    1080p     4K        extend    credits   download
+        (400, "Your prompt was flagged",          [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (400, hd,                                 [Rejected, Rejected, Value,    Value,    Rejected, Rejected, Rejected]),
+        (401, "You do not have access permissions", [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (402, "Insufficient credits",             [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (404, "Not found",                        [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (405, "Method not allowed",               [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (408, "Upstream timeout",                 [Unknown,  Retried,  Retried,  Unknown,  Unknown,  Retried,  Retried]),
+        (422, "record is null",                   [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (422, k4,                                 [Rejected, Rejected, Value,    Value,    Rejected, Rejected, Rejected]),
+        (429, "Rate limited",                     [Retried,  Retried,  Retried,  Retried,  Retried,  Retried,  Retried]),
+        (451, "Failed to fetch the image",        [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (455, "Service unavailable",              [Retried,  Retried,  Retried,  Retried,  Retried,  Retried,  Retried]),
+        (500, "Internal Error",                   [Unknown,  Retried,  Retried,  Unknown,  Unknown,  Retried,  Retried]),
+        (501, "Generation failed",                [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+        (505, "Feature disabled",                 [Rejected, Rejected, Rejected, Rejected, Rejected, Rejected, Rejected]),
+    ];
+    let attempts = 3;
+    for (code, message, expected) in table {
+        for (endpoint, want) in Endpoint::ALL.iter().zip(expected) {
+            let clock = SimulatedClock::new();
+            let body = json!({"code": code, "msg": message, "data": null}).to_string();
+            let transport =
+                ScriptedTransport::new(move |_, _, _| Ok(HttpResponse::new(200, body.clone())));
+            let api = client(
+                &clock,
+                RetryPolicy::default().with_max_attempts(attempts),
+                transport,
+            );
+            let context = format!("code {code} {message:?} on {endpoint}");
+            let result: Result<(), Error> = block_on(async {
+                match endpoint {
+                    Endpoint::Generate => api.generate(&generate_request()).await.map(drop),
+                    Endpoint::RecordInfo => api.record_info(TASK).await.map(drop),
+                    Endpoint::Hd1080p => api.hd_1080p(TASK, None).await.map(drop),
+                    Endpoint::Upgrade4k => {
+                        api.upgrade_4k(&Upgrade4kRequest::new(TASK)).await.map(drop)
+                    }
+                    Endpoint::Extend => api
+                        .extend(&veo3_types::ExtendRequest::new(TASK, "then it jumps"))
+                        .await
+                        .map(drop),
+                    Endpoint::Credits => api.credits().await.map(drop),
+                    _ => api
+                        .download_url("https://cdn.example.com/v.mp4")
+                        .await
+                        .map(drop),
+                }
+            });
+            let sent = api.transport().sent();
+            match want {
+                Value => {
+                    assert!(result.is_ok(), "{context}: {result:?}");
+                    assert_eq!(sent, 1, "{context}");
+                }
+                Rejected => {
+                    let error = result.expect_err(&context);
+                    assert_eq!(error.code(), Some(ApiCode::from_i64(*code)), "{context}");
+                    assert!(
+                        !error.is_retryable() && !error.is_outcome_unknown(),
+                        "{context}"
+                    );
+                    assert_eq!(sent, 1, "{context}");
+                }
+                Retried => {
+                    let error = result.expect_err(&context);
+                    assert_eq!(error.code(), Some(ApiCode::from_i64(*code)), "{context}");
+                    assert!(error.is_retryable(), "{context}");
+                    assert_eq!(sent, attempts, "{context}");
+                    assert_eq!(clock.sleeps().len() as u32, attempts - 1, "{context}");
+                }
+                Unknown => {
+                    let error = result.expect_err(&context);
+                    assert!(error.is_outcome_unknown(), "{context}");
+                    assert_eq!(error.code(), Some(ApiCode::from_i64(*code)), "{context}");
+                    assert_eq!(sent, 1, "{context}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn read_only_calls_retry_transient_failures_with_backoff() {
     let clock = SimulatedClock::new();
