@@ -198,6 +198,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A result file could not be downloaded: the file host refused it, the link stayed
+    /// expired after one refresh, the transfer kept failing beyond the resumes the
+    /// [`DownloadPolicy`](crate::download::DownloadPolicy) allows, or the body did not match
+    /// its announced length. No file was left under its final name.
+    #[error("downloading {url} failed: {reason}")]
+    #[non_exhaustive]
+    Download {
+        /// The URL, without its query or userinfo ([`redact_url`](crate::download::redact_url)).
+        url: String,
+        /// What went wrong.
+        reason: crate::download::DownloadError,
+    },
+
     /// A local I/O operation failed (e.g. writing a downloaded file).
     #[error("{operation} failed")]
     #[non_exhaustive]
@@ -294,6 +307,14 @@ impl Error {
         }
     }
 
+    /// An [`Error::Download`] of `url` (redacted here: query, fragment and userinfo removed).
+    pub fn download(url: &str, reason: crate::download::DownloadError) -> Self {
+        Self::Download {
+            url: crate::download::redact_url(url),
+            reason,
+        }
+    }
+
     /// An [`Error::Io`].
     pub fn io(operation: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
@@ -326,6 +347,10 @@ impl Error {
             }
             Self::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Self::Transport { .. } => true,
+            Self::Download {
+                reason: crate::download::DownloadError::Interrupted { .. },
+                ..
+            } => true,
             Self::GaveUp { last, .. } => last.is_retryable(),
             Self::WaitFailed { cause, .. } => cause.is_retryable(),
             _ => false,
