@@ -25,8 +25,9 @@ use crate::secret::{excerpt, redact};
 /// How many characters of a body an error keeps.
 const EXCERPT_CHARS: usize = 512;
 
-/// Reads the `data` of an answer classified as success or pending.
-type Decoder<T> = fn(&Envelope, Disposition) -> Result<T, DecodeError>;
+/// Reads the `data` of an answer classified as success or pending. The `&str` is the task id
+/// the call is about (`""` when none), for answers that omit it.
+type Decoder<T> = fn(&Envelope, Disposition, &str) -> Result<T, DecodeError>;
 
 /// One API operation: its request, and the reader of its answer.
 ///
@@ -47,6 +48,7 @@ type Decoder<T> = fn(&Envelope, Disposition) -> Result<T, DecodeError>;
 pub struct Call<T> {
     request: HttpRequest,
     decode: Decoder<T>,
+    task_id: String,
 }
 
 /// What one transport result means, before retry bookkeeping.
@@ -140,7 +142,7 @@ impl<T> Call<T> {
                     _ => Evaluation::Failed(error),
                 }
             }
-            Ok(response) => evaluate_response(endpoint, self.decode, &response),
+            Ok(response) => evaluate_response(endpoint, self.decode, &self.task_id, &response),
         }
     }
 
@@ -187,14 +189,23 @@ impl<T> Call<T> {
     /// Reads a single response without retrying: the value, or the error it represents
     /// (retryable failures included).
     pub fn decode(&self, response: &HttpResponse) -> Result<T, Error> {
-        match evaluate_response(self.endpoint(), self.decode, response) {
+        match evaluate_response(self.endpoint(), self.decode, &self.task_id, response) {
             Evaluation::Done(value) => Ok(value),
             Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
         }
     }
 
     fn new(request: HttpRequest, decode: Decoder<T>) -> Self {
-        Self { request, decode }
+        Self {
+            request,
+            decode,
+            task_id: String::new(),
+        }
+    }
+
+    fn about(mut self, task_id: &str) -> Self {
+        task_id.clone_into(&mut self.task_id);
+        self
     }
 }
 
@@ -230,7 +241,8 @@ impl Call<TaskRecord> {
         Ok(Self::new(
             HttpRequest::new(Endpoint::RecordInfo, path, None),
             decode_task_record,
-        ))
+        )
+        .about(task_id))
     }
 }
 
@@ -327,7 +339,7 @@ fn decode_with<T>(
     decode: Decoder<T>,
     response: &HttpResponse,
 ) -> Result<T, Error> {
-    match evaluate_response(endpoint, decode, response) {
+    match evaluate_response(endpoint, decode, "", response) {
         Evaluation::Done(value) => Ok(value),
         Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
     }
@@ -415,6 +427,7 @@ impl Parsed {
 fn evaluate_response<T>(
     endpoint: Endpoint,
     decode: Decoder<T>,
+    task_id: &str,
     response: &HttpResponse,
 ) -> Evaluation<T> {
     let parsed = Parsed::new(response);
@@ -422,7 +435,7 @@ fn evaluate_response<T>(
     match disposition {
         Disposition::Success | Disposition::Pending => {
             let decoded = match &parsed.envelope {
-                Some(envelope) => decode(envelope, disposition),
+                Some(envelope) => decode(envelope, disposition, task_id),
                 None => Err(DecodeError::MissingField { field: "code" }),
             };
             match decoded {
@@ -461,17 +474,31 @@ fn outcome_unknown(endpoint: Endpoint, cause: Error) -> Error {
     }
 }
 
-fn decode_task_created(envelope: &Envelope, _: Disposition) -> Result<TaskCreated, DecodeError> {
+fn decode_task_created(
+    envelope: &Envelope,
+    _: Disposition,
+    _: &str,
+) -> Result<TaskCreated, DecodeError> {
     TaskCreated::from_data(&envelope.data)
 }
 
-fn decode_task_record(envelope: &Envelope, _: Disposition) -> Result<TaskRecord, DecodeError> {
-    TaskRecord::from_data(&envelope.data)
+fn decode_task_record(
+    envelope: &Envelope,
+    _: Disposition,
+    task_id: &str,
+) -> Result<TaskRecord, DecodeError> {
+    let mut record = TaskRecord::from_data(&envelope.data)?;
+    // Some answer shapes omit the id; the caller asked about a known one.
+    if record.task_id.is_empty() {
+        task_id.clone_into(&mut record.task_id);
+    }
+    Ok(record)
 }
 
 fn decode_hd_1080p_status(
     envelope: &Envelope,
     disposition: Disposition,
+    _: &str,
 ) -> Result<UpgradeStatus<Hd1080pResult>, DecodeError> {
     match disposition {
         Disposition::Pending => Ok(UpgradeStatus::Processing {
@@ -484,6 +511,7 @@ fn decode_hd_1080p_status(
 fn decode_upgrade_4k_status(
     envelope: &Envelope,
     disposition: Disposition,
+    _: &str,
 ) -> Result<UpgradeStatus<Upgrade4kResult>, DecodeError> {
     match disposition {
         Disposition::Pending => Ok(UpgradeStatus::Processing {
@@ -493,11 +521,19 @@ fn decode_upgrade_4k_status(
     }
 }
 
-fn decode_credits_data(envelope: &Envelope, _: Disposition) -> Result<Credits, DecodeError> {
+fn decode_credits_data(
+    envelope: &Envelope,
+    _: Disposition,
+    _: &str,
+) -> Result<Credits, DecodeError> {
     Credits::from_data(&envelope.data)
 }
 
-fn decode_download_link(envelope: &Envelope, _: Disposition) -> Result<String, DecodeError> {
+fn decode_download_link(
+    envelope: &Envelope,
+    _: Disposition,
+    _: &str,
+) -> Result<String, DecodeError> {
     let link = match &envelope.data {
         Value::String(link) => Some(link.clone()),
         // Tolerate an object wrapper, as other kie endpoints use.

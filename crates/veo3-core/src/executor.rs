@@ -271,14 +271,9 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
     }
 
     async fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
-        let mut record = self
-            .executor
+        self.executor
             .execute(Call::record_info(task_id)?, &self.transport)
-            .await?;
-        if record.task_id.is_empty() {
-            task_id.clone_into(&mut record.task_id);
-        }
-        Ok(record)
+            .await
     }
 
     async fn hd_1080p(

@@ -167,6 +167,17 @@ fn envelope_first_status_second() {
 }
 
 #[test]
+fn records_without_an_id_get_the_one_asked_about() {
+    let call = Call::record_info("t-42").expect("valid");
+    let answer = HttpResponse::new(
+        200,
+        r#"{"code":200,"msg":"success","data":{"successFlag":0}}"#,
+    );
+    assert_eq!(call.decode(&answer).expect("record").task_id, "t-42");
+    assert_eq!(decode_record_info(&answer).expect("record").task_id, "");
+}
+
+#[test]
 fn requests_are_built_and_validated() {
     let call = Call::record_info("id with space&x").expect("valid");
     assert_eq!(
