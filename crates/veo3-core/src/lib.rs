@@ -77,13 +77,16 @@
 //! # assert_eq!(result.unwrap().0, 1850);
 //! ```
 //!
-//! and per wait, the loop shown on [`WaitState`].
+//! and per wait, the loop shown on [`WaitState`]. [`BlockingExecutor`] packages both loops
+//! (`execute` and `wait`) with the same events, `tracing` and secret scrubbing as the async
+//! driver, over a [`BlockingSleeper`].
 //!
 //! # Testing your code
 //!
 //! With the `mock` feature, mockall generates `MockVeo3Api`; see [`Veo3Api`].
 
 mod api;
+mod blocking;
 mod call;
 mod classify;
 pub mod download;
@@ -101,6 +104,7 @@ pub mod webhook;
 #[cfg(feature = "mock")]
 pub use api::MockVeo3Api;
 pub use api::{UpgradeStatus, Veo3Api};
+pub use blocking::BlockingExecutor;
 pub use call::{
     Call, Evaluation, RetryPlan, Step, decode_credits, decode_download_url, decode_extend,
     decode_generate, decode_hd_1080p, decode_record_info, decode_upgrade_4k,
