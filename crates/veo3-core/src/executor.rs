@@ -157,7 +157,7 @@ impl Executor {
     /// must enforce: that is what bounds the total time by the deadline.
     pub async fn execute<T: Send>(
         &self,
-        call: Call<T>,
+        call: &Call<T>,
         transport: &dyn Transport,
     ) -> Result<T, Error> {
         let endpoint = call.endpoint();
@@ -169,7 +169,7 @@ impl Executor {
         }
     }
 
-    async fn run<T: Send>(&self, call: Call<T>, transport: &dyn Transport) -> Result<T, Error> {
+    async fn run<T: Send>(&self, call: &Call<T>, transport: &dyn Transport) -> Result<T, Error> {
         let env = &self.env;
         let mut state = RetryState::new(&self.policy, self.budget.clone(), env.now());
         loop {
@@ -256,7 +256,7 @@ impl<T: Transport> ApiClient<T> {
 
     async fn submit(&self, call: Call<TaskCreated>) -> Result<TaskCreated, Error> {
         let endpoint: Endpoint = call.endpoint();
-        let created = self.executor.execute(call, &self.transport).await?;
+        let created = self.executor.execute(&call, &self.transport).await?;
         // The `Submitted` event is the flows' (see `generate_and_wait`), so that it is emitted
         // once whichever `Veo3Api` implementation runs underneath.
         tracing::info!(endpoint = endpoint.name(), task_id = %created.task_id, "task submitted");
@@ -272,7 +272,7 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
 
     async fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
         self.executor
-            .execute(Call::record_info(task_id)?, &self.transport)
+            .execute(&Call::record_info(task_id)?, &self.transport)
             .await
     }
 
@@ -282,7 +282,7 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
         index: Option<u32>,
     ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
         self.executor
-            .execute(Call::hd_1080p(task_id, index)?, &self.transport)
+            .execute(&Call::hd_1080p(task_id, index)?, &self.transport)
             .await
     }
 
@@ -291,7 +291,7 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
         request: &Upgrade4kRequest,
     ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
         self.executor
-            .execute(Call::upgrade_4k(request)?, &self.transport)
+            .execute(&Call::upgrade_4k(request)?, &self.transport)
             .await
     }
 
@@ -301,13 +301,13 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
 
     async fn credits(&self) -> Result<Credits, Error> {
         self.executor
-            .execute(Call::credits(), &self.transport)
+            .execute(&Call::credits(), &self.transport)
             .await
     }
 
     async fn download_url(&self, url: &str) -> Result<String, Error> {
         self.executor
-            .execute(Call::download_url(url)?, &self.transport)
+            .execute(&Call::download_url(url)?, &self.transport)
             .await
     }
 }
