@@ -3,9 +3,13 @@
 //! Each benchmark measures its baseline in the same run and prints ratios, so figures are
 //! comparable across machines.
 
+mod sandbox;
+
 fn main() -> anyhow::Result<()> {
     let name = std::env::args().nth(1).unwrap_or_default();
+    let rest: Vec<String> = std::env::args().skip(2).collect();
     match name.as_str() {
-        other => anyhow::bail!("unknown benchmark {other:?}; known: (none yet)"),
+        "sandbox" => sandbox::run(&rest),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: sandbox"),
     }
 }
