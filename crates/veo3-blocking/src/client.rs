@@ -1,0 +1,523 @@
+//! The client: configuration, the per-call retry loop, and one method per endpoint.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::Agent;
+use veo3_core::download::DownloadPolicy;
+use veo3_core::{
+    ApiKey, BlockingExecutor, BlockingSleeper, Call, Clock, Error, Observer, PollSchedule,
+    RetryBudget, RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
+};
+use veo3_types::{
+    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    Upgrade4kRequest, Upgrade4kResult,
+};
+
+use crate::transport::ApiTransport;
+use crate::wait::{Schedules, Stage};
+
+/// The default API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
+
+/// The largest API answer read (API answers are a few kilobytes; this bounds memory when a
+/// proxy or a broken server sends something else).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The default time to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a download may go without receiving a byte before the transfer counts as
+/// cut (and is resumed).
+pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+type Random = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The blocking Veo 3 client. Cheap to clone (an `Arc` inside); clones share connections,
+/// the retry budget and the observer. `Debug` never shows the key.
+///
+/// ```no_run
+/// use veo3_blocking::{Client, GenerateRequest, WaitOptions};
+///
+/// let client = Client::from_env()?; // KIE_API_KEY, optional KIE_BASE_URL
+/// let request = GenerateRequest::builder("A red fox trotting through fresh snow").build()?;
+/// let record = client.generate_and_wait(&request, &WaitOptions::default())?;
+/// let saved = client.download(&record.video_urls()[0], "fox.mp4")?;
+/// println!("{} bytes in {}", saved.bytes, saved.path.display());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) api: ApiTransport,
+    pub(crate) files: Agent,
+    pub(crate) executor: BlockingExecutor,
+    pub(crate) schedules: Schedules,
+    pub(crate) download_policy: DownloadPolicy,
+    pub(crate) observer: Observer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sleeper: Arc<dyn BlockingSleeper>,
+    random: Random,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    pub(crate) fn random(&self) -> u64 {
+        (self.random)()
+    }
+
+    pub(crate) fn sleep(&self, duration: Duration) {
+        if !duration.is_zero() {
+            self.sleeper.sleep(duration);
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Client")
+            .field("base_url", &inner.api.base_url())
+            .field("api_key", &"***")
+            .field("retry_policy", inner.executor.policy())
+            .field("download_policy", &inner.download_policy)
+            .field("observer", &inner.observer)
+            .field("clock", &inner.clock)
+            .field("sleeper", &inner.sleeper)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for `api_key` with every default (base URL [`DEFAULT_BASE_URL`]).
+    pub fn new(api_key: impl Into<String>) -> Result<Client, Error> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A client configured from the environment: `KIE_API_KEY` (required) and `KIE_BASE_URL`
+    /// (optional, e.g. a local sandbox).
+    pub fn from_env() -> Result<Client, Error> {
+        Self::builder().from_env().build()
+    }
+
+    /// A builder with every default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.inner.api.base_url()
+    }
+
+    /// The schedule a wait of `stage` follows before [`WaitOptions`](crate::WaitOptions)
+    /// apply (for [`Stage::Generation`], the preset of an unknown model).
+    pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
+        self.inner.schedules.get(stage, None)
+    }
+
+    /// The observer events go to.
+    pub fn observer(&self) -> &Observer {
+        &self.inner.observer
+    }
+
+    /// Runs `call` with retries over the core's [`BlockingExecutor`]: the same loop, events,
+    /// `tracing` and secret scrubbing as the async client's driver.
+    pub(crate) fn execute<T>(&self, call: Call<T>) -> Result<T, Error> {
+        let api = &self.inner.api;
+        self.inner
+            .executor
+            .execute(&call, |request, timeout| api.send(request, timeout))
+    }
+
+    /// `POST /api/v1/veo/generate`: creates a billable generation task and returns its id.
+    ///
+    /// Validated first (nothing is sent if invalid) and sent at most once: if the answer is
+    /// lost after the request may have arrived, the error is
+    /// [`Error::SubmitOutcomeUnknown`] and the request is not repeated.
+    pub fn generate(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        let created = self.execute(Call::generate(request)?)?;
+        tracing::info!(task_id = %created.task_id, "generation submitted");
+        Ok(created)
+    }
+
+    /// `GET /api/v1/veo/record-info`: the state and result of any Veo task.
+    pub fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
+        let mut record = self.execute(Call::record_info(task_id)?)?;
+        if record.task_id.is_empty() {
+            task_id.clone_into(&mut record.task_id);
+        }
+        Ok(record)
+    }
+
+    /// `GET /api/v1/veo/get-1080p-video`: the 1080p version of video `index` (default 0),
+    /// produced on first request; [`UpgradeStatus::Processing`] until ready.
+    pub fn hd_1080p(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+    ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
+        self.execute(Call::hd_1080p(task_id, index)?)
+    }
+
+    /// `POST /api/v1/veo/get-4k-video`: requests (billable, first time) or re-checks the 4K
+    /// version of a finished task.
+    pub fn upgrade_4k(
+        &self,
+        request: &Upgrade4kRequest,
+    ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
+        self.execute(Call::upgrade_4k(request)?)
+    }
+
+    /// `POST /api/v1/veo/extend`: creates a billable extension task (sent at most once).
+    pub fn extend(&self, request: &ExtendRequest) -> Result<TaskCreated, Error> {
+        let created = self.execute(Call::extend(request)?)?;
+        tracing::info!(task_id = %created.task_id, "extension submitted");
+        Ok(created)
+    }
+
+    /// `GET /api/v1/chat/credit`: the remaining credits.
+    pub fn credits(&self) -> Result<Credits, Error> {
+        self.execute(Call::credits())
+    }
+
+    /// `POST /api/v1/common/download-url`: a fresh 20-minute link for a kie-generated URL.
+    pub fn download_url(&self, url: &str) -> Result<String, Error> {
+        self.execute(Call::download_url(url)?)
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    env_error: Option<&'static str>,
+    base_url: Option<String>,
+    connect_timeout: Duration,
+    stall_timeout: Option<Duration>,
+    user_agent: String,
+    policy: RetryPolicy,
+    budget: Option<Arc<RetryBudget>>,
+    schedules: Schedules,
+    download_policy: DownloadPolicy,
+    observer: Observer,
+    clock: Option<Arc<dyn Clock>>,
+    sleeper: Option<Arc<dyn BlockingSleeper>>,
+    random: Option<Random>,
+    agent: Option<Agent>,
+    max_response_bytes: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            env_error: None,
+            base_url: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            stall_timeout: Some(DEFAULT_DOWNLOAD_IDLE_TIMEOUT),
+            user_agent: concat!("veo3-blocking/", env!("CARGO_PKG_VERSION")).to_owned(),
+            policy: RetryPolicy::default(),
+            budget: None,
+            schedules: Schedules::default(),
+            download_policy: DownloadPolicy::default(),
+            observer: Observer::none(),
+            clock: None,
+            sleeper: None,
+            random: None,
+            agent: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry_policy", &self.policy)
+            .field("observer", &self.observer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The kie.ai API key (required).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API base URL (default [`DEFAULT_BASE_URL`]); `http://` or `https://`, with or
+    /// without a path prefix. The key is sent to this origin only.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty); a key
+    /// that is not UTF-8 is reported by [`ClientBuilder::build`].
+    pub fn from_env(mut self) -> Self {
+        match std::env::var("KIE_API_KEY") {
+            Ok(key) => self.api_key = Some(key),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                self.env_error = Some("KIE_API_KEY is not valid UTF-8");
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+        if let Ok(url) = std::env::var("KIE_BASE_URL") {
+            if !url.trim().is_empty() {
+                self.base_url = Some(url.trim().to_owned());
+            }
+        }
+        self
+    }
+
+    /// How long establishing a connection may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time limit of one attempt of an API call (default 60 s); also how long a download
+    /// may wait for its response head.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.policy = self.policy.with_attempt_timeout(Some(timeout));
+        self
+    }
+
+    /// The time limit of one API call, retries and their pauses included (default 3 min).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.policy = self.policy.with_deadline(Some(timeout));
+        self
+    }
+
+    /// How long a download may receive nothing before the transfer counts as cut and is
+    /// resumed (default 60 s; `None`: no limit).
+    pub fn download_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `veo3-blocking/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The retry policy of API calls (replaces `attempt_timeout` and `timeout` set before).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Shares a retry budget with other clients of the same account.
+    pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The default polling schedule of one stage (see [`WaitOptions`](crate::WaitOptions)
+    /// for per-call changes).
+    pub fn poll_schedule(mut self, stage: Stage, schedule: PollSchedule) -> Self {
+        self.schedules.set(stage, schedule);
+        self
+    }
+
+    /// The same poll schedule for every stage (handy against a sandbox).
+    pub fn poll_schedules(self, schedule: PollSchedule) -> Self {
+        self.poll_schedule(Stage::Generation, schedule.clone())
+            .poll_schedule(Stage::Hd1080p, schedule.clone())
+            .poll_schedule(Stage::Upgrade4k, schedule.clone())
+            .poll_schedule(Stage::Extension, schedule)
+    }
+
+    /// Resumes, backoff and link refresh of downloads.
+    pub fn download_policy(mut self, policy: DownloadPolicy) -> Self {
+        self.download_policy = policy;
+        self
+    }
+
+    /// Receives progress [`Event`](veo3_core::Event)s (submitted, polled, retrying,
+    /// finished, download progress).
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// The clock of deadlines and schedules (default the system's monotonic clock). With a
+    /// [`SimulatedClock`](veo3_core::SimulatedClock) as both clock and sleeper, waits run
+    /// without sleeping.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How the client pauses between polls and retries (default `std::thread::sleep`).
+    pub fn sleeper(mut self, sleeper: Arc<dyn BlockingSleeper>) -> Self {
+        self.sleeper = Some(sleeper);
+        self
+    }
+
+    /// The source of jitter: a uniform `u64` per draw (default `fastrand`); `|| 0` makes
+    /// schedules deterministic.
+    pub fn random(mut self, random: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.random = Some(Arc::new(random));
+        self
+    }
+
+    /// A ureq agent of your own (proxies, TLS roots). The client still turns off redirects
+    /// and status errors for API requests, and sets its own timeouts per request.
+    pub fn agent(mut self, agent: Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The largest API answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Checks the configuration and builds the client. Fails, naming the problem, on a
+    /// missing or malformed key or an unusable base URL; nothing is sent.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(problem) = self.env_error {
+            return Err(Error::invalid_input(problem));
+        }
+        let key = ApiKey::new(self.api_key.ok_or_else(|| {
+            Error::invalid_input("no API key: call `api_key` or set KIE_API_KEY")
+        })?)?;
+        let base_url = normalise_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let api_agent = self.agent.clone().unwrap_or_else(|| {
+            Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_connect(Some(self.connect_timeout))
+                .user_agent(self.user_agent.as_str())
+                .build()
+                .into()
+        });
+        // Result files: redirects are fine (no credential is ever attached), and a stall
+        // is a cut to resume, not a reason to wait forever.
+        let files = self.agent.unwrap_or_else(|| {
+            Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(5)
+                .timeout_connect(Some(self.connect_timeout))
+                .timeout_recv_response(self.policy.attempt_timeout)
+                .timeout_per_read(self.stall_timeout)
+                .user_agent(self.user_agent.as_str())
+                .build()
+                .into()
+        });
+        let random: Random = match self.random {
+            Some(random) => random,
+            None => Arc::new(|| fastrand::u64(..)),
+        };
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
+        let sleeper: Arc<dyn BlockingSleeper> =
+            self.sleeper.unwrap_or_else(|| Arc::new(ThreadSleeper));
+        let draw = random.clone();
+        let executor = BlockingExecutor::new(self.policy, clock.clone(), sleeper.clone())
+            .with_budget(self.budget.unwrap_or_else(RetryBudget::shared))
+            .with_observer(self.observer.clone())
+            .with_random(move || draw())
+            .with_secret(key.clone());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                api: ApiTransport::new(
+                    api_agent,
+                    base_url,
+                    key,
+                    u64::try_from(self.max_response_bytes).unwrap_or(u64::MAX),
+                ),
+                files,
+                executor,
+                schedules: self.schedules,
+                download_policy: self.download_policy,
+                observer: self.observer,
+                clock,
+                sleeper,
+                random,
+            }),
+        })
+    }
+}
+
+fn normalise_base_url(url: &str) -> Result<String, Error> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| Error::invalid_input("the base URL must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') || url.contains(['?', '#', ' ']) {
+        return Err(Error::invalid_input(
+            "the base URL must be scheme://host[:port][/prefix], without query or fragment",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_normalised() {
+        assert_eq!(
+            normalise_base_url("https://api.kie.ai/").unwrap(),
+            "https://api.kie.ai"
+        );
+        assert_eq!(
+            normalise_base_url("http://127.0.0.1:9/prefix").unwrap(),
+            "http://127.0.0.1:9/prefix"
+        );
+        for bad in [
+            "api.kie.ai",
+            "ftp://x",
+            "https://",
+            "https:///x",
+            "https://a?b=1",
+        ] {
+            assert!(normalise_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let client = Client::new("sk-very-secret-key").unwrap();
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert!(debug.contains("api.kie.ai"));
+        let builder = Client::builder().api_key("sk-very-secret-key");
+        assert!(!format!("{builder:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_before_anything_is_sent() {
+        assert!(
+            Client::builder()
+                .build()
+                .unwrap_err()
+                .to_string()
+                .contains("API key")
+        );
+        assert!(Client::new("has space").is_err());
+        let error = Client::builder()
+            .api_key("k-123")
+            .base_url("localhost:8080")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("http://"));
+    }
+}
