@@ -1,0 +1,659 @@
+//! [`Client`], its builder, and the flows users reach for.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderValue;
+use veo3_core::download::DownloadPolicy;
+use veo3_core::{
+    ApiClient, ApiKey, Env, Error, Executor, Observer, PollSchedule, RetryBudget, RetryPolicy,
+    SystemClock, UpgradeStatus, Veo3Api,
+};
+use veo3_types::{
+    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    Upgrade4kRequest, Upgrade4kResult,
+};
+
+use crate::transport::{ReqwestTransport, TokioSleeper};
+
+/// kie.ai's API base URL, the default.
+pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
+
+/// The environment variable holding the API key, read by [`Client::from_env`].
+pub const API_KEY_ENV: &str = "KIE_API_KEY";
+
+/// The environment variable overriding the base URL, read by [`Client::from_env`] (e.g. a
+/// sandbox's `http://127.0.0.1:8080`).
+pub const BASE_URL_ENV: &str = "KIE_BASE_URL";
+
+/// The default time to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default limit on the size of an API answer read into memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The default time a download may go without receiving a byte before the transfer counts as
+/// cut (and is resumed).
+pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which wait a [`PollSchedule`] is for (see [`ClientBuilder::poll_schedule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// A generation task ([`Client::generate_and_wait`], [`Client::wait_for_task`]); the
+    /// default is [`PollSchedule::for_model`] of the request's model.
+    Generation,
+    /// The 1080p version ([`PollSchedule::hd_1080p`]).
+    Hd1080p,
+    /// The 4K version ([`PollSchedule::upgrade_4k`]).
+    Upgrade4k,
+    /// An extension task ([`PollSchedule::extension`]).
+    Extension,
+}
+
+/// Per-call tuning of a wait. `Default` follows the client's schedule for the stage.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_reqwest::WaitOptions;
+///
+/// // Poll every 10 s from the start, give up after 15 minutes.
+/// let wait = WaitOptions::default()
+///     .poll_interval(Duration::from_secs(10))
+///     .first_delay(Duration::from_secs(10))
+///     .timeout(Duration::from_secs(15 * 60));
+/// assert_eq!(wait.timeout, Some(Duration::from_secs(900)));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    /// A constant interval between polls (replaces the schedule's growing interval).
+    pub poll_interval: Option<Duration>,
+    /// The delay before the first poll.
+    pub first_delay: Option<Duration>,
+    /// The wait's deadline; [`Error::WaitTimeout`] after it.
+    pub timeout: Option<Duration>,
+    /// A whole schedule, replacing the client's for this call (the fields above still apply
+    /// on top of it).
+    pub schedule: Option<PollSchedule>,
+}
+
+impl WaitOptions {
+    /// Sets [`WaitOptions::poll_interval`].
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Sets [`WaitOptions::first_delay`].
+    pub fn first_delay(mut self, delay: Duration) -> Self {
+        self.first_delay = Some(delay);
+        self
+    }
+
+    /// Sets [`WaitOptions::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`WaitOptions::schedule`].
+    pub fn schedule(mut self, schedule: PollSchedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// `base` with these options applied.
+    pub fn apply(&self, base: PollSchedule) -> PollSchedule {
+        let mut schedule = self.schedule.clone().unwrap_or(base);
+        if let Some(interval) = self.poll_interval {
+            schedule = schedule.with_interval(interval).with_growth(1.0, interval);
+        }
+        if let Some(delay) = self.first_delay {
+            schedule = schedule.with_first_delay(delay);
+        }
+        if let Some(timeout) = self.timeout {
+            schedule = schedule.with_deadline(timeout);
+        }
+        schedule
+    }
+}
+
+/// The async Veo 3 client. Cheap to clone (an `Arc` inside); clones share the connection pool
+/// and the retry budget. Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) api: ApiClient<ReqwestTransport>,
+    pub(crate) schedules: Schedules,
+    pub(crate) download_policy: DownloadPolicy,
+    pub(crate) download_idle_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Schedules {
+    generation: Option<PollSchedule>,
+    hd_1080p: Option<PollSchedule>,
+    upgrade_4k: Option<PollSchedule>,
+    extension: Option<PollSchedule>,
+}
+
+impl Client {
+    /// A client for kie.ai ([`DEFAULT_BASE_URL`]) with `api_key` and default settings.
+    ///
+    /// Fails on an empty key or one that cannot be sent in a header (the error never contains
+    /// the key).
+    pub fn new(api_key: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A client configured from the environment: `KIE_API_KEY` (required) and
+    /// `KIE_BASE_URL` (optional, e.g. a sandbox).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder().from_env().build()
+    }
+
+    /// A builder, for base URL, timeouts, policies, observer and HTTP client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API base URL (without a trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.api.transport().base_url
+    }
+
+    /// The observer receiving this client's events.
+    pub fn observer(&self) -> &Observer {
+        self.inner.api.env().observer()
+    }
+
+    /// The environment (clock, sleeper, observer) the flows run in.
+    pub fn env(&self) -> &Env {
+        self.inner.api.env()
+    }
+
+    /// The poll schedule used for `stage` when a call does not override it; for
+    /// [`Stage::Generation`] without an explicit schedule, the Fast-model preset.
+    pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
+        let schedules = &self.inner.schedules;
+        match stage {
+            Stage::Generation => schedules.generation.clone().unwrap_or_default(),
+            Stage::Hd1080p => schedules
+                .hd_1080p
+                .clone()
+                .unwrap_or_else(PollSchedule::hd_1080p),
+            Stage::Upgrade4k => schedules
+                .upgrade_4k
+                .clone()
+                .unwrap_or_else(PollSchedule::upgrade_4k),
+            Stage::Extension => schedules
+                .extension
+                .clone()
+                .unwrap_or_else(PollSchedule::extension),
+        }
+    }
+
+    /// Submits a generation (billable, sent at most once) and waits for it to finish.
+    ///
+    /// Emits [`Event::Submitted`](veo3_core::Event::Submitted) with the new task id as soon as
+    /// it is known; every later error carries it ([`Error::task_id`]).
+    pub async fn generate_and_wait(
+        &self,
+        request: &GenerateRequest,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let base = match &self.inner.schedules.generation {
+            Some(schedule) => schedule.clone(),
+            None => PollSchedule::for_model(&request.model),
+        };
+        veo3_core::generate_and_wait(self, request, &wait.apply(base), self.env()).await
+    }
+
+    /// Waits for an existing generation or extension task to finish.
+    pub async fn wait_for_task(
+        &self,
+        task_id: &str,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule = wait.apply(self.poll_schedule(Stage::Generation));
+        veo3_core::wait_for_task(self, task_id, &schedule, self.env()).await
+    }
+
+    /// Requests the 1080p version of video `index` (default 0) of a finished task and waits
+    /// until it is ready.
+    pub async fn upgrade_1080p_and_wait(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+        wait: &WaitOptions,
+    ) -> Result<Hd1080pResult, Error> {
+        let schedule = wait.apply(self.poll_schedule(Stage::Hd1080p));
+        veo3_core::wait_for_1080p(self, task_id, index, &schedule, self.env()).await
+    }
+
+    /// Requests the 4K version (billable, sent at most once) and waits until it is ready.
+    pub async fn upgrade_4k_and_wait(
+        &self,
+        request: &Upgrade4kRequest,
+        wait: &WaitOptions,
+    ) -> Result<Upgrade4kResult, Error> {
+        let schedule = wait.apply(self.poll_schedule(Stage::Upgrade4k));
+        veo3_core::upgrade_4k_and_wait(self, request, &schedule, self.env()).await
+    }
+
+    /// Waits for a 4K job that was already requested (by repeating the request, which does
+    /// not bill again once the job exists).
+    pub async fn wait_for_4k(
+        &self,
+        request: &Upgrade4kRequest,
+        wait: &WaitOptions,
+    ) -> Result<Upgrade4kResult, Error> {
+        let schedule = wait.apply(self.poll_schedule(Stage::Upgrade4k));
+        veo3_core::wait_for_4k(self, request, &schedule, self.env()).await
+    }
+
+    /// Submits an extension (billable, sent at most once) and waits for it; the stitched
+    /// video is in [`TaskRecord::video_urls`].
+    pub async fn extend_and_wait(
+        &self,
+        request: &ExtendRequest,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule = wait.apply(self.poll_schedule(Stage::Extension));
+        veo3_core::extend_and_wait(self, request, &schedule, self.env()).await
+    }
+}
+
+#[async_trait]
+impl Veo3Api for Client {
+    async fn generate(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        self.inner.api.generate(request).await
+    }
+
+    async fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
+        self.inner.api.record_info(task_id).await
+    }
+
+    async fn hd_1080p(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+    ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
+        self.inner.api.hd_1080p(task_id, index).await
+    }
+
+    async fn upgrade_4k(
+        &self,
+        request: &Upgrade4kRequest,
+    ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
+        self.inner.api.upgrade_4k(request).await
+    }
+
+    async fn extend(&self, request: &ExtendRequest) -> Result<TaskCreated, Error> {
+        self.inner.api.extend(request).await
+    }
+
+    async fn credits(&self) -> Result<Credits, Error> {
+        self.inner.api.credits().await
+    }
+
+    async fn download_url(&self, url: &str) -> Result<String, Error> {
+        self.inner.api.download_url(url).await
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url())
+            .field("api_key", &"***")
+            .field("retry_policy", self.inner.api.executor().policy())
+            .field("observer", self.observer())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`].
+///
+/// Defaults: [`DEFAULT_BASE_URL`], 10 s to connect, the core's [`RetryPolicy`] (60 s per
+/// attempt, 3 min per call, four attempts), the core's poll presets per [`Stage`], the default
+/// [`DownloadPolicy`], API answers up to 4 MiB, a 60 s idle limit on downloads, rustls.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_reqwest::{Client, Observer, RetryPolicy};
+///
+/// let client = Client::builder()
+///     .api_key("sk-0123456789")
+///     .base_url("http://127.0.0.1:8080")
+///     .connect_timeout(Duration::from_secs(5))
+///     .attempt_timeout(Duration::from_secs(30))
+///     .timeout(Duration::from_secs(120))
+///     .retry_policy(RetryPolicy::default().with_max_attempts(6))
+///     .observer(Observer::new(|event| eprintln!("{event}")))
+///     .build()?;
+/// assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+/// assert!(!format!("{client:?}").contains("sk-0123456789"));
+/// # Ok::<(), veo3_reqwest::Error>(())
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    connect_timeout: Option<Duration>,
+    attempt_timeout: Option<Option<Duration>>,
+    timeout: Option<Option<Duration>>,
+    user_agent: Option<String>,
+    retry_policy: Option<RetryPolicy>,
+    retry_budget: Option<Arc<RetryBudget>>,
+    schedules: Schedules,
+    download_policy: Option<DownloadPolicy>,
+    download_idle_timeout: Option<Option<Duration>>,
+    max_response_bytes: Option<usize>,
+    observer: Option<Observer>,
+    http_client: Option<reqwest::Client>,
+    env: Option<Env>,
+    env_error: Option<String>,
+}
+
+impl ClientBuilder {
+    /// The API key (required). Surrounding whitespace is trimmed.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API base URL (default [`DEFAULT_BASE_URL`]); a trailing slash is ignored. Only
+    /// this URL's origin ever receives the key.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty).
+    pub fn from_env(mut self) -> Self {
+        match std::env::var(API_KEY_ENV) {
+            Ok(key) => self.api_key = Some(key),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                self.env_error = Some(format!("{API_KEY_ENV} is not valid UTF-8"));
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+        if let Ok(url) = std::env::var(BASE_URL_ENV) {
+            if !url.trim().is_empty() {
+                self.base_url = Some(url.trim().to_owned());
+            }
+        }
+        self
+    }
+
+    /// Time to establish a connection (default 10 s). Applies to the client this builder
+    /// creates, not to one given with [`ClientBuilder::http_client`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Time limit of one attempt of an API call (default 60 s; overrides the retry policy's
+    /// [`RetryPolicy::attempt_timeout`]).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(Some(timeout));
+        self
+    }
+
+    /// Time limit of a whole API call, retries and their pauses included (default 3 min;
+    /// overrides the retry policy's [`RetryPolicy::deadline`]). Waits have their own
+    /// deadlines ([`WaitOptions::timeout`], the poll schedules).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// The `User-Agent` of API requests (default `veo3-reqwest/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// How API calls are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = Some(policy);
+        self
+    }
+
+    /// Shares a retry budget (e.g. between several clients of one account); by default each
+    /// client has its own.
+    pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.retry_budget = Some(budget);
+        self
+    }
+
+    /// The poll schedule of `stage` (default: the core's preset for it).
+    pub fn poll_schedule(mut self, stage: Stage, schedule: PollSchedule) -> Self {
+        let slot = match stage {
+            Stage::Generation => &mut self.schedules.generation,
+            Stage::Hd1080p => &mut self.schedules.hd_1080p,
+            Stage::Upgrade4k => &mut self.schedules.upgrade_4k,
+            Stage::Extension => &mut self.schedules.extension,
+        };
+        *slot = Some(schedule);
+        self
+    }
+
+    /// The same poll schedule for every stage (handy against a sandbox).
+    pub fn poll_schedules(self, schedule: PollSchedule) -> Self {
+        self.poll_schedule(Stage::Generation, schedule.clone())
+            .poll_schedule(Stage::Hd1080p, schedule.clone())
+            .poll_schedule(Stage::Upgrade4k, schedule.clone())
+            .poll_schedule(Stage::Extension, schedule)
+    }
+
+    /// How downloads resume and refresh links (default [`DownloadPolicy::default`]).
+    pub fn download_policy(mut self, policy: DownloadPolicy) -> Self {
+        self.download_policy = Some(policy);
+        self
+    }
+
+    /// How long a download may receive nothing before the transfer counts as cut and is
+    /// resumed (default 60 s; `None`: no limit).
+    pub fn download_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.download_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest API answer read into memory (default 4 MiB); longer answers are cut and
+    /// reported as unreadable.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// Receives progress events (submitted, polled, retrying, finished, download progress).
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Sends through this `reqwest::Client` (for proxies, custom TLS, connection limits).
+    /// The key is still added per API request only, never to the client's default headers.
+    /// [`ClientBuilder::connect_timeout`] does not apply to it: configure it on the client.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Runs retries and waits in `env` instead of real time (tests with a
+    /// [`SimulatedClock`](veo3_core::SimulatedClock)). The builder's observer, if any, is
+    /// added to it.
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Builds the client. Fails without a usable key or with an unusable base URL or user
+    /// agent; no request is sent.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(problem) = self.env_error {
+            return Err(Error::invalid_input(problem));
+        }
+        let key = match self.api_key {
+            Some(key) => ApiKey::new(key)?,
+            None => {
+                return Err(Error::invalid_input(format!(
+                    "no API key: pass one to the builder or set {API_KEY_ENV}"
+                )));
+            }
+        };
+        let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let user_agent = HeaderValue::from_str(
+            self.user_agent
+                .as_deref()
+                .unwrap_or(concat!("veo3-reqwest/", env!("CARGO_PKG_VERSION"))),
+        )
+        .map_err(|_| Error::invalid_input("the user agent cannot be sent in an HTTP header"))?;
+        let http = match self.http_client {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .tcp_nodelay(true)
+                // reqwest strips `Authorization` on redirects to another host or port.
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()
+                .map_err(|error| {
+                    Error::invalid_input(format!(
+                        "cannot build the HTTP client: {}",
+                        crate::transport::describe(&error)
+                    ))
+                })?,
+        };
+        let mut policy = self.retry_policy.unwrap_or_default();
+        if let Some(attempt) = self.attempt_timeout {
+            policy = policy.with_attempt_timeout(attempt);
+        }
+        if let Some(deadline) = self.timeout {
+            policy = policy.with_deadline(deadline);
+        }
+        let mut env = self
+            .env
+            .unwrap_or_else(|| Env::new(Arc::new(SystemClock::new()), Arc::new(TokioSleeper)));
+        if let Some(observer) = self.observer {
+            env = env.with_observer(observer);
+        }
+        let transport = ReqwestTransport::new(
+            http,
+            base_url,
+            &key,
+            Some(user_agent),
+            self.max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
+                .max(1024),
+        )?;
+        let mut executor = Executor::new(policy, env).with_secret(key);
+        if let Some(budget) = self.retry_budget {
+            executor = executor.with_budget(budget);
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                api: ApiClient::new(transport, executor),
+                schedules: self.schedules,
+                download_policy: self.download_policy.unwrap_or_default(),
+                download_idle_timeout: self
+                    .download_idle_timeout
+                    .unwrap_or(Some(DEFAULT_DOWNLOAD_IDLE_TIMEOUT)),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("base_url", &self.base_url)
+            .field("retry_policy", &self.retry_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL without query or credentials, and drops a
+/// trailing slash.
+fn normalize_base_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(trimmed)
+        .map_err(|error| Error::invalid_input(format!("the base URL is not a URL: {error}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::invalid_input(format!(
+            "the base URL must use http or https, not {:?}",
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid_input("the base URL has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::invalid_input(
+            "the base URL must not contain credentials; pass the API key to the builder",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::invalid_input(
+            "the base URL must not have a query or fragment",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_normalised() {
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_base_url(" https://api.kie.ai/prefix/ ").unwrap(),
+            "https://api.kie.ai/prefix"
+        );
+        for bad in [
+            "api.kie.ai",
+            "ftp://api.kie.ai",
+            "https://user:pw@api.kie.ai",
+            "https://api.kie.ai/?x=1",
+            "",
+        ] {
+            assert!(normalize_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wait_options_override_the_schedule() {
+        let base = PollSchedule::generation();
+        assert_eq!(WaitOptions::default().apply(base.clone()), base);
+        let schedule = WaitOptions::default()
+            .poll_interval(Duration::from_secs(5))
+            .first_delay(Duration::from_secs(1))
+            .timeout(Duration::from_secs(60))
+            .apply(base);
+        assert_eq!(schedule.first_delay, Duration::from_secs(1));
+        assert_eq!(schedule.delay(5, 0), Duration::from_secs(5));
+        assert_eq!(schedule.deadline, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_missing_or_bad_key_is_refused_without_echoing_it() {
+        let error = Client::builder().build().unwrap_err();
+        assert!(error.to_string().contains(API_KEY_ENV));
+        let error = Client::new("sk secret with spaces").unwrap_err();
+        assert!(!error.to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,196 @@
+//! The one thing this crate adds to the core for API calls: moving a request's bytes over
+//! reqwest, and reporting honestly how far an exchange got when it fails.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
+use veo3_core::{
+    ApiKey, HttpRequest, HttpResponse, Sleeper, Transport, TransportError, TransportPhase,
+};
+use veo3_types::HttpMethod;
+
+/// [`Transport`] over a `reqwest::Client`, to one API base URL, with one key.
+///
+/// The key is added to each API request (never as a default header of the reqwest client, so
+/// downloads and anything else sent through the same client never carry it) and marked
+/// sensitive, so HTTP/2 never indexes it and reqwest's own `Debug` output hides it. reqwest
+/// drops `Authorization` on redirects to another host or port.
+pub(crate) struct ReqwestTransport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    authorization: HeaderValue,
+    user_agent: Option<HeaderValue>,
+    max_body_bytes: usize,
+}
+
+impl ReqwestTransport {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base_url: String,
+        key: &ApiKey,
+        user_agent: Option<HeaderValue>,
+        max_body_bytes: usize,
+    ) -> Result<Self, veo3_core::Error> {
+        // `ApiKey` has already refused whitespace, control and non-ASCII characters, so this
+        // cannot fail for a valid key; the error names the problem, never the value.
+        let mut authorization = HeaderValue::from_str(&key.authorization()).map_err(|_| {
+            veo3_core::Error::invalid_input("the API key cannot be sent in an HTTP header")
+        })?;
+        authorization.set_sensitive(true);
+        Ok(Self {
+            http,
+            base_url,
+            authorization,
+            user_agent,
+            max_body_bytes,
+        })
+    }
+
+    async fn exchange(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let url = request.url(&self.base_url);
+        let mut builder = match request.method {
+            HttpMethod::Post => self.http.post(url),
+            _ => self.http.get(url),
+        };
+        builder = builder.header(AUTHORIZATION, self.authorization.clone());
+        if let Some(agent) = &self.user_agent {
+            builder = builder.header(USER_AGENT, agent.clone());
+        }
+        for (name, value) in request.headers() {
+            builder = builder.header(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(|error| {
+            let phase = if error.is_connect() {
+                TransportPhase::Connect
+            } else {
+                // Written, partly written or not at all: reqwest cannot tell, so assume the
+                // server may have it. Reporting `Connect` here could bill a generation twice.
+                TransportPhase::AwaitingResponse
+            };
+            TransportError::new(phase, error.is_timeout(), describe(&error))
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| matches!(name.as_str(), "retry-after" | "date" | "content-type"))
+            .filter_map(|(name, value)| {
+                value
+                    .to_str()
+                    .ok()
+                    .map(|value| (name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect();
+        // API answers are small; bound what a misbehaving server or proxy can make us hold.
+        // An oversized body is cut at the limit, which the core then reports as unreadable.
+        let mut body = Vec::with_capacity(
+            response
+                .content_length()
+                .map_or(1024, |n| n.min(self.max_body_bytes as u64) as usize),
+        );
+        while let Some(chunk) = response.chunk().await.map_err(|error| {
+            TransportError::new(
+                TransportPhase::ReadingBody,
+                error.is_timeout(),
+                describe(&error),
+            )
+        })? {
+            let room = self.max_body_bytes - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                tracing::warn!(
+                    limit = self.max_body_bytes,
+                    endpoint = request.endpoint.name(),
+                    "API answer larger than the limit; cut"
+                );
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut answer = HttpResponse::new(status, body);
+        answer.headers = headers;
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl Transport for ReqwestTransport {
+    async fn send(
+        &self,
+        request: &HttpRequest,
+        timeout: Option<Duration>,
+    ) -> Result<HttpResponse, TransportError> {
+        let exchange = self.exchange(request);
+        match timeout {
+            None => exchange.await,
+            Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                Ok(result) => result,
+                // The attempt's time ran out somewhere between connecting and the last body
+                // byte; without knowing where, the honest answer is the later phase.
+                Err(_) => Err(TransportError::new(
+                    TransportPhase::AwaitingResponse,
+                    true,
+                    format!("no complete answer within {limit:?}"),
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for ReqwestTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestTransport")
+            .field("base_url", &self.base_url)
+            .field("authorization", &"Bearer ***")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reqwest error's description and causes, without its URL (download links carry tokens in
+/// their query; API URLs are harmless but kept out for uniformity).
+pub(crate) fn describe(error: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source = error.source();
+    let kind = if error.is_connect() {
+        "connect error"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_body() || error.is_decode() {
+        "body error"
+    } else if error.is_redirect() {
+        "redirect error"
+    } else {
+        "request error"
+    };
+    text.push_str(kind);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// [`Sleeper`] over tokio's timer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TokioSleeper;
+
+#[async_trait]
+impl Sleeper for TokioSleeper {
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
