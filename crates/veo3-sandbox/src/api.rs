@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use veo3_types::Endpoint;
 
 use crate::config::ms;
 use crate::faults::{Outcome, Route};
@@ -26,14 +27,15 @@ use crate::state::{Asset, Kind, NewTask, Shared, State as World};
 pub(crate) struct DrawnOutcome(pub(crate) Option<Outcome>);
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
+    // The paths (and methods) are the protocol's, defined once in veo3-types.
     Router::new()
-        .route("/api/v1/veo/generate", post(generate))
-        .route("/api/v1/veo/record-info", get(record_info))
-        .route("/api/v1/veo/get-1080p-video", get(hd_1080p))
-        .route("/api/v1/veo/get-4k-video", post(upgrade_4k))
-        .route("/api/v1/veo/extend", post(extend))
-        .route("/api/v1/chat/credit", get(credits))
-        .route("/api/v1/common/download-url", post(download_url))
+        .route(Endpoint::Generate.path(), post(generate))
+        .route(Endpoint::RecordInfo.path(), get(record_info))
+        .route(Endpoint::Hd1080p.path(), get(hd_1080p))
+        .route(Endpoint::Upgrade4k.path(), post(upgrade_4k))
+        .route(Endpoint::Extend.path(), post(extend))
+        .route(Endpoint::Credits.path(), get(credits))
+        .route(Endpoint::DownloadUrl.path(), post(download_url))
 }
 
 /// The documented `msg` of a bare error envelope.

@@ -11,6 +11,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use veo3_types::Endpoint;
+
 /// A route of the sandbox, as named in fault specs, scripts and [`crate::Stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -64,19 +66,26 @@ impl Route {
         }
     }
 
+    /// The client-facing endpoint this route serves (`None` for uploads and downloads).
+    pub fn endpoint(self) -> Option<Endpoint> {
+        Some(match self {
+            Route::Generate => Endpoint::Generate,
+            Route::RecordInfo => Endpoint::RecordInfo,
+            Route::Hd1080p => Endpoint::Hd1080p,
+            Route::Upgrade4k => Endpoint::Upgrade4k,
+            Route::Extend => Endpoint::Extend,
+            Route::Credits => Endpoint::Credits,
+            Route::DownloadUrl => Endpoint::DownloadUrl,
+            Route::Upload | Route::Download => return None,
+        })
+    }
+
     /// The API path of the route (`None` for the file host's `download`).
     pub fn path(self) -> Option<&'static str> {
-        Some(match self {
-            Route::Generate => "/api/v1/veo/generate",
-            Route::RecordInfo => "/api/v1/veo/record-info",
-            Route::Hd1080p => "/api/v1/veo/get-1080p-video",
-            Route::Upgrade4k => "/api/v1/veo/get-4k-video",
-            Route::Extend => "/api/v1/veo/extend",
-            Route::Credits => "/api/v1/chat/credit",
-            Route::DownloadUrl => "/api/v1/common/download-url",
-            Route::Upload => "/api/file-stream-upload",
-            Route::Download => return None,
-        })
+        match self {
+            Route::Upload => Some("/api/file-stream-upload"),
+            other => other.endpoint().map(Endpoint::path),
+        }
     }
 
     /// The API route serving `path`, if any.

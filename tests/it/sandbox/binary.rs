@@ -1,0 +1,154 @@
+//! The `veo3-sandbox` binary, driven with the curl commands of kie's quickstart.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::KEY;
+
+/// The built `veo3-sandbox` binary, built on demand with the same cargo and target dir.
+fn sandbox_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "veo3-sandbox",
+            "--bin",
+            "veo3-sandbox",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building veo3-sandbox failed");
+    // The test binary lives in <target>/<profile>/deps/; the sandbox binary in <target>/debug/.
+    let exe = std::env::current_exe().expect("test exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let target = profile_dir.parent().expect("target dir");
+    let candidate = target.join("debug").join("veo3-sandbox");
+    assert!(candidate.exists(), "{} not found", candidate.display());
+    candidate
+}
+
+/// Kills the child on drop, so a failing test leaves no process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> Value {
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("curl got JSON")
+}
+
+#[test]
+fn the_quickstart_curl_commands_work_against_the_binary() {
+    use std::io::BufRead as _;
+    let binary = sandbox_binary();
+    let mut child = Child(
+        std::process::Command::new(binary)
+            .args([
+                "--port",
+                "0",
+                "--key",
+                KEY,
+                "--time-scale",
+                "0.001",
+                "--seed",
+                "3",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sandbox binary starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let urls: Value = serde_json::from_str(&line).expect("one JSON line");
+    let api = urls["api"].as_str().expect("api").to_owned();
+    assert!(
+        urls["files"]
+            .as_str()
+            .expect("files")
+            .starts_with("http://127.0.0.1:")
+    );
+    let auth = format!("Authorization: Bearer {KEY}");
+
+    // The quickstart's generate command, with only the base URL and key changed.
+    let created = curl(&[
+        "--request",
+        "POST",
+        "--url",
+        &format!("{api}/api/v1/veo/generate"),
+        "--header",
+        &auth,
+        "--header",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"prompt": "A dog playing in a park", "model": "veo3", "aspectRatio": "16:9", "callBackUrl": "http://127.0.0.1:9/callback"}"#,
+    ]);
+    assert_eq!(created["code"], 200, "{created}");
+    let id = created["data"]["taskId"]
+        .as_str()
+        .expect("taskId")
+        .to_owned();
+
+    // Poll record-info the quickstart way (60 s of service time pass in 60 ms).
+    let record_url = format!("{api}/api/v1/veo/record-info?taskId={id}");
+    let mut record = Value::Null;
+    for _ in 0..400 {
+        record = curl(&["--request", "GET", "--url", &record_url, "--header", &auth]);
+        if record["data"]["successFlag"] != 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(record["data"]["successFlag"], 1, "{record}");
+
+    let hd_url = format!("{api}/api/v1/veo/get-1080p-video?taskId={id}&index=0");
+    let mut hd = Value::Null;
+    for _ in 0..400 {
+        hd = curl(&["--request", "GET", "--url", &hd_url, "--header", &auth]);
+        if hd["code"] == 200 {
+            break;
+        }
+        assert_eq!(hd["code"], 400, "{hd}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        hd["data"]["resultUrl"]
+            .as_str()
+            .expect("resultUrl")
+            .ends_with(".mp4")
+    );
+
+    // SIGTERM stops it cleanly.
+    let pid = child.0.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.0.wait().expect("exits");
+    assert!(status.success(), "{status:?}");
+}
