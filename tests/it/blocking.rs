@@ -1,1 +1,545 @@
-//! Integration tests: blocking.
+//! Integration tests: the blocking client against the sandbox over loopback HTTP.
+//!
+//! The sandbox runs on its own runtime in a background thread (`start_in_background`), so the
+//! client can be called from plain tests and from inside `#[tokio::test]`s of both flavours.
+//! Waits run on a [`SimulatedClock`]: the client never really sleeps, and an observer moves
+//! the sandbox's frozen clock whenever a poll sees unfinished work, so nothing here depends on
+//! real timing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use veo3_blocking::{
+    Client, Clock, DownloadPolicy, Event, ExtendRequest, GenerateRequest, Model, Observer,
+    PollSchedule, PollStatus, RetryPolicy, SimulatedClock, TaskState, Upgrade4kRequest,
+    WaitOptions,
+};
+use veo3_sandbox::{
+    Fault, FaultPlan, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape,
+};
+
+use crate::support::cargo_tree;
+
+const KEY: &str = "sk-blocking-test-key-0001";
+
+/// A frozen-clock sandbox accepting [`KEY`].
+fn frozen() -> SandboxBuilder {
+    Sandbox::builder().key(KEY).time_scale(0.0).seed(7)
+}
+
+/// A sandbox, and a blocking client on simulated time whose observer records every event and
+/// moves the sandbox's clock on whenever a poll sees unfinished work.
+struct World {
+    sandbox: Arc<SandboxHandle>,
+    client: Client,
+    clock: SimulatedClock,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl World {
+    fn start(builder: SandboxBuilder) -> Self {
+        Self::with_client(builder, |builder| builder)
+    }
+
+    fn with_client(
+        builder: SandboxBuilder,
+        configure: impl FnOnce(veo3_blocking::ClientBuilder) -> veo3_blocking::ClientBuilder,
+    ) -> Self {
+        let sandbox = Arc::new(builder.start_in_background().expect("sandbox starts"));
+        let clock = SimulatedClock::new();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (log, world) = (events.clone(), sandbox.clone());
+        let observer = Observer::new(move |event: &Event| {
+            log.lock().expect("events").push(event.clone());
+            if matches!(
+                event,
+                Event::Polled {
+                    status: PollStatus::Task(TaskState::Generating) | PollStatus::Processing { .. },
+                    ..
+                }
+            ) {
+                world.advance(Duration::from_secs(600));
+            }
+        });
+        let builder = Client::builder()
+            .api_key(KEY)
+            .base_url(sandbox.api_url())
+            .clock(Arc::new(clock.clone()))
+            .sleeper(Arc::new(clock.clone()))
+            .random(|| 0)
+            .observer(observer);
+        let client = configure(builder).build().expect("client");
+        Self {
+            sandbox,
+            client,
+            clock,
+            events,
+        }
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("events").clone()
+    }
+}
+
+fn fox() -> GenerateRequest {
+    GenerateRequest::builder("A red fox trotting through fresh snow at dawn")
+        .model(Model::Veo3Fast)
+        .build()
+        .expect("valid request")
+}
+
+/// The bytes at `url`, fetched with a plain HTTP client (the reference for byte identity).
+fn plain_fetch(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.expect("fetch");
+        assert_eq!(response.status().as_u16(), 200);
+        response.bytes().await.expect("body").to_vec()
+    })
+}
+
+#[test]
+fn every_endpoint_and_flow_in_both_shapes() {
+    for shape in [Shape::Modern, Shape::Legacy] {
+        let world = World::start(frozen().shape(shape));
+        let (client, sandbox) = (&world.client, &world.sandbox);
+        let dir = tempfile::tempdir().expect("tempdir");
+
+        let before = client.credits().expect("credits").0;
+        assert_eq!(before, sandbox.credits(KEY), "{shape:?}");
+
+        let record = client
+            .generate_and_wait(&fox(), &WaitOptions::default())
+            .expect("generated");
+        assert_eq!(record.state, TaskState::Success, "{shape:?}");
+        assert_eq!(record.video_urls().len(), 1, "{shape:?}");
+        let task_id = record.task_id.clone();
+        assert_eq!(
+            client.record_info(&task_id).expect("record").video_urls(),
+            record.video_urls()
+        );
+
+        let hd = client
+            .upgrade_1080p_and_wait(&task_id, None, &WaitOptions::default())
+            .expect("1080p");
+        assert!(hd.result_url.starts_with(sandbox.files_url()), "{shape:?}");
+
+        let uhd = client
+            .upgrade_4k_and_wait(&Upgrade4kRequest::new(&task_id), &WaitOptions::default())
+            .expect("4k");
+        assert!(uhd.is_ready(), "{shape:?}");
+
+        let extended = client
+            .extend_and_wait(
+                &ExtendRequest::new(&task_id, "The fox runs into the forest"),
+                &WaitOptions::default(),
+            )
+            .expect("extended");
+        assert_eq!(extended.state, TaskState::Success);
+        assert!(!extended.video_urls().is_empty());
+
+        let link = client
+            .download_url(&record.video_urls()[0])
+            .expect("download link");
+        let saved = client
+            .download(&link, dir.path().join("fox.mp4"))
+            .expect("downloaded");
+        let on_disk = std::fs::read(&saved.path).expect("file");
+        assert_eq!(on_disk.len() as u64, saved.bytes);
+        assert_eq!(on_disk, plain_fetch(&link), "{shape:?}: byte-identical");
+
+        let hd_saved = client
+            .download(&hd.result_url, dir.path().join("fox-1080p.mp4"))
+            .expect("1080p downloaded");
+        assert_eq!(
+            std::fs::read(&hd_saved.path).expect("file"),
+            plain_fetch(&hd.result_url)
+        );
+        let video = client
+            .download_task_video(&extended.task_id, 0, dir.path().join("extended.mp4"))
+            .expect("task video");
+        assert!(video.bytes > 0);
+
+        let stats = sandbox.stats();
+        assert!(
+            stats.file_auth_headers.is_empty(),
+            "{:?}",
+            stats.file_auth_headers
+        );
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert_eq!(stats.requests(Route::Extend), 1);
+        assert!(client.credits().expect("credits").0 < before);
+        let submitted = world
+            .events()
+            .iter()
+            .filter(|event| matches!(event, Event::Submitted { .. }))
+            .count();
+        assert_eq!(
+            submitted, 3,
+            "generate, 4K and extend each report their task"
+        );
+        assert!(
+            !dir.path().read_dir().expect("dir").any(|entry| entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")),
+            "no partial file is left behind"
+        );
+    }
+}
+
+#[test]
+fn a_lost_generate_answer_is_reported_once_and_never_resent() {
+    let world = World::start(frozen());
+    world.sandbox.script_fault(Route::Generate, Fault::Lost);
+    let error = world
+        .client
+        .generate_and_wait(&fox(), &WaitOptions::default())
+        .expect_err("the answer was lost");
+    assert!(error.is_outcome_unknown(), "{error}");
+    let stats = world.sandbox.stats();
+    assert_eq!(stats.requests(Route::Generate), 1, "sent once");
+    assert_eq!(stats.tasks_created, 1, "the server did create it");
+}
+
+#[test]
+fn reads_are_retried_through_server_errors_and_rate_limits() {
+    let world = World::start(frozen());
+    world
+        .sandbox
+        .script_faults(Route::Credits, Fault::Http(503), 2);
+    world
+        .sandbox
+        .script_fault(Route::Credits, Fault::RateLimited(2));
+    assert!(world.client.credits().is_ok());
+    assert_eq!(world.sandbox.stats().requests(Route::Credits), 4);
+    let retries: Vec<Duration> = world
+        .events()
+        .iter()
+        .filter_map(|event| match event {
+            Event::Retrying { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 3);
+    assert_eq!(
+        retries[2],
+        Duration::from_secs(2),
+        "Retry-After is honoured"
+    );
+    assert_eq!(
+        world.clock.total_slept(),
+        Duration::from_secs(2),
+        "no real sleeping"
+    );
+}
+
+#[test]
+fn a_failed_task_reports_its_own_code_and_a_wait_ends_at_its_deadline() {
+    let world = World::start(frozen());
+    world
+        .sandbox
+        .script_outcome(Route::Generate, Outcome::Moderation);
+    let error = world
+        .client
+        .generate_and_wait(&fox(), &WaitOptions::default())
+        .expect_err("moderated");
+    assert!(error.is_task_failed(), "{error}");
+    assert_eq!(error.code().map(|code| code.as_i64()), Some(400));
+    assert!(error.task_id().is_some());
+
+    // Nobody moves this sandbox's clock: the wait must end at its deadline, with the id.
+    let sandbox = frozen().start_in_background().expect("sandbox");
+    let clock = SimulatedClock::new();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(sandbox.api_url())
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock.clone()))
+        .build()
+        .expect("client");
+    let created = client.generate(&fox()).expect("created");
+    let wait = WaitOptions::default().timeout(Duration::from_secs(120));
+    let error = client
+        .wait_for_task(&created.task_id, &wait)
+        .expect_err("times out");
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(error.task_id(), Some(created.task_id.as_str()));
+    assert_eq!(
+        clock.now(),
+        Duration::from_secs(120),
+        "the last poll is on the deadline"
+    );
+}
+
+#[test]
+fn downloads_resume_after_cuts_and_refresh_an_expired_link() {
+    let world = World::with_client(frozen().result_url_ttl(Duration::from_secs(60)), |b| {
+        b.download_policy(DownloadPolicy::default().with_initial_backoff(Duration::from_millis(1)))
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // A 3 MiB body cut in half twice: resumed with Range, byte-identical at the end.
+    let size = 3 * 1024 * 1024 + 17;
+    world.sandbox.script_faults(Route::Download, Fault::Cut, 2);
+    let saved = world
+        .client
+        .download(
+            &world.sandbox.big_file_url(size),
+            dir.path().join("big.bin"),
+        )
+        .expect("downloaded");
+    assert_eq!(saved.bytes, size);
+    let bytes = std::fs::read(&saved.path).expect("file");
+    assert!(
+        bytes
+            .iter()
+            .enumerate()
+            .all(|(offset, byte)| *byte == veo3_sandbox::big_file_byte(offset as u64))
+    );
+    assert!(world.sandbox.stats().requests(Route::Download) >= 3);
+
+    // A result URL that expired: one fresh link through download-url, then the file.
+    let record = world
+        .client
+        .generate_and_wait(&fox(), &WaitOptions::default())
+        .expect("generated");
+    world.sandbox.advance(Duration::from_secs(3600));
+    let link_requests = world.sandbox.stats().requests(Route::DownloadUrl);
+    let url = &record.video_urls()[0];
+    let saved = world
+        .client
+        .download(url, dir.path().join("expired.mp4"))
+        .expect("refreshed and downloaded");
+    assert!(saved.bytes > 0);
+    assert_eq!(
+        world.sandbox.stats().requests(Route::DownloadUrl),
+        link_requests + 1
+    );
+    assert!(world.sandbox.stats().file_auth_headers.is_empty());
+
+    // A link that stays bad: an error, and nothing under the final name.
+    let missing = format!("{}/nope/none.mp4", world.sandbox.files_url());
+    let target = dir.path().join("missing.mp4");
+    assert!(world.client.download(&missing, &target).is_err());
+    assert!(!target.exists());
+    assert!(!dir.path().join("missing.mp4.part").exists());
+}
+
+#[test]
+fn a_download_streams_into_a_writer_with_progress_events() {
+    let world = World::start(frozen());
+    let size = 2 * 1024 * 1024;
+    world.sandbox.script_fault(Route::Download, Fault::Cut);
+    let mut out = Vec::new();
+    let written = world
+        .client
+        .download_to_writer(&world.sandbox.big_file_url(size), &mut out)
+        .expect("downloaded");
+    assert_eq!(written, size);
+    assert_eq!(out.len() as u64, size);
+    assert!(
+        out.iter()
+            .enumerate()
+            .all(|(offset, byte)| *byte == veo3_sandbox::big_file_byte(offset as u64))
+    );
+    let events = world.events();
+    let progress: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match event {
+            Event::DownloadProgress { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .collect();
+    assert!(progress.windows(2).all(|pair| pair[0] <= pair[1]));
+    assert_eq!(progress.last(), Some(&size));
+    assert!(matches!(
+        events.last(),
+        Some(Event::DownloadFinished { bytes, .. }) if *bytes == size
+    ));
+}
+
+#[test]
+fn the_key_never_appears_in_debug_or_errors() {
+    let sandbox = frozen()
+        .mirror_http_status(true)
+        .start_in_background()
+        .expect("sandbox");
+    let wrong = "sk-wrong-key-that-must-not-leak";
+    let client = Client::builder()
+        .api_key(wrong)
+        .base_url(sandbox.api_url())
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .expect("client");
+    assert!(!format!("{client:?}").contains(wrong));
+    let error = client.credits().expect_err("unauthorized");
+    assert!(error.is_unauthorized(), "{error}");
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains(wrong), "{text}");
+}
+
+#[test]
+fn generate_requests_are_validated_before_anything_is_sent() {
+    let world = World::start(frozen());
+    let mut request = fox();
+    request.seeds = Some(7);
+    let error = world.client.generate(&request).expect_err("invalid seed");
+    assert!(error.to_string().contains("seeds"), "{error}");
+    assert_eq!(world.sandbox.stats().requests(Route::Generate), 0);
+}
+
+#[test]
+fn the_fault_mix_never_creates_more_than_one_task_per_flow() {
+    let plan: FaultPlan = "generate:lost=0.15,generate:drop=0.1,status:5xx=0.2,status:drop=0.1,\
+                           credit:5xx=0.3,download:cut=0.3"
+        .parse()
+        .expect("plan");
+    let world = World::with_client(frozen().faults(plan).seed(11), |b| {
+        b.download_policy(DownloadPolicy::default().with_initial_backoff(Duration::from_millis(1)))
+            .poll_schedules(
+                PollSchedule::new(
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                    Duration::from_secs(3600),
+                )
+                .with_max_consecutive_errors(10),
+            )
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flows = 12;
+    let (mut finished, mut unknown) = (0, 0);
+    let mut saved_files = Vec::new();
+    for flow in 0..flows {
+        match world
+            .client
+            .generate_and_wait(&fox(), &WaitOptions::default())
+        {
+            Ok(record) => {
+                finished += 1;
+                let path = dir.path().join(format!("{flow}.mp4"));
+                let url = record.video_urls()[0].clone();
+                let saved = world.client.download(&url, &path).expect("downloaded");
+                saved_files.push((url, saved.path));
+            }
+            Err(error) => {
+                assert!(error.is_outcome_unknown(), "flow {flow}: {error}");
+                unknown += 1;
+            }
+        }
+    }
+    let stats = world.sandbox.stats();
+    assert_eq!(
+        stats.requests(Route::Generate),
+        flows,
+        "no generate was ever resent"
+    );
+    assert!(stats.tasks_created <= flows);
+    assert!(stats.tasks_created >= finished);
+    assert!(
+        finished > 0 && unknown > 0,
+        "{finished} finished, {unknown} unknown"
+    );
+    assert!(stats.file_auth_headers.is_empty());
+    // The reference bytes, fetched once the faults are off.
+    world.sandbox.set_faults(FaultPlan::new());
+    for (url, path) in saved_files {
+        assert_eq!(std::fs::read(path).expect("file"), plain_fetch(&url));
+    }
+}
+
+/// Everything a blocking user does, run on whatever thread calls it.
+fn full_journey(sandbox: &SandboxHandle) {
+    let clock = SimulatedClock::new();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(sandbox.api_url())
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock))
+        .build()
+        .expect("client built inside the runtime");
+    assert!(client.credits().is_ok());
+    let created = client.generate(&fox()).expect("created");
+    assert!(sandbox.complete_now(&created.task_id));
+    let record = client
+        .wait_for_task(&created.task_id, &WaitOptions::default())
+        .expect("finished");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let saved = client
+        .download(&record.video_urls()[0], dir.path().join("v.mp4"))
+        .expect("downloaded");
+    assert!(saved.bytes > 0);
+    let clone = client.clone();
+    drop(client);
+    drop(clone);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn works_directly_inside_a_current_thread_runtime() {
+    let sandbox = frozen().start_in_background().expect("sandbox");
+    full_journey(&sandbox);
+    // A client created here and dropped on a blocking thread, and the reverse.
+    let client = Client::new(KEY).expect("client");
+    tokio::task::spawn_blocking(move || drop(client))
+        .await
+        .expect("dropped");
+    let client = tokio::task::spawn_blocking(|| Client::new(KEY).expect("client"))
+        .await
+        .expect("built");
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_directly_inside_a_multi_thread_runtime_and_in_spawn_blocking() {
+    let sandbox = Arc::new(frozen().start_in_background().expect("sandbox"));
+    full_journey(&sandbox);
+    let shared = sandbox.clone();
+    tokio::task::spawn_blocking(move || full_journey(&shared))
+        .await
+        .expect("journey on a blocking thread");
+}
+
+#[test]
+fn tokio_is_not_in_the_dependency_tree() {
+    let tree = cargo_tree("veo3-blocking");
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(crates.contains(&"ureq"), "{tree}");
+    for banned in ["tokio", "hyper", "reqwest", "futures-util", "mio", "axum"] {
+        assert!(
+            !crates.contains(&banned),
+            "{banned} is in the tree:\n{tree}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_connect_failure_that_is_safe_to_report() {
+    // A port nobody listens on: refused at connect, so even a generate may be retried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let clock = SimulatedClock::new();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(url)
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock))
+        .retry_policy(RetryPolicy::default().with_max_attempts(2))
+        .build()
+        .expect("client");
+    let error = client.generate(&fox()).expect_err("nobody listens");
+    assert!(!error.is_outcome_unknown(), "{error}");
+    assert!(
+        matches!(error, veo3_blocking::Error::GaveUp { attempts: 2, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("generate"), "{error}");
+}
