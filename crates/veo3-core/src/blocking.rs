@@ -16,7 +16,8 @@ use crate::http::{HttpRequest, HttpResponse, TransportError};
 use crate::retry::{DisplayDuration, RetryBudget, RetryPolicy, RetryState};
 use crate::secret::ApiKey;
 use crate::time::{BlockingSleeper, Clock, SimulatedClock};
-use crate::wait::{Acceptance, WaitState, WaitStep};
+use crate::wait::{Acceptance, WaitState, WaitStep, trigger_of};
+use crate::webhook::Inbox;
 
 /// Runs calls with retries by blocking the current thread between attempts.
 ///
@@ -162,6 +163,54 @@ impl BlockingExecutor {
                 self.sleeper.sleep(delay);
             }
             match wait.observe(poll(), self.clock.now()) {
+                WaitStep::Done(value) => return Ok(value),
+                WaitStep::Continue => {}
+                WaitStep::Fail(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Runs a hybrid wait: like [`BlockingExecutor::wait`], but each sleep also ends when a
+    /// callback for the wait's task reaches `inbox` ([`BlockingSleeper::sleep_or_callback`]),
+    /// and the poll that follows confirms it. The blocking twin of
+    /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid); `wait`'s schedule is the safety
+    /// net (see [`PollSchedule::safety_net`](crate::PollSchedule::safety_net)).
+    ///
+    /// ```
+    /// use veo3_core::webhook::{Inbox, Verifier};
+    /// use veo3_core::{accept_task, BlockingExecutor, Clock, Observer, PollSchedule};
+    /// use veo3_core::{RetryPolicy, SimulatedClock, WaitState, WaitTarget};
+    ///
+    /// let clock = SimulatedClock::new();
+    /// let executor = BlockingExecutor::simulated(RetryPolicy::default(), &clock);
+    /// let inbox = Inbox::new();
+    /// let schedule = PollSchedule::generation().safety_net();
+    /// let wait = WaitState::new("t1", WaitTarget::Task, &schedule, Observer::none(), clock.now());
+    /// // The receiver (another thread in real life) delivered the task's callback.
+    /// let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t1"}}"#;
+    /// inbox.deliver(Verifier::unsigned().verify(None, None, body, 0).unwrap());
+    /// let mut reads = 0;
+    /// let record = executor.wait_hybrid(wait, &inbox, || {
+    ///     reads += 1;
+    ///     let data = serde_json::json!({"taskId": "t1", "successFlag": 1});
+    ///     Ok(accept_task(veo3_types::TaskRecord::from_data(&data).unwrap()))
+    /// })?;
+    /// assert_eq!((reads, clock.now().as_secs()), (1, 0));
+    /// # Ok::<(), veo3_core::Error>(())
+    /// ```
+    pub fn wait_hybrid<T>(
+        &self,
+        mut wait: WaitState,
+        inbox: &Inbox,
+        mut poll: impl FnMut() -> Result<Acceptance<T>, Error>,
+    ) -> Result<T, Error> {
+        loop {
+            let Some(delay) = wait.next_delay(self.clock.now(), (self.random)()) else {
+                return Err(wait.timed_out(self.clock.now()));
+            };
+            let hint = self.sleeper.sleep_or_callback(inbox, wait.task_id(), delay);
+            let trigger = trigger_of(hint.as_ref());
+            match wait.observe_triggered(poll(), self.clock.now(), trigger) {
                 WaitStep::Done(value) => return Ok(value),
                 WaitStep::Continue => {}
                 WaitStep::Fail(error) => return Err(error),

@@ -49,6 +49,27 @@ impl fmt::Display for PollStatus {
     }
 }
 
+/// What made a wait poll.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PollTrigger {
+    /// The poll schedule (for a hybrid wait: the safety net).
+    #[default]
+    Schedule,
+    /// A verified callback for the task arrived; the poll confirms it (the callback body is
+    /// not signed, so the record decides).
+    Callback,
+}
+
+impl fmt::Display for PollTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Schedule => "schedule",
+            Self::Callback => "callback",
+        })
+    }
+}
+
 /// How a wait or flow ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -91,6 +112,8 @@ pub enum Event {
         poll: u32,
         /// Time since the wait started.
         elapsed: Duration,
+        /// What made the wait poll: its schedule, or a callback (hybrid waits).
+        trigger: PollTrigger,
     },
     /// A call failed in a way that is safe to repeat and will be sent again after `delay`.
     #[non_exhaustive]
@@ -181,12 +204,17 @@ impl fmt::Display for Event {
                 status,
                 poll,
                 elapsed,
+                trigger,
             } => {
                 write!(
                     f,
                     "task {task_id}: poll {poll} at {}: {status}",
                     DisplayDuration(*elapsed)
-                )
+                )?;
+                match trigger {
+                    PollTrigger::Callback => f.write_str(" (after a callback)"),
+                    _ => Ok(()),
+                }
             }
             Self::Retrying {
                 endpoint,

@@ -28,7 +28,8 @@
 //! the acceptors take time (a [`Duration`](std::time::Duration) from a [`Clock`]) and
 //! randomness (a `u64`) as arguments. A `clippy.toml` in this crate bans direct clock reads
 //! and sleeps, with one explicit exception in [`SystemClock`]. The async drivers
-//! ([`Executor::execute`], [`wait_for_task`] and friends) are written once here over injected
+//! ([`Executor::execute`], [`wait_for_task`] and friends, and the hybrid waits such as
+//! [`wait_for_task_hybrid`] that also finish on a callback) are written once here over injected
 //! [`Clock`]/[`Sleeper`] ([`Env`]); the blocking client writes its own short loops over the
 //! same pieces. Tests run on a [`SimulatedClock`]: a thirty-minute wait takes microseconds and
 //! asserts exact times.
@@ -111,7 +112,7 @@ pub use call::{
 };
 pub use classify::{Answer, Disposition, Outcome, Stop, classify};
 pub use error::{Error, WaitTarget};
-pub use event::{Event, Finish, Observer, PollStatus};
+pub use event::{Event, Finish, Observer, PollStatus, PollTrigger};
 pub use executor::{ApiClient, Env, Executor};
 pub use http::{HttpRequest, HttpResponse, Transport, TransportError, TransportPhase};
 pub use retry::{
@@ -122,7 +123,8 @@ pub use secret::{ApiKey, REDACTED, excerpt, redact};
 pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, extend_and_wait,
-    generate_and_wait, upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task,
+    extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid, upgrade_4k_and_wait,
+    wait_for_4k, wait_for_1080p, wait_for_task, wait_for_task_hybrid,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

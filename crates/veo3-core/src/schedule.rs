@@ -145,6 +145,58 @@ impl PollSchedule {
         }
     }
 
+    /// The safety net of a hybrid wait (one that also listens for callbacks, e.g.
+    /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid)): this schedule's first delay
+    /// times four, then a constant interval of four times its longest interval, with the same
+    /// jitter, deadline and error tolerance.
+    ///
+    /// With callbacks, polls are only there in case a callback is lost, so they can be rare:
+    /// for [`PollSchedule::generation`] that is a first poll at 2 min and one every 2 min
+    /// after, instead of 30 s then every 15-30 s. A lost callback then delays the result by at
+    /// most about two minutes, and a delivered one costs a single confirming read.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veo3_core::PollSchedule;
+    ///
+    /// let safety = PollSchedule::generation().safety_net();
+    /// assert_eq!(safety.first_delay, Duration::from_secs(120));
+    /// assert_eq!(safety.delay(5, 0), Duration::from_secs(120));
+    /// assert_eq!(safety.deadline, PollSchedule::generation().deadline);
+    /// ```
+    pub fn safety_net(&self) -> Self {
+        let interval = self.max_interval.max(self.interval).saturating_mul(4);
+        Self {
+            first_delay: self.first_delay.saturating_mul(4),
+            interval,
+            growth: 1.0,
+            max_interval: interval,
+            ..self.clone()
+        }
+    }
+
+    /// This schedule with every duration (first delay, intervals, deadline) multiplied by
+    /// `factor`, e.g. the time scale of a sandbox whose clock runs 100 times faster (`0.01`).
+    /// A negative or NaN factor counts as 0; products too large for a `Duration` saturate.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veo3_core::PollSchedule;
+    ///
+    /// let fast = PollSchedule::generation().scaled(0.01);
+    /// assert_eq!(fast.first_delay, Duration::from_millis(300));
+    /// assert_eq!(fast.deadline, Duration::from_secs(18));
+    /// ```
+    pub fn scaled(&self, factor: f64) -> Self {
+        Self {
+            first_delay: scale(self.first_delay, factor),
+            interval: scale(self.interval, factor),
+            max_interval: scale(self.max_interval, factor),
+            deadline: scale(self.deadline, factor),
+            ..self.clone()
+        }
+    }
+
     /// Sets [`PollSchedule::first_delay`].
     pub fn with_first_delay(mut self, first_delay: Duration) -> Self {
         self.first_delay = first_delay;
@@ -238,6 +290,14 @@ impl PollSchedule {
     }
 }
 
+/// `duration * factor`, never panicking: 0 for a negative or NaN factor, saturating above.
+fn scale(duration: Duration, factor: f64) -> Duration {
+    if duration.is_zero() || factor.is_nan() || factor <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 impl Default for PollSchedule {
     /// [`PollSchedule::generation`].
     fn default() -> Self {
@@ -315,6 +375,44 @@ mod tests {
         assert_eq!(
             schedule.next_delay(5, schedule.deadline - secs(1), u64::MAX),
             Some(secs(1))
+        );
+    }
+
+    #[test]
+    fn scaling_never_panics_and_keeps_the_shape() {
+        let base = PollSchedule::generation();
+        assert_eq!(base.scaled(1.0), base);
+        let slow = base.scaled(2.0);
+        assert_eq!(slow.delay(3, 0), base.delay(3, 0) * 2);
+        assert_eq!(slow.growth, base.growth);
+        for factor in [f64::NAN, -1.0, 0.0, f64::NEG_INFINITY] {
+            let zero = base.scaled(factor);
+            assert_eq!(
+                (zero.first_delay, zero.deadline),
+                (Duration::ZERO, Duration::ZERO)
+            );
+        }
+        assert_eq!(base.scaled(f64::INFINITY).deadline, Duration::MAX);
+        assert_eq!(base.scaled(1e300).first_delay, Duration::MAX);
+        let huge = PollSchedule::new(Duration::MAX, Duration::MAX, Duration::MAX).safety_net();
+        assert_eq!(huge.first_delay, Duration::MAX);
+    }
+
+    #[test]
+    fn the_safety_net_polls_rarely_until_the_same_deadline() {
+        let base = PollSchedule::upgrade_4k();
+        let safety = base.safety_net();
+        assert_eq!(safety.first_delay, secs(240));
+        for poll in 2..10 {
+            assert_eq!(safety.delay(poll, 0), secs(240));
+        }
+        assert_eq!(
+            (
+                safety.deadline,
+                safety.jitter,
+                safety.max_consecutive_errors
+            ),
+            (base.deadline, base.jitter, base.max_consecutive_errors)
         );
     }
 

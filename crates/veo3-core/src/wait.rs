@@ -1,5 +1,6 @@
 //! Waiting for results: acceptors that read one poll, a pure [`WaitState`] that decides what
-//! comes next, and async waiters and flows written once over `&dyn Veo3Api`.
+//! comes next, and async waiters and flows written once over `&dyn Veo3Api`, polling only or
+//! hybrid (also listening for callbacks, in `hybrid`).
 //!
 //! A wait always ends: with the result, with the task's own failure (its code and message),
 //! with [`Error::WaitFailed`] when polling itself keeps failing, or with
@@ -19,7 +20,7 @@ use veo3_types::{
 use crate::Error;
 use crate::api::{UpgradeStatus, Veo3Api};
 use crate::error::WaitTarget;
-use crate::event::{Event, Finish, Observer, PollStatus};
+use crate::event::{Event, Finish, Observer, PollStatus, PollTrigger};
 use crate::executor::Env;
 use crate::schedule::PollSchedule;
 
@@ -107,6 +108,8 @@ pub struct WaitState {
     last_status: Option<PollStatus>,
     immediate_first_poll: bool,
     warned_unknown: bool,
+    trigger: PollTrigger,
+    callback_polls: u32,
 }
 
 impl WaitState {
@@ -129,6 +132,8 @@ impl WaitState {
             last_status: None,
             immediate_first_poll: false,
             warned_unknown: false,
+            trigger: PollTrigger::Schedule,
+            callback_polls: 0,
         }
     }
 
@@ -159,6 +164,23 @@ impl WaitState {
         result: Result<Acceptance<T>, Error>,
         now: Duration,
     ) -> WaitStep<T> {
+        self.observe_triggered(result, now, PollTrigger::Schedule)
+    }
+
+    /// [`WaitState::observe`] for a poll made because of `trigger`: a hybrid wait passes
+    /// [`PollTrigger::Callback`] for the read that confirms a callback, which its
+    /// [`Event::Polled`] then reports. The decision is the same either way: the record is
+    /// authoritative, and a task still running per the record continues the schedule.
+    pub fn observe_triggered<T>(
+        &mut self,
+        result: Result<Acceptance<T>, Error>,
+        now: Duration,
+        trigger: PollTrigger,
+    ) -> WaitStep<T> {
+        self.trigger = trigger;
+        if trigger == PollTrigger::Callback {
+            self.callback_polls = self.callback_polls.saturating_add(1);
+        }
         self.polls = self.polls.saturating_add(1);
         let elapsed = self.elapsed(now);
         match result {
@@ -250,6 +272,16 @@ impl WaitState {
         self.polls
     }
 
+    /// Polls made to confirm a callback (included in [`WaitState::polls`]).
+    pub fn callback_polls(&self) -> u32 {
+        self.callback_polls
+    }
+
+    /// The task waited for.
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
+
     /// Time since the wait started.
     pub fn elapsed(&self, now: Duration) -> Duration {
         now.saturating_sub(self.started)
@@ -305,12 +337,13 @@ impl WaitState {
     }
 
     fn record(&mut self, status: PollStatus, elapsed: Duration) {
-        tracing::debug!(task_id = %self.task_id, poll = self.polls, %status, "polled");
+        tracing::debug!(task_id = %self.task_id, poll = self.polls, %status, trigger = %self.trigger, "polled");
         self.observer.emit(&Event::Polled {
             task_id: self.task_id.clone(),
             status: status.clone(),
             poll: self.polls,
             elapsed,
+            trigger: self.trigger,
         });
         self.last_status = Some(status);
     }
@@ -501,6 +534,11 @@ pub async fn extend_and_wait(
     ));
     wait_for_task(api, &created.task_id, schedule, env).await
 }
+
+mod hybrid;
+
+pub(crate) use hybrid::trigger_of;
+pub use hybrid::{extend_and_wait_hybrid, generate_and_wait_hybrid, wait_for_task_hybrid};
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,10 @@
 //!
 //! A receiver pushes each new verified callback into an [`Inbox`] with [`Inbox::deliver`];
 //! a waiter asks the inbox for the next callback about its task, racing it against a slow
-//! safety poll, and confirms with one record-info read whatever woke it:
+//! safety poll, and confirms with one record-info read whatever woke it. The ready-made
+//! waits are [`wait_for_task_hybrid`](crate::wait_for_task_hybrid) (and the
+//! `generate`/`extend` flows next to it) and
+//! [`BlockingExecutor::wait_hybrid`](crate::BlockingExecutor::wait_hybrid); in outline:
 //!
 //! ```text
 //! let task_id = client.generate(&request).await?.task_id;   // inbox shared with the receiver
