@@ -205,6 +205,8 @@ impl Default for Config {
     }
 }
 
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The sandbox's service clock: real elapsed time divided by the time scale, plus manual
 /// advances, on top of an epoch. A time scale of 0 freezes it: only [`Clock::advance`] moves it.
 #[derive(Debug)]
@@ -238,13 +240,20 @@ impl Clock {
 
     /// Service time now, epoch milliseconds.
     pub(crate) fn now_ms(&self) -> i64 {
-        let elapsed = self.start.elapsed().as_secs_f64() * 1000.0 * self.rate;
-        self.epoch_ms + elapsed as i64 + self.offset_ms.load(Ordering::Relaxed)
+        // Float-to-int casts saturate, and so do the additions: absurd scales cannot panic.
+        let elapsed = (self.start.elapsed().as_secs_f64() * 1000.0 * self.rate) as i64;
+        self.epoch_ms
+            .saturating_add(elapsed)
+            .saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
     pub(crate) fn advance(&self, by: Duration) {
-        self.offset_ms
-            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+        let by = ms(by);
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(by))
+            });
     }
 
     /// Real time until service time has moved by `service_ms`; `None` when the clock is frozen.
@@ -252,9 +261,9 @@ impl Clock {
         if self.rate == 0.0 {
             return None;
         }
-        Some(Duration::from_secs_f64(
-            service_ms.max(0) as f64 / self.rate / 1000.0,
-        ))
+        let secs = service_ms.max(0) as f64 / self.rate / 1000.0;
+        // A vanishing rate (a huge time scale) would overflow: a year is "never" here.
+        Some(Duration::try_from_secs_f64(secs).map_or(YEAR, |d| d.min(YEAR)))
     }
 }
 
@@ -303,5 +312,14 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         assert_eq!(clock.now_ms(), 3000);
         assert_eq!(clock.real_delay(5), None);
+    }
+
+    #[test]
+    fn absurd_scales_and_advances_do_not_panic() {
+        let slow = Clock::new(1e300, Some(0));
+        assert!(slow.real_delay(i64::MAX).is_some());
+        let fast = Clock::new(1e-300, Some(i64::MAX - 1));
+        fast.advance(Duration::MAX);
+        assert_eq!(fast.now_ms(), i64::MAX);
     }
 }

@@ -60,6 +60,32 @@
 //! # }
 //! ```
 //!
+//! # Admin routes
+//!
+//! The handle's controls are also reachable over HTTP on the API listener, without a key, for
+//! tests written in other languages and for the binary:
+//!
+//! | Route | Body | Effect |
+//! |---|---|---|
+//! | `GET /__sandbox/stats` | | the counters as JSON |
+//! | `POST /__sandbox/advance` | `{"ms": 30000}` | moves the service clock |
+//! | `POST /__sandbox/complete/{taskId}` | | completes a task now |
+//! | `POST /__sandbox/outcome/{taskId}` | `{"outcome": "moderation"}` | sets a running task's end |
+//! | `GET /__sandbox/tasks/{taskId}` | | a task's state |
+//! | `POST /__sandbox/script` | `{"route": "generate", "action": "lost", "times": 1}` | queues a fault or outcome ([`Action`] grammar) |
+//! | `DELETE /__sandbox/script` | | drops queued scripts |
+//! | `PUT /__sandbox/faults` | `generate:lost=0.1,...` (text) | replaces the random [`FaultPlan`] |
+//! | `POST /__sandbox/credits` | `{"key": "...", "credits": 100}` | sets a balance |
+//! | `PUT /__sandbox/shape` | `{"shape": "legacy"}` | switches response shapes |
+//! | `PUT /__sandbox/callbacks` | `{"enabled": false}` | switches callbacks |
+//!
+//! # The binary
+//!
+//! `veo3-sandbox --port N --key KEY --time-scale F --seed N --faults SPEC --hmac-key KEY
+//! --shape modern|legacy` prints `{"api": "...", "files": "..."}` on one stdout line, logs to
+//! stderr (`RUST_LOG` filters) and stops on Ctrl-C or SIGTERM. Its time scale defaults to 1
+//! (real durations); the library's to 0.01.
+//!
 //! Behaviour summary (see the reference for the wire shapes):
 //!
 //! | Route | Behaviour |

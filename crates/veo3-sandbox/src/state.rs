@@ -321,6 +321,7 @@ impl Shared {
         }
         if let Some(f) = &drawn.fault {
             *st.stats.faults_injected.entry(f.name().into()).or_default() += 1;
+            tracing::info!(%route, fault = ?f, "injecting a fault");
         }
         drawn
     }
@@ -434,6 +435,7 @@ impl Shared {
             hd: BTreeMap::new(),
             upgrades: BTreeMap::new(),
         };
+        tracing::debug!(task_id = %id, kind = task.kind_name(), outcome = task.outcome.name(), "task created");
         st.due.push(Reverse((task.due_ms, id.clone())));
         st.tasks.insert(id.clone(), task);
         st.stats.tasks_created += 1;
@@ -531,6 +533,7 @@ impl Shared {
         }
         let shape = st.shape;
         let task = st.tasks.get_mut(id)?;
+        tracing::debug!(task_id = %id, outcome = outcome.name(), "task completed");
         task.flag = outcome.success_flag();
         task.complete_ms = Some(done);
         task.result = result;

@@ -243,7 +243,7 @@ fn multipart(content_type: &str, body: &Bytes) -> Option<Vec<Part>> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let find = |from: usize| {
-        body[from..]
+        body.get(from..)?
             .windows(delimiter.len())
             .position(|w| w == delimiter)
             .map(|p| p + from)
