@@ -1,0 +1,426 @@
+//! The command line, declared with clap. Every command's `--help` carries examples.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use veo3_types::{AspectRatio, ExtendModel, GenerationType, Model};
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  # See the whole journey on a local sandbox (no account needed):
+  veo3 demo --out demo.mp4
+
+  # Generate a video and download it when it is ready:
+  export KIE_API_KEY=...
+  veo3 generate \"A red fox trotting through fresh snow at dawn\" --out fox.mp4
+
+  # Script it: machine-readable output on stdout
+  veo3 --json generate \"A lighthouse in a storm\" --wait | jq -r .videoUrls[0]
+
+Exit codes:
+  0 success, 1 API/network/file error, 2 usage or invalid request (nothing sent),
+  3 the task failed, 4 --timeout reached (the task may still finish), 130 interrupted";
+
+/// Generate videos with kie.ai's Veo 3 / 3.1 API from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "veo3", version, about, after_help = ROOT_EXAMPLES)]
+pub(crate) struct Cli {
+    /// API key (kie.ai settings page). Never printed.
+    #[arg(long, env = "KIE_API_KEY", global = true, hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+
+    /// API base URL; point it at a sandbox to try things without an account.
+    #[arg(
+        long,
+        env = "KIE_BASE_URL",
+        global = true,
+        default_value = "https://api.kie.ai"
+    )]
+    pub(crate) base_url: String,
+
+    /// Print machine-readable JSON results on stdout (and no progress bars).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// More diagnostics on stderr (-v: debug, -vv: trace). The API key is never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Submit a generation task; optionally wait for it and download the result.
+    #[command(after_help = "\
+Examples:
+  veo3 generate \"A red fox in the snow\"                      # prints the task id
+  veo3 generate \"A red fox in the snow\" --wait               # waits, prints the URLs
+  veo3 generate \"A red fox in the snow\" --out fox.mp4        # waits and downloads
+  veo3 generate \"The room fills with light\" --image https://example.com/room.jpg \\
+       --generation-type first-and-last-frames --aspect-ratio 9:16 --out room.mp4
+  veo3 generate \"...\" --wait --poll-interval 15s --timeout 20m")]
+    Generate(GenerateArgs),
+
+    /// Show a task's current state and result URLs.
+    #[command(
+        after_help = "Examples:\n  veo3 status 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21\n  veo3 --json status 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21"
+    )]
+    Status(TaskArgs),
+
+    /// Wait for a task to finish (resume an interrupted `generate --wait`).
+    #[command(
+        after_help = "Examples:\n  veo3 wait 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21\n  veo3 wait 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out fox.mp4 --timeout 30m"
+    )]
+    Wait(WaitArgs),
+
+    /// Download a finished task's video.
+    #[command(
+        after_help = "Examples:\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out fox.mp4\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out second.mp4 --index 1"
+    )]
+    Download(DownloadArgs),
+
+    /// Upgrade a finished video to 1080p or 4K, waiting through the "processing" answers.
+    #[command(
+        after_help = "Examples:\n  veo3 upgrade 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --resolution 1080p --out fox-1080p.mp4\n  veo3 upgrade 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --resolution 4k   # extra credits"
+    )]
+    Upgrade(UpgradeArgs),
+
+    /// Extend a finished video with a new prompt (creates a new, billed task).
+    #[command(
+        after_help = "Examples:\n  veo3 extend 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 \"The fox leaps over a log\" --wait\n  veo3 extend 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 \"...\" --model quality --out longer.mp4"
+    )]
+    Extend(ExtendArgs),
+
+    /// Show the account's remaining credits.
+    #[command(after_help = "Examples:\n  veo3 credits\n  veo3 --json credits")]
+    Credits,
+
+    /// Run the local emulator of the API until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  veo3 sandbox --port 8080 --time-scale 0.01\n  KIE_BASE_URL=http://127.0.0.1:8080 KIE_API_KEY=test veo3 generate \"...\" --out a.mp4"
+    )]
+    Sandbox(SandboxArgs),
+
+    /// Receive kie.ai callbacks: verify, deduplicate, print each as a JSON line.
+    #[command(after_help = "Examples:\n  export KIE_WEBHOOK_HMAC_KEY=...   # from kie.ai settings\n  veo3 listen --addr 0.0.0.0:8080\n  veo3 listen --addr 127.0.0.1:8080 --hmac-key-env MY_KEY_VAR\n  veo3 listen --addr 127.0.0.1:8080 --unsigned   # accounts without an HMAC key")]
+    Listen(ListenArgs),
+
+    /// Run the whole journey on an in-process sandbox: generate, wait, download, 1080p.
+    #[command(after_help = "Examples:\n  veo3 demo\n  veo3 demo --out /tmp/demo.mp4")]
+    Demo(DemoArgs),
+}
+
+/// How long to wait and how often to ask.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct WaitTuning {
+    /// Time between status polls (e.g. `200ms`, `30s`); default suits the model and stage.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) poll_interval: Option<Duration>,
+
+    /// Give up waiting after this long (e.g. `10m`); the task keeps running on the server.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// What the video shows.
+    pub(crate) prompt: String,
+
+    /// Model: veo3_fast (default), veo3 (quality), veo3_lite.
+    #[arg(long, default_value = "veo3_fast", value_parser = parse_model)]
+    pub(crate) model: Model,
+
+    /// Aspect ratio: 16:9, 9:16 or Auto.
+    #[arg(long, value_parser = parse_aspect_ratio)]
+    pub(crate) aspect_ratio: Option<AspectRatio>,
+
+    /// Input image URL (repeatable): 1-2 for first-and-last-frames, 1-3 for reference.
+    #[arg(long = "image", value_name = "URL")]
+    pub(crate) images: Vec<String>,
+
+    /// How the video is derived from the images.
+    #[arg(long, value_enum)]
+    pub(crate) generation_type: Option<GenerationTypeArg>,
+
+    /// Seed, 10000-99999, for similar output across runs.
+    #[arg(long)]
+    pub(crate) seeds: Option<u32>,
+
+    /// Text watermark burned into the video.
+    #[arg(long)]
+    pub(crate) watermark: Option<String>,
+
+    /// Completion webhook URL kie.ai will POST to.
+    #[arg(long)]
+    pub(crate) callback_url: Option<String>,
+
+    /// Send the prompt as-is (no translation to English).
+    #[arg(long)]
+    pub(crate) no_translation: bool,
+
+    /// Wait for the task to finish.
+    #[arg(long)]
+    pub(crate) wait: bool,
+
+    /// Wait, then download the first video to PATH (implies --wait).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) tuning: WaitTuning,
+}
+
+/// `generationType` spelled for a shell.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum GenerationTypeArg {
+    /// TEXT_2_VIDEO: from the prompt alone.
+    Text,
+    /// FIRST_AND_LAST_FRAMES_2_VIDEO: one or two images.
+    FirstAndLastFrames,
+    /// REFERENCE_2_VIDEO: one to three reference images (Fast/Lite models).
+    Reference,
+}
+
+impl From<GenerationTypeArg> for GenerationType {
+    fn from(arg: GenerationTypeArg) -> Self {
+        match arg {
+            GenerationTypeArg::Text => GenerationType::TextToVideo,
+            GenerationTypeArg::FirstAndLastFrames => GenerationType::FirstAndLastFrames,
+            GenerationTypeArg::Reference => GenerationType::Reference,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TaskArgs {
+    /// The task id printed by `generate` or `extend`.
+    pub(crate) task_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The task id printed by `generate` or `extend`.
+    pub(crate) task_id: String,
+
+    /// Download the first video to PATH once the task succeeds.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) tuning: WaitTuning,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// The task id.
+    pub(crate) task_id: String,
+
+    /// Where to write the video (written to PATH.part, renamed when complete).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: PathBuf,
+
+    /// Which video of the task (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) index: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeArgs {
+    /// The source task id (a successful generation).
+    pub(crate) task_id: String,
+
+    /// Target resolution.
+    #[arg(long, value_enum)]
+    pub(crate) resolution: UpgradeResolution,
+
+    /// Which video of the task (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) index: u32,
+
+    /// Download the upgraded video to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) tuning: WaitTuning,
+}
+
+/// Upgrade targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UpgradeResolution {
+    /// 1080p (get-1080p-video).
+    #[value(name = "1080p")]
+    P1080,
+    /// 4K (get-4k-video; extra credits).
+    #[value(name = "4k", alias = "4K")]
+    K4,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExtendArgs {
+    /// The task to extend.
+    pub(crate) task_id: String,
+
+    /// What happens next in the video.
+    pub(crate) prompt: String,
+
+    /// Model: fast (default), quality or lite.
+    #[arg(long, value_parser = parse_extend_model)]
+    pub(crate) model: Option<ExtendModel>,
+
+    /// Seed, 10000-99999.
+    #[arg(long)]
+    pub(crate) seeds: Option<u32>,
+
+    /// Text watermark.
+    #[arg(long)]
+    pub(crate) watermark: Option<String>,
+
+    /// Completion webhook URL.
+    #[arg(long)]
+    pub(crate) callback_url: Option<String>,
+
+    /// Wait for the extension to finish.
+    #[arg(long)]
+    pub(crate) wait: bool,
+
+    /// Wait, then download the stitched video to PATH (implies --wait).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) tuning: WaitTuning,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SandboxArgs {
+    /// API port (0: any free port; the file host takes another).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+
+    /// Accepted API key (repeatable); none: any non-empty bearer key.
+    #[arg(long = "key")]
+    pub(crate) keys: Vec<String>,
+
+    /// Multiplies every simulated duration (0.01: three minutes in under two seconds).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) time_scale: f64,
+
+    /// Seed for outcomes and faults.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+
+    /// Fault injection spec (see `veo3-sandbox --help`).
+    #[arg(long)]
+    pub(crate) faults: Option<String>,
+
+    /// Sign callbacks with this webhook HMAC key.
+    #[arg(long)]
+    pub(crate) hmac_key: Option<String>,
+
+    /// Response shape: modern or legacy.
+    #[arg(long, default_value = "modern")]
+    pub(crate) shape: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Where to write the generated video; the 1080p version goes next to it.
+    #[arg(long, value_name = "PATH", default_value = "veo3-demo.mp4")]
+    pub(crate) out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8080 (callbacks arrive on any path).
+    #[arg(long)]
+    pub(crate) addr: std::net::SocketAddr,
+
+    /// Environment variable holding the webhook HMAC key.
+    #[arg(long, default_value = "KIE_WEBHOOK_HMAC_KEY", conflicts_with = "unsigned")]
+    pub(crate) hmac_key_env: String,
+
+    /// Accept unsigned callbacks (only for accounts without an HMAC key).
+    #[arg(long)]
+    pub(crate) unsigned: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 200ms, 30s, 5m)"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_model(text: &str) -> Result<Model, String> {
+    match Model::from_wire(text) {
+        Model::Other(_) => Err(format!(
+            "unknown model {text:?}; use veo3_fast, veo3 or veo3_lite"
+        )),
+        model => Ok(model),
+    }
+}
+
+fn parse_extend_model(text: &str) -> Result<ExtendModel, String> {
+    match ExtendModel::from_wire(text) {
+        ExtendModel::Other(_) => Err(format!("unknown model {text:?}; use fast, quality or lite")),
+        model => Ok(model),
+    }
+}
+
+fn parse_aspect_ratio(text: &str) -> Result<AspectRatio, String> {
+    match AspectRatio::from_wire(text) {
+        AspectRatio::Other(_) => Err(format!(
+            "unknown aspect ratio {text:?}; use 16:9, 9:16 or Auto"
+        )),
+        ratio => Ok(ratio),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_accept_human_forms_and_reject_nonsense() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut root = Cli::command();
+        root.build();
+        for command in root.get_subcommands() {
+            let help = command
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Examples:"),
+                "{} has no examples",
+                command.get_name()
+            );
+            assert!(
+                help.contains("veo3 "),
+                "{} examples do not show a command",
+                command.get_name()
+            );
+        }
+    }
+}
