@@ -213,3 +213,35 @@ async fn callbacks_can_be_duplicated_or_switched_off() {
     sandbox.complete_now(&id);
     assert_eq!(quiet.wait_for(1).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_does_not_answer_in_time_counts_as_a_failure() {
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", silent.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let (sandbox, api) = start(
+        frozen()
+            .callback_timeout(Duration::from_millis(100))
+            .callback_retries(1),
+    )
+    .await;
+    let id = api
+        .generate(&json!({"prompt": "p", "callBackUrl": url}))
+        .await;
+    sandbox.complete_now(&id);
+    assert!(
+        sandbox
+            .wait_until(Duration::from_secs(20), |s| s.callbacks_abandoned == 1)
+            .await
+    );
+    let stats = sandbox.stats();
+    assert_eq!((stats.callbacks_failed, stats.callbacks_sent), (2, 0));
+}

@@ -351,3 +351,11 @@ async fn a_sandbox_runs_in_the_background_for_blocking_code() {
     .await
     .expect("thread");
 }
+
+#[tokio::test]
+async fn a_sandbox_runs_on_a_current_thread_runtime() {
+    let (sandbox, api) = start(frozen()).await;
+    let id = api.generate(&text("p")).await;
+    sandbox.advance(Duration::from_secs(30));
+    assert_eq!(api.record(&id).await.data()["successFlag"], 1);
+}

@@ -288,9 +288,56 @@ async fn admin_routes_mirror_the_library_controls() {
         .expect("PUT");
     assert_eq!(bad.status(), 400);
 
+    let put = |path: &str, body: Value| {
+        let request = api
+            .http
+            .put(format!("{}{path}", api.base))
+            .body(body.to_string());
+        async move { request.send().await.expect("PUT").status() }
+    };
+    let reset = api
+        .http
+        .put(format!("{}/__sandbox/faults", api.base))
+        .body("")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(reset.status(), 200, "an empty spec clears the plan");
+    assert_eq!(
+        put("/__sandbox/shape", json!({"shape": "legacy"})).await,
+        200
+    );
+    assert_eq!(api.record(&id).await.data()["status"], 2, "legacy shape");
+    assert_eq!(
+        put("/__sandbox/shape", json!({"shape": "weird"})).await,
+        400
+    );
+    assert_eq!(
+        put("/__sandbox/callbacks", json!({"enabled": false})).await,
+        200
+    );
+    admin
+        .post(
+            "/__sandbox/script",
+            &json!({"route": "credit", "action": "500"}),
+        )
+        .await;
+    let cleared = api
+        .http
+        .delete(format!("{}/__sandbox/script", api.base))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(cleared.status(), 200);
+    assert_eq!(
+        api.get("/api/v1/chat/credit").await.code(),
+        200,
+        "script dropped"
+    );
+
     let stats = admin.get("/__sandbox/stats").await;
     assert_eq!(stats.json["tasksCreated"], 2);
-    assert_eq!(stats.json["requests"]["credit"], 4);
+    assert_eq!(stats.json["requests"]["credit"], 5);
     assert!(
         admin
             .post(
