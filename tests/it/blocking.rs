@@ -543,3 +543,19 @@ fn an_unreachable_server_is_a_connect_failure_that_is_safe_to_report() {
     );
     assert!(error.to_string().contains("generate"), "{error}");
 }
+
+#[test]
+fn the_readme_shows_the_blocking_snippet_that_is_compiled() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let snippet = std::fs::read_to_string(root.join("crates/veo3-blocking/docs/blocking-usage.md"))
+        .expect("snippet (compiled by veo3-blocking's doc tests)");
+    let section = readme
+        .split("## Blocking usage")
+        .nth(1)
+        .expect("a Blocking usage section");
+    assert!(
+        section.contains(snippet.trim()),
+        "README and snippet differ"
+    );
+}
