@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 
 pub(crate) mod http;
+pub(crate) mod scenarios;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -56,4 +57,27 @@ pub(crate) fn cargo_tree(package: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A binary of the workspace, built on demand (`cargo build -p PACKAGE --bin NAME`) with the
+/// same cargo and target dir as the tests. `cargo test` only builds the binaries of the package
+/// under test, and the binaries live in other packages.
+pub(crate) fn workspace_binary(package: &str, name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", package, "--bin", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    // The test binary lives in <target>/debug/deps/; workspace binaries in <target>/debug/.
+    let exe = std::env::current_exe().expect("test exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let target = profile_dir.parent().expect("target dir");
+    let binary = target.join("debug").join(name);
+    assert!(binary.exists(), "{} not found", binary.display());
+    binary
 }
