@@ -57,6 +57,10 @@
 //!   tuned per call with [`WaitOptions`].
 //! - Downloads: [`Client::download`] (to a path, atomically), [`Client::download_to_writer`]
 //!   (to any `AsyncWrite`), [`Client::download_task_video`].
+//! - Hybrid waits, which finish as soon as a verified callback arrives in an [`Inbox`] (fed
+//!   by `veo3-webhook`'s receiver) and keep rare polling as the safety net:
+//!   [`Client::wait_for_task_hybrid`], [`Client::generate_and_wait_hybrid`],
+//!   [`Client::extend_and_wait_hybrid`].
 //!
 //! # Features
 //!
@@ -64,6 +68,7 @@
 
 mod client;
 mod download;
+mod hybrid;
 mod transport;
 
 pub use client::{
@@ -71,6 +76,7 @@ pub use client::{
     DEFAULT_DOWNLOAD_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, Stage, WaitOptions,
 };
 pub use download::Downloaded;
+pub use veo3_core::webhook::Inbox;
 
 pub use veo3_core::download::{DownloadError, DownloadPolicy};
 pub use veo3_core::{
