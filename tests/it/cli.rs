@@ -1,1 +1,432 @@
-//! Integration tests: cli.
+//! Integration tests: the built `veo3` binary against an in-process sandbox.
+//!
+//! Each test starts a sandbox on loopback and runs the binary as a user would, with
+//! `--base-url` pointing at it. The sandbox's clock runs 1000x faster and the binary polls
+//! every 20 ms, so whole journeys take well under a second of wall time; the assertions are on
+//! exit codes, output (JSON parsed), files and the sandbox's counters, never on timing.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
+
+use crate::support::http::mp4_boxes;
+use crate::support::workspace_binary;
+
+const KEY: &str = "sk-cli-test";
+
+fn veo3() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| workspace_binary("veo3-cli", "veo3"))
+}
+
+async fn sandbox() -> SandboxHandle {
+    Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.001)
+        .seed(7)
+        .start()
+        .await
+        .expect("sandbox starts")
+}
+
+/// Runs `veo3 ARGS` against `sandbox` with `key` and returns its output.
+async fn run_with_key(sandbox: &SandboxHandle, key: &str, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(veo3());
+    command
+        .args(["--base-url", sandbox.api_url(), "--api-key", key])
+        .args(args)
+        .env_remove("KIE_API_KEY")
+        .env_remove("KIE_BASE_URL")
+        .env_remove("RUST_LOG");
+    tokio::task::spawn_blocking(move || command.output().expect("veo3 runs"))
+        .await
+        .expect("join")
+}
+
+async fn run(sandbox: &SandboxHandle, args: &[&str]) -> Output {
+    run_with_key(sandbox, KEY, args).await
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "veo3 failed: {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn json(output: &Output) -> Value {
+    assert_ok(output);
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", stdout(output)))
+}
+
+const FAST: [&str; 4] = ["--poll-interval", "20ms", "--timeout", "60s"];
+
+async fn fetch(url: &str) -> Vec<u8> {
+    reqwest::get(url)
+        .await
+        .expect("file host answers")
+        .bytes()
+        .await
+        .expect("body")
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_out_downloads_the_bytes_the_file_host_serves() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("fox.mp4");
+    let out_arg = out.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "--json",
+        "generate",
+        "A red fox in the snow",
+        "--out",
+        out_arg,
+    ];
+    args.extend(FAST);
+    let result = json(&run(&sandbox, &args).await);
+
+    let task_id = result["taskId"].as_str().expect("task id");
+    assert_eq!(result["state"], "success");
+    let url = result["videoUrls"][0].as_str().expect("a video URL");
+    let written = std::fs::read(&out).expect("the file exists under its final name");
+    assert_eq!(
+        written,
+        fetch(url).await,
+        "byte-identical to what the file host serves"
+    );
+    assert!(mp4_boxes(&written).is_some_and(|boxes| boxes.iter().any(|(name, _)| name == "moov")));
+    assert_eq!(
+        result["download"]["bytes"].as_u64(),
+        Some(written.len() as u64)
+    );
+    assert!(
+        !dir.path().join("fox.mp4.part").exists(),
+        "no partial file left"
+    );
+    assert!(stderr(&run(&sandbox, &["status", task_id]).await).is_empty());
+    assert_eq!(sandbox.stats().tasks_created_by(KEY), 1);
+    assert_eq!(
+        sandbox.stats().file_auth_headers.len(),
+        0,
+        "the key never went to the file host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_prints_the_task_id_before_waiting_and_status_wait_download_follow_it() {
+    let sandbox = sandbox().await;
+    // Human mode: the first stdout line names the task.
+    let submitted = run(&sandbox, &["generate", "A lighthouse in a storm"]).await;
+    assert_ok(&submitted);
+    let first_line = stdout(&submitted)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let task_id = first_line
+        .split_whitespace()
+        .nth(2)
+        .expect("`generation task ID submitted`")
+        .to_owned();
+    assert!(first_line.contains("submitted"), "{first_line}");
+
+    let mut args = vec!["--json", "wait", task_id.as_str()];
+    args.extend(FAST);
+    let waited = json(&run(&sandbox, &args).await);
+    assert_eq!(waited["taskId"], task_id.as_str());
+    assert_eq!(waited["state"], "success");
+    assert_eq!(waited["successFlag"], 1);
+
+    let status = json(&run(&sandbox, &["--json", "status", &task_id]).await);
+    assert_eq!(status["videoUrls"], waited["videoUrls"]);
+    let human = run(&sandbox, &["status", &task_id]).await;
+    assert_ok(&human);
+    assert!(
+        stdout(&human).contains("success") && stdout(&human).contains(".mp4"),
+        "{}",
+        stdout(&human)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("again.mp4");
+    let downloaded = json(
+        &run(
+            &sandbox,
+            &[
+                "--json",
+                "download",
+                &task_id,
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+        )
+        .await,
+    );
+    let bytes = std::fs::read(&out).expect("downloaded");
+    assert_eq!(downloaded["bytes"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(
+        bytes,
+        fetch(waited["videoUrls"][0].as_str().expect("url")).await
+    );
+    let human = run(
+        &sandbox,
+        &["download", &task_id, "--out", out.to_str().expect("utf-8")],
+    )
+    .await;
+    assert_ok(&human);
+    assert!(stdout(&human).contains("saved"), "{}", stdout(&human));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_extend_and_credits_work_with_and_without_json() {
+    let sandbox = sandbox().await;
+    let mut args = vec![
+        "--json",
+        "generate",
+        "A barista pouring latte art",
+        "--wait",
+    ];
+    args.extend(FAST);
+    let task = json(&run(&sandbox, &args).await);
+    let task_id = task["taskId"].as_str().expect("task id").to_owned();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hd_path = dir.path().join("hd.mp4");
+    let mut args = vec![
+        "--json",
+        "upgrade",
+        &task_id,
+        "--resolution",
+        "1080p",
+        "--out",
+        hd_path.to_str().expect("utf-8"),
+    ];
+    args.extend(FAST);
+    let hd = json(&run(&sandbox, &args).await);
+    assert_eq!(hd["resolution"], "1080p");
+    let hd_url = hd["resultUrl"].as_str().expect("1080p URL");
+    assert_eq!(
+        std::fs::read(&hd_path).expect("1080p file"),
+        fetch(hd_url).await
+    );
+
+    let mut args = vec!["--json", "upgrade", &task_id, "--resolution", "4k"];
+    args.extend(FAST);
+    let k4 = json(&run(&sandbox, &args).await);
+    assert_eq!(k4["resolution"], "4k");
+    assert!(
+        k4["resultUrls"][0]
+            .as_str()
+            .is_some_and(|u| u.ends_with(".mp4")),
+        "{k4}"
+    );
+    assert!(
+        sandbox.stats().requests(Route::Upgrade4k) >= 2,
+        "4K polled by re-POSTing"
+    );
+
+    let mut args = vec![
+        "--json",
+        "extend",
+        &task_id,
+        "The fox leaps over a log",
+        "--model",
+        "quality",
+        "--wait",
+    ];
+    args.extend(FAST);
+    let extended = json(&run(&sandbox, &args).await);
+    assert_ne!(
+        extended["taskId"],
+        task_id.as_str(),
+        "an extension is a new task"
+    );
+    assert!(
+        extended["fullResultUrls"][0].is_string(),
+        "the stitched video: {extended}"
+    );
+    assert_eq!(extended["videoUrls"], extended["fullResultUrls"]);
+
+    let human = run(&sandbox, &["extend", &task_id, "Then it sleeps"]).await;
+    assert_ok(&human);
+    assert!(
+        stdout(&human).starts_with("extension task "),
+        "{}",
+        stdout(&human)
+    );
+
+    let credits = json(&run(&sandbox, &["--json", "credits"]).await);
+    assert_eq!(credits["credits"].as_i64(), Some(sandbox.credits(KEY)));
+    let human = run(&sandbox, &["credits"]).await;
+    assert_eq!(
+        stdout(&human).trim(),
+        format!("{} credits", sandbox.credits(KEY))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_fails_with_the_apis_code_and_message() {
+    let sandbox = sandbox().await;
+    let output = run_with_key(&sandbox, "sk-wrong", &["credits"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with("error: ") && message.contains("401"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(
+        !message.contains("sk-wrong"),
+        "the key is never printed: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_errors_exit_2_before_any_request_is_sent() {
+    let sandbox = sandbox().await;
+    let cases: [&[&str]; 4] = [
+        &["generate", "A fox", "--seeds", "5"],
+        &["generate", " "],
+        &[
+            "generate",
+            "A fox",
+            "--generation-type",
+            "first-and-last-frames",
+        ],
+        &["generate", "A fox", "--image", "ftp://example.com/a.png"],
+    ];
+    let fields = ["seeds", "prompt", "imageUrls", "imageUrls"];
+    for (args, field) in cases.iter().zip(fields) {
+        let output = run(&sandbox, args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(field),
+            "{args:?} names {field}: {}",
+            stderr(&output)
+        );
+    }
+    let usage = run(&sandbox, &["generate", "A fox", "--aspect-ratio", "4:3"]).await;
+    assert_eq!(usage.status.code(), Some(2), "clap rejects unknown values");
+    let no_key = std::process::Command::new(veo3())
+        .args(["--base-url", sandbox.api_url(), "credits"])
+        .env_remove("KIE_API_KEY")
+        .output()
+        .expect("veo3 runs");
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(stderr(&no_key).contains("KIE_API_KEY"));
+    assert_eq!(
+        sandbox.stats().requests(Route::Generate),
+        0,
+        "nothing was sent"
+    );
+    assert_eq!(
+        sandbox.stats().requests(Route::Credits),
+        0,
+        "nothing was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_exits_3_with_the_tasks_own_message() {
+    let sandbox = sandbox().await;
+    sandbox.script_outcome(Route::Generate, Outcome::Moderation);
+    let mut args = vec!["generate", "Something the moderator flags", "--wait"];
+    args.extend(FAST);
+    let output = run(&sandbox, &args).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("400") && message.to_lowercase().contains("content polic"),
+        "{message}"
+    );
+    assert!(
+        stdout(&output).contains("submitted"),
+        "the task id was printed before waiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_to_completion_and_leaves_valid_mp4_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("demo.mp4");
+    let binary = veo3();
+    let out_arg = out.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args(["--json", "demo", "--out"])
+            .arg(&out_arg)
+            .output()
+            .expect("veo3 runs")
+    })
+    .await
+    .expect("join");
+    let summary = json(&output);
+    for (key, path) in [
+        ("video", out.clone()),
+        ("video1080p", dir.path().join("demo-1080p.mp4")),
+    ] {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(summary[key]["bytes"].as_u64(), Some(bytes.len() as u64));
+        let boxes = mp4_boxes(&bytes).expect("a well-formed MP4");
+        assert!(
+            boxes.iter().any(|(name, _)| name == "ftyp")
+                && boxes.iter().any(|(name, _)| name == "moov")
+        );
+    }
+    assert!(
+        summary["creditsSpent"]
+            .as_i64()
+            .is_some_and(|spent| spent > 0)
+    );
+}
+
+#[test]
+fn every_help_page_is_complete_and_shows_examples() {
+    let root = std::process::Command::new(veo3())
+        .arg("--help")
+        .output()
+        .expect("veo3 runs");
+    assert!(root.status.success());
+    let text = stdout(&root);
+    let commands = [
+        "generate", "status", "wait", "download", "upgrade", "extend", "credits", "sandbox",
+        "listen", "demo",
+    ];
+    for command in commands {
+        assert!(text.contains(command), "root help lists {command}");
+        let help = std::process::Command::new(veo3())
+            .args([command, "--help"])
+            .output()
+            .expect("veo3 runs");
+        assert!(help.status.success(), "{command} --help");
+        let help = stdout(&help);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("veo3 {command}")),
+            "{command} help has examples:\n{help}"
+        );
+    }
+    assert!(text.contains("Exit codes:") && text.contains("KIE_API_KEY"));
+}

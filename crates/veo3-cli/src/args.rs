@@ -105,7 +105,9 @@ Examples:
     Sandbox(SandboxArgs),
 
     /// Receive kie.ai callbacks: verify, deduplicate, print each as a JSON line.
-    #[command(after_help = "Examples:\n  export KIE_WEBHOOK_HMAC_KEY=...   # from kie.ai settings\n  veo3 listen --addr 0.0.0.0:8080\n  veo3 listen --addr 127.0.0.1:8080 --hmac-key-env MY_KEY_VAR\n  veo3 listen --addr 127.0.0.1:8080 --unsigned   # accounts without an HMAC key")]
+    #[command(
+        after_help = "Examples:\n  export KIE_WEBHOOK_HMAC_KEY=...   # from kie.ai settings\n  veo3 listen --addr 0.0.0.0:8080\n  veo3 listen --addr 127.0.0.1:8080 --hmac-key-env MY_KEY_VAR\n  veo3 listen --addr 127.0.0.1:8080 --unsigned   # accounts without an HMAC key"
+    )]
     Listen(ListenArgs),
 
     /// Run the whole journey on an in-process sandbox: generate, wait, download, 1080p.
@@ -341,7 +343,11 @@ pub(crate) struct ListenArgs {
     pub(crate) addr: std::net::SocketAddr,
 
     /// Environment variable holding the webhook HMAC key.
-    #[arg(long, default_value = "KIE_WEBHOOK_HMAC_KEY", conflicts_with = "unsigned")]
+    #[arg(
+        long,
+        default_value = "KIE_WEBHOOK_HMAC_KEY",
+        conflicts_with = "unsigned"
+    )]
     pub(crate) hmac_key_env: String,
 
     /// Accept unsigned callbacks (only for accounts without an HMAC key).

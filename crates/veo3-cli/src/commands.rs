@@ -12,8 +12,8 @@ use veo3_reqwest::{Client, WaitOptions};
 use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord, Upgrade4kRequest};
 
 use crate::args::{
-    Cli, Command, DemoArgs, DownloadArgs, ExtendArgs, GenerateArgs, ListenArgs, SandboxArgs, TaskArgs,
-    UpgradeArgs, UpgradeResolution, WaitArgs, WaitTuning,
+    Cli, Command, DemoArgs, DownloadArgs, ExtendArgs, GenerateArgs, ListenArgs, SandboxArgs,
+    TaskArgs, UpgradeArgs, UpgradeResolution, WaitArgs, WaitTuning,
 };
 use crate::exit;
 use crate::output::{Printer, download_json, record_json, record_text};
@@ -458,9 +458,12 @@ fn verifier(hmac_key_env: &str, unsigned: bool) -> Result<veo3_webhook::Verifier
         return Ok(veo3_webhook::Verifier::unsigned());
     }
     let key = std::env::var(hmac_key_env).map_err(|_| {
-        CliError::Usage(format!("{hmac_key_env} is not set: export the webhook HMAC key, or pass --unsigned"))
+        CliError::Usage(format!(
+            "{hmac_key_env} is not set: export the webhook HMAC key, or pass --unsigned"
+        ))
     })?;
-    let key = veo3_webhook::WebhookKey::new(key).map_err(|e| CliError::Usage(format!("{hmac_key_env}: {e}")))?;
+    let key = veo3_webhook::WebhookKey::new(key)
+        .map_err(|e| CliError::Usage(format!("{hmac_key_env}: {e}")))?;
     Ok(veo3_webhook::Verifier::new(key))
 }
 
@@ -474,8 +477,13 @@ async fn listen(args: &ListenArgs, printer: Printer) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.addr)))?;
     printer.note(format!("listening on {} (Ctrl-C stops)", receiver.url("/")));
-    tokio::signal::ctrl_c().await.map_err(|e| CliError::Other(format!("cannot wait for Ctrl-C: {e}")))?;
-    receiver.shutdown().await.map_err(|e| CliError::Other(format!("stopping the receiver: {e}")))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::Other(format!("cannot wait for Ctrl-C: {e}")))?;
+    receiver
+        .shutdown()
+        .await
+        .map_err(|e| CliError::Other(format!("stopping the receiver: {e}")))?;
     Ok(())
 }
 
