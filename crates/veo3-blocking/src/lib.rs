@@ -60,6 +60,10 @@
 //! - Downloads: [`Client::download`] (`.part` file, `Range` resume, one fresh link on expiry,
 //!   fsync and atomic rename, flat memory), [`Client::download_to_writer`],
 //!   [`Client::download_task_video`]. No `Authorization` header ever goes to a file host.
+//! - Hybrid waits, which return as soon as a verified callback arrives in an [`Inbox`] (fed
+//!   by `veo3-webhook`'s `BlockingReceiver`) and keep rare polling as the safety net:
+//!   [`Client::wait_for_task_hybrid`], [`Client::generate_and_wait_hybrid`],
+//!   [`Client::extend_and_wait_hybrid`].
 //! - Progress: [`Event`]s to the builder's [`Observer`]; diagnostics through `tracing`.
 //!
 //! Errors are the core's [`Error`]; the key never appears in them, in `Debug` output or in
@@ -67,6 +71,7 @@
 
 mod client;
 mod download;
+mod hybrid;
 mod transport;
 mod wait;
 
@@ -76,6 +81,8 @@ pub use client::{
 };
 pub use download::Downloaded;
 pub use wait::{Stage, WaitOptions};
+
+pub use veo3_core::webhook::Inbox;
 
 pub use veo3_core::download::{DownloadError, DownloadPolicy};
 pub use veo3_core::{
