@@ -274,3 +274,46 @@ impl Client {
             .emit(&Event::submitted(endpoint, task_id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_override_the_stage_schedule_field_by_field() {
+        let mut schedules = Schedules::default();
+        assert_eq!(
+            schedules.get(Stage::Upgrade4k, None),
+            PollSchedule::upgrade_4k()
+        );
+        assert_eq!(
+            schedules.get(
+                Stage::Generation,
+                Some(PollSchedule::for_model(&veo3_types::Model::Veo3))
+            ),
+            PollSchedule::for_model(&veo3_types::Model::Veo3)
+        );
+        let custom = PollSchedule::new(
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        );
+        schedules.set(Stage::Generation, custom.clone());
+        assert_eq!(
+            schedules.get(Stage::Generation, Some(PollSchedule::generation())),
+            custom,
+            "a configured schedule beats the model's preset"
+        );
+
+        let wait = WaitOptions::default()
+            .poll_interval(Duration::from_secs(7))
+            .first_delay(Duration::from_secs(3))
+            .timeout(Duration::from_secs(60));
+        let applied = wait.apply(PollSchedule::generation());
+        assert_eq!(applied.first_delay, Duration::from_secs(3));
+        assert_eq!(applied.interval, Duration::from_secs(7));
+        assert_eq!(applied.max_interval, Duration::from_secs(7));
+        assert_eq!(applied.deadline, Duration::from_secs(60));
+        assert_eq!(WaitOptions::default().apply(custom.clone()), custom);
+    }
+}
