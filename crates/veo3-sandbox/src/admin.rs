@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/__sandbox/stats", get(stats))
         .route("/__sandbox/advance", post(advance))
+        .route("/__sandbox/complete", post(complete_all))
         .route("/__sandbox/complete/{task_id}", post(complete))
         .route("/__sandbox/outcome/{task_id}", post(outcome))
         .route("/__sandbox/tasks/{task_id}", get(task))
@@ -77,6 +78,12 @@ async fn complete(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) ->
         )
             .into_response(),
     }
+}
+
+async fn complete_all(State(sh): State<Arc<Shared>>) -> Response {
+    let (count, jobs) = sh.complete_all();
+    sh.dispatch(jobs);
+    ok(json!({"completed": count}))
 }
 
 async fn outcome(

@@ -70,6 +70,7 @@
 //! | `GET /__sandbox/stats` | | the counters as JSON |
 //! | `POST /__sandbox/advance` | `{"ms": 30000}` | moves the service clock |
 //! | `POST /__sandbox/complete/{taskId}` | | completes a task now |
+//! | `POST /__sandbox/complete` | | completes every running task now |
 //! | `POST /__sandbox/outcome/{taskId}` | `{"outcome": "moderation"}` | sets a running task's end |
 //! | `GET /__sandbox/tasks/{taskId}` | | a task's state |
 //! | `POST /__sandbox/script` | `{"route": "generate", "action": "lost", "times": 1}` | queues a fault or outcome ([`Action`] grammar) |
@@ -157,6 +158,18 @@ impl SandboxBuilder {
     /// is accepted.
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.config.keys.push(Secret(key.into()));
+        self
+    }
+
+    /// Accepts each of `keys` as a bearer key (see [`SandboxBuilder::key`]).
+    pub fn keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.config
+            .keys
+            .extend(keys.into_iter().map(|k| Secret(k.into())));
         self
     }
 
@@ -486,6 +499,13 @@ impl SandboxHandle {
             }
             None => false,
         }
+    }
+
+    /// Completes every running task (and pending 1080p job) now; returns how many tasks.
+    pub fn complete_all(&self) -> usize {
+        let (count, jobs) = self.shared.complete_all();
+        self.shared.dispatch(jobs);
+        count
     }
 
     /// Sets how a running task will end. False when it does not exist or has ended.

@@ -587,6 +587,30 @@ impl Shared {
         Some(job.into_iter().collect())
     }
 
+    /// Completes every running task (and pending 1080p job) now; returns how many tasks.
+    pub(crate) fn complete_all(&self) -> (usize, Vec<CallbackJob>) {
+        let running: Vec<String> = {
+            let mut st = self.lock();
+            let now = self.now();
+            for task in st.tasks.values_mut() {
+                for job in task.hd.values_mut() {
+                    job.due_ms = job.due_ms.min(now);
+                }
+            }
+            st.tasks
+                .values()
+                .filter(|t| t.flag == 0)
+                .map(|t| t.id.clone())
+                .collect()
+        };
+        let jobs = running
+            .iter()
+            .filter_map(|id| self.complete_now(id))
+            .flatten()
+            .collect();
+        (running.len(), jobs)
+    }
+
     pub(crate) fn set_outcome(&self, id: &str, outcome: Outcome) -> bool {
         let mut st = self.lock();
         match st.tasks.get_mut(id) {

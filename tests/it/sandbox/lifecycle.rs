@@ -354,8 +354,20 @@ async fn a_sandbox_runs_in_the_background_for_blocking_code() {
 
 #[tokio::test]
 async fn a_sandbox_runs_on_a_current_thread_runtime() {
-    let (sandbox, api) = start(frozen()).await;
-    let id = api.generate(&text("p")).await;
+    let sandbox = Sandbox::builder()
+        .keys(["k1", "k2"])
+        .time_scale(0.0)
+        .start()
+        .await
+        .expect("starts");
+    let api = Api::new(sandbox.api_url(), "k2");
+    let first = api.generate(&text("p")).await;
     sandbox.advance(Duration::from_secs(30));
-    assert_eq!(api.record(&id).await.data()["successFlag"], 1);
+    assert_eq!(api.record(&first).await.data()["successFlag"], 1);
+    let second = api.generate(&text("p")).await;
+    let third = api.generate(&text("p")).await;
+    assert_eq!(sandbox.complete_all(), 2);
+    for id in [second, third] {
+        assert_eq!(api.record(&id).await.data()["successFlag"], 1);
+    }
 }

@@ -335,8 +335,14 @@ async fn admin_routes_mirror_the_library_controls() {
         "script dropped"
     );
 
+    sandbox.set_credits(KEY, 1000);
+    let pending = api.generate(&text("p")).await;
+    let all = admin.post("/__sandbox/complete", &json!({})).await;
+    assert_eq!(all.json["completed"], 1);
+    assert_eq!(sandbox.task(&pending).expect("task").success_flag, 1);
+
     let stats = admin.get("/__sandbox/stats").await;
-    assert_eq!(stats.json["tasksCreated"], 2);
+    assert_eq!(stats.json["tasksCreated"], 3);
     assert_eq!(stats.json["requests"]["credit"], 5);
     assert!(
         admin
