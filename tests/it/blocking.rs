@@ -11,12 +11,9 @@ use std::time::Duration;
 
 use veo3_blocking::{
     Client, Clock, DownloadPolicy, Event, ExtendRequest, GenerateRequest, Model, Observer,
-    PollSchedule, PollStatus, RetryPolicy, SimulatedClock, TaskState, Upgrade4kRequest,
-    WaitOptions,
+    PollStatus, RetryPolicy, SimulatedClock, TaskState, Upgrade4kRequest, WaitOptions,
 };
-use veo3_sandbox::{
-    Fault, FaultPlan, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape,
-};
+use veo3_sandbox::{Fault, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape};
 
 use crate::support::cargo_tree;
 
@@ -103,7 +100,7 @@ fn plain_fetch(url: &str) -> Vec<u8> {
 }
 
 #[test]
-fn every_endpoint_and_flow_in_both_shapes() {
+fn every_flow_runs_on_simulated_time_in_both_shapes() {
     for shape in [Shape::Modern, Shape::Legacy] {
         let world = World::start(frozen().shape(shape));
         let (client, sandbox) = (&world.client, &world.sandbox);
@@ -191,20 +188,6 @@ fn every_endpoint_and_flow_in_both_shapes() {
             "no partial file is left behind"
         );
     }
-}
-
-#[test]
-fn a_lost_generate_answer_is_reported_once_and_never_resent() {
-    let world = World::start(frozen());
-    world.sandbox.script_fault(Route::Generate, Fault::Lost);
-    let error = world
-        .client
-        .generate_and_wait(&fox(), &WaitOptions::default())
-        .expect_err("the answer was lost");
-    assert!(error.is_outcome_unknown(), "{error}");
-    let stats = world.sandbox.stats();
-    assert_eq!(stats.requests(Route::Generate), 1, "sent once");
-    assert_eq!(stats.tasks_created, 1, "the server did create it");
 }
 
 #[test]
@@ -394,95 +377,73 @@ fn generate_requests_are_validated_before_anything_is_sent() {
     assert_eq!(world.sandbox.stats().requests(Route::Generate), 0);
 }
 
-#[test]
-fn the_fault_mix_never_creates_more_than_one_task_per_flow() {
-    let plan: FaultPlan = "generate:lost=0.15,generate:drop=0.1,status:5xx=0.2,status:drop=0.1,\
-                           credit:5xx=0.3,download:cut=0.3"
-        .parse()
-        .expect("plan");
-    let world = World::with_client(frozen().faults(plan).seed(11), |b| {
-        b.download_policy(DownloadPolicy::default().with_initial_backoff(Duration::from_millis(1)))
-            .poll_schedules(
-                PollSchedule::new(
-                    Duration::from_secs(1),
-                    Duration::from_secs(1),
-                    Duration::from_secs(3600),
-                )
-                .with_max_consecutive_errors(10),
-            )
-    });
+/// Every method of the client, run on whatever thread calls this: construction, each
+/// endpoint, each flow, both kinds of download, clones and drops.
+fn full_journey() {
+    let world = World::start(frozen());
+    let client = &world.client;
     let dir = tempfile::tempdir().expect("tempdir");
-    let flows = 12;
-    let (mut finished, mut unknown) = (0, 0);
-    let mut saved_files = Vec::new();
-    for flow in 0..flows {
-        match world
-            .client
-            .generate_and_wait(&fox(), &WaitOptions::default())
-        {
-            Ok(record) => {
-                finished += 1;
-                let path = dir.path().join(format!("{flow}.mp4"));
-                let url = record.video_urls()[0].clone();
-                let saved = world.client.download(&url, &path).expect("downloaded");
-                saved_files.push((url, saved.path));
-            }
-            Err(error) => {
-                assert!(error.is_outcome_unknown(), "flow {flow}: {error}");
-                unknown += 1;
-            }
-        }
-    }
-    let stats = world.sandbox.stats();
-    assert_eq!(
-        stats.requests(Route::Generate),
-        flows,
-        "no generate was ever resent"
-    );
-    assert!(stats.tasks_created <= flows);
-    assert!(stats.tasks_created >= finished);
-    assert!(
-        finished > 0 && unknown > 0,
-        "{finished} finished, {unknown} unknown"
-    );
-    assert!(stats.file_auth_headers.is_empty());
-    // The reference bytes, fetched once the faults are off.
-    world.sandbox.set_faults(FaultPlan::new());
-    for (url, path) in saved_files {
-        assert_eq!(std::fs::read(path).expect("file"), plain_fetch(&url));
-    }
-}
-
-/// Everything a blocking user does, run on whatever thread calls it.
-fn full_journey(sandbox: &SandboxHandle) {
-    let clock = SimulatedClock::new();
-    let client = Client::builder()
-        .api_key(KEY)
-        .base_url(sandbox.api_url())
-        .clock(Arc::new(clock.clone()))
-        .sleeper(Arc::new(clock))
-        .build()
-        .expect("client built inside the runtime");
     assert!(client.credits().is_ok());
     let created = client.generate(&fox()).expect("created");
-    assert!(sandbox.complete_now(&created.task_id));
+    assert!(client.record_info(&created.task_id).is_ok());
     let record = client
         .wait_for_task(&created.task_id, &WaitOptions::default())
         .expect("finished");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let saved = client
-        .download(&record.video_urls()[0], dir.path().join("v.mp4"))
-        .expect("downloaded");
-    assert!(saved.bytes > 0);
-    let clone = client.clone();
-    drop(client);
+    let generated = client
+        .generate_and_wait(&fox(), &WaitOptions::default())
+        .expect("generated and waited");
+    assert_eq!(generated.state, TaskState::Success);
+    let task_id = record.task_id.as_str();
+    assert!(client.hd_1080p(task_id, None).is_ok());
+    assert!(
+        client
+            .upgrade_1080p_and_wait(task_id, Some(0), &WaitOptions::default())
+            .is_ok()
+    );
+    let request = Upgrade4kRequest::new(task_id);
+    assert!(client.upgrade_4k(&request).is_ok());
+    assert!(
+        client
+            .wait_for_4k(&request, &WaitOptions::default())
+            .is_ok()
+    );
+    assert!(
+        client
+            .upgrade_4k_and_wait(&request, &WaitOptions::default())
+            .is_ok()
+    );
+    let extension = ExtendRequest::new(task_id, "and then it snows");
+    let extended = client.extend(&extension).expect("extended");
+    assert!(world.sandbox.complete_now(&extended.task_id));
+    assert!(
+        client
+            .extend_and_wait(&extension, &WaitOptions::default())
+            .is_ok()
+    );
+    let url = record.video_urls()[0].clone();
+    let link = client.download_url(&url).expect("link");
+    assert!(client.download(&link, dir.path().join("v.mp4")).is_ok());
+    assert!(client.download_to_writer(&url, &mut Vec::new()).is_ok());
+    assert!(
+        client
+            .download_task_video(task_id, 0, dir.path().join("t.mp4"))
+            .is_ok()
+    );
+    let built_here = Client::builder()
+        .api_key(KEY)
+        .base_url(world.sandbox.api_url())
+        .build()
+        .expect("built");
+    assert!(built_here.credits().is_ok());
+    let clone = built_here.clone();
+    drop(built_here);
     drop(clone);
+    drop(world);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn works_directly_inside_a_current_thread_runtime() {
-    let sandbox = frozen().start_in_background().expect("sandbox");
-    full_journey(&sandbox);
+    full_journey();
     // A client created here and dropped on a blocking thread, and the reverse.
     let client = Client::new(KEY).expect("client");
     tokio::task::spawn_blocking(move || drop(client))
@@ -496,10 +457,8 @@ async fn works_directly_inside_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_directly_inside_a_multi_thread_runtime_and_in_spawn_blocking() {
-    let sandbox = Arc::new(frozen().start_in_background().expect("sandbox"));
-    full_journey(&sandbox);
-    let shared = sandbox.clone();
-    tokio::task::spawn_blocking(move || full_journey(&shared))
+    full_journey();
+    tokio::task::spawn_blocking(full_journey)
         .await
         .expect("journey on a blocking thread");
 }
