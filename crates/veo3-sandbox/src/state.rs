@@ -231,6 +231,7 @@ pub(crate) struct State {
     pub(crate) faults: FaultPlan,
     pub(crate) shape: Shape,
     pub(crate) stats: Stats,
+    last_purge_ms: i64,
 }
 
 /// Everything the servers, the scheduler and the handle share.
@@ -565,8 +566,25 @@ impl Shared {
                 jobs.extend(self.settle(&mut st, &id, now));
             }
         }
+        self.purge(&mut st, now);
         let next = st.due.peek().map(|Reverse((due, _))| *due);
         (jobs, next)
+    }
+
+    /// Forgets, at most once per hour of service time, what can no longer be observed
+    /// differently: tasks past twice the retention window (until then they answer the
+    /// "14 days" message) and URLs expired for longer than the retention window. This keeps a
+    /// long-running sandbox's memory bounded.
+    fn purge(&self, st: &mut State, now: i64) {
+        const HOUR_MS: i64 = 3600 * 1000;
+        if now - st.last_purge_ms < HOUR_MS {
+            return;
+        }
+        st.last_purge_ms = now;
+        let retention = ms(self.cfg.retention);
+        st.tasks
+            .retain(|_, t| t.flag == 0 || now - t.create_ms <= retention.saturating_mul(2));
+        st.files.retain(|_, f| now - f.expires_ms <= retention);
     }
 
     /// Moves task `id` (and its pending 1080p jobs) to completion now.

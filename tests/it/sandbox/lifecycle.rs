@@ -289,6 +289,10 @@ async fn records_expire_after_the_retention_window() {
         (expired.code(), expired.msg()),
         (422, "Temporarily supports records within 14 days.")
     );
+    // Long after the window, the sandbox forgets the task (bounded memory).
+    sandbox.advance(Duration::from_secs(15 * 24 * 3600));
+    assert_eq!(api.record(&id).await.msg(), "record is null");
+    assert!(sandbox.task(&id).is_none());
     // Another key cannot see the task at all.
     let (sandbox, api) = start(Sandbox::builder().time_scale(0.0)).await;
     let id = api.with_key(Some("alice")).generate(&text("p")).await;
