@@ -1,1 +1,510 @@
-//! Integration tests: client.
+//! Integration tests: the async client (veo3-reqwest) against the sandbox over loopback HTTP.
+//!
+//! The shared scenario table (`support::scenarios`) runs here through [`AsyncFlows`]; the
+//! tests below cover what is specific to this client: the builder, redaction (Debug, errors,
+//! trace-level logs), redirects, writers, progress events and the examples.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use veo3_core::{Error, UpgradeStatus, Veo3Api};
+use veo3_reqwest::{Client, Event, Observer, Stage, WaitOptions};
+use veo3_sandbox::{Fault, Route};
+use veo3_types::{
+    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    Upgrade4kRequest, Upgrade4kResult,
+};
+
+use crate::support::scenarios::{self, BoxFuture, Flows, KEY, Setup, served, text};
+
+/// The async client behind the scenario table's [`Flows`].
+struct AsyncFlows {
+    client: Client,
+}
+
+fn connect(setup: &Setup) -> Box<dyn Flows> {
+    Box::new(AsyncFlows {
+        client: builder(setup).build().expect("client builds"),
+    })
+}
+
+fn builder(setup: &Setup) -> veo3_reqwest::ClientBuilder {
+    Client::builder()
+        .api_key(&setup.key)
+        .base_url(&setup.base_url)
+        .retry_policy(setup.retry.clone())
+        .poll_schedules(setup.schedule.clone())
+        .download_policy(setup.download.clone())
+        .observer(setup.observer.clone())
+}
+
+impl Flows for AsyncFlows {
+    fn name(&self) -> &'static str {
+        "veo3-reqwest"
+    }
+
+    fn generate(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        Box::pin(async move { self.client.generate(&request).await })
+    }
+
+    fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move { self.client.record_info(&task_id).await })
+    }
+
+    fn hd_1080p(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Hd1080pResult>, Error>> {
+        Box::pin(async move { self.client.hd_1080p(&task_id, index).await })
+    }
+
+    fn upgrade_4k(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Upgrade4kResult>, Error>> {
+        Box::pin(async move { self.client.upgrade_4k(&request).await })
+    }
+
+    fn extend(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        Box::pin(async move { self.client.extend(&request).await })
+    }
+
+    fn credits(&self) -> BoxFuture<'_, Result<Credits, Error>> {
+        Box::pin(async move { self.client.credits().await })
+    }
+
+    fn download_url(&self, url: String) -> BoxFuture<'_, Result<String, Error>> {
+        Box::pin(async move { self.client.download_url(&url).await })
+    }
+
+    fn generate_and_wait(
+        &self,
+        request: GenerateRequest,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            self.client
+                .generate_and_wait(&request, &WaitOptions::default())
+                .await
+        })
+    }
+
+    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            self.client
+                .wait_for_task(&task_id, &WaitOptions::default())
+                .await
+        })
+    }
+
+    fn upgrade_1080p_and_wait(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>> {
+        Box::pin(async move {
+            self.client
+                .upgrade_1080p_and_wait(&task_id, index, &WaitOptions::default())
+                .await
+        })
+    }
+
+    fn upgrade_4k_and_wait(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>> {
+        Box::pin(async move {
+            self.client
+                .upgrade_4k_and_wait(&request, &WaitOptions::default())
+                .await
+        })
+    }
+
+    fn extend_and_wait(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            self.client
+                .extend_and_wait(&request, &WaitOptions::default())
+                .await
+        })
+    }
+
+    fn download(&self, url: String, path: PathBuf) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(async move { self.client.download(&url, &path).await.map(|d| d.bytes) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_table_passes() {
+    scenarios::run_table(connect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_flows_under_a_fault_mix_end_in_verified_files_or_typed_errors() {
+    scenarios::run_fault_mix(connect, 200).await;
+}
+
+fn events() -> (Observer, Arc<Mutex<Vec<Event>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let observer =
+        Observer::new(move |event: &Event| sink.lock().expect("lock").push(event.clone()));
+    (observer, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_report_submitted_polled_finished_and_download_progress() {
+    let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
+    let (observer, seen) = events();
+    let mut setup = Setup::for_sandbox(sandbox.api_url());
+    setup.observer = observer;
+    let client = builder(&setup).build().expect("client");
+    let record = client
+        .generate_and_wait(&text("A fox"), &WaitOptions::default())
+        .await
+        .expect("flow");
+    let dir = tempfile::tempdir().expect("dir");
+    let done = client
+        .download_task_video(&record.task_id, 0, dir.path().join("v.mp4"))
+        .await
+        .expect("download");
+    assert_eq!(done.path, dir.path().join("v.mp4"));
+    let events = seen.lock().expect("lock").clone();
+    let submitted: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Submitted { .. }))
+        .collect();
+    assert_eq!(submitted.len(), 1);
+    assert_eq!(submitted[0].task_id(), Some(record.task_id.as_str()));
+    assert!(events.iter().any(|e| matches!(e, Event::Polled { .. })));
+    assert!(events.iter().any(|e| matches!(e, Event::Finished { .. })));
+    let progress = events.iter().rev().find_map(|e| match e {
+        Event::DownloadProgress { bytes, total, .. } => Some((*bytes, *total)),
+        _ => None,
+    });
+    assert_eq!(progress, Some((done.bytes, Some(done.bytes))));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::DownloadFinished { bytes, .. } if *bytes == done.bytes
+    )));
+    let index_error = client
+        .download_task_video(&record.task_id, 3, dir.path().join("none.mp4"))
+        .await
+        .expect_err("there is one video");
+    assert!(
+        index_error.to_string().contains("no video 3"),
+        "{index_error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_stream_into_any_writer_and_resume_after_cuts() {
+    let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
+    let client = builder(&Setup::for_sandbox(sandbox.api_url()))
+        .build()
+        .expect("client");
+    let size = 3 * 1024 * 1024 + 17;
+    let url = sandbox.big_file_url(size);
+    sandbox.script_faults(Route::Download, Fault::Cut, 3);
+    let mut buffer = Vec::new();
+    let written = client
+        .download_to_writer(&url, &mut buffer)
+        .await
+        .expect("download");
+    assert_eq!(written, size);
+    assert_eq!(buffer.len() as u64, size);
+    assert!(
+        buffer
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == veo3_sandbox::big_file_byte(i as u64)),
+        "every byte is the file host's"
+    );
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.requests(Route::Download),
+        4,
+        "three cuts, three resumes"
+    );
+    assert!(stats.file_auth_headers.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_keeps_failing_is_a_typed_error_and_leaves_no_file() {
+    let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
+    let mut setup = Setup::for_sandbox(sandbox.api_url());
+    setup.download = setup.download.with_max_resumes(2);
+    let client = builder(&setup).build().expect("client");
+    sandbox.script_faults(Route::Download, Fault::Http(503), 10);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("never.mp4");
+    let url = format!("{}?token=s3cr3t-signature", sandbox.big_file_url(1000));
+    let error = client.download(&url, &path).await.expect_err("503 forever");
+    assert!(
+        matches!(&error, Error::Download { .. }),
+        "a download error: {error:?}"
+    );
+    assert!(error.is_retryable());
+    assert!(
+        !error.to_string().contains("s3cr3t"),
+        "no URL query in errors: {error}"
+    );
+    assert!(!path.exists());
+    scenarios::assert_no_part_files(dir.path());
+    assert_eq!(sandbox.stats().requests(Route::Download), 3);
+
+    // A link that stays expired after one refresh.
+    let missing = format!("{}/r/unknown/file.mp4", sandbox.files_url());
+    let error = client
+        .download(&missing, &path)
+        .await
+        .expect_err("not a sandbox result");
+    assert!(
+        error.endpoint().is_some() || matches!(error, Error::Download { .. }),
+        "{error}"
+    );
+    assert!(!path.exists());
+}
+
+// Current-thread runtime: every task (the client's, reqwest's and hyper's connection tasks)
+// runs on this thread, where the capturing subscriber is the default.
+#[tokio::test]
+async fn the_key_never_appears_in_debug_errors_or_trace_logs() {
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // A sandbox that accepts the key, with failures on every route we touch.
+    let sandbox = scenarios::fast_sandbox()
+        .key(KEY)
+        .start()
+        .await
+        .expect("sandbox");
+    let setup = Setup::for_sandbox(sandbox.api_url());
+    let client = builder(&setup).build().expect("client");
+    assert!(!format!("{client:?}").contains(KEY));
+    assert!(!format!("{:?}", builder(&setup)).contains(KEY));
+
+    sandbox.script_fault(Route::Generate, Fault::Lost);
+    sandbox.script_faults(Route::RecordInfo, Fault::Http(500), 2);
+    sandbox.script_fault(Route::Credits, Fault::Malformed);
+    let mut errors = vec![
+        client.generate(&text("A fox")).await.expect_err("lost"),
+        client.credits().await.expect_err("malformed"),
+        client.record_info("no-such-task").await.expect_err("404"),
+    ];
+    let record = client
+        .generate_and_wait(&text("A fox"), &WaitOptions::default())
+        .await
+        .expect("flow");
+    let wrong = builder(&setup)
+        .api_key("sk-wrong-key-0000")
+        .build()
+        .expect("client");
+    errors.push(
+        wrong
+            .record_info(&record.task_id)
+            .await
+            .expect_err("a wrong key is refused"),
+    );
+    for error in &errors {
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(KEY), "the key leaked: {text}");
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            assert!(!cause.to_string().contains(KEY));
+            source = cause.source();
+        }
+    }
+    drop(_guard);
+    let logs = String::from_utf8_lossy(&capture.0.lock().expect("lock")).into_owned();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "logs were captured"
+    );
+    assert!(!logs.contains(KEY), "the key is in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_does_not_carry_the_key() {
+    // An "API" that redirects every request to the sandbox's file host, which records any
+    // Authorization header it receives.
+    let sandbox = scenarios::frozen_sandbox().start().await.expect("sandbox");
+    let target = sandbox.big_file_url(10);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    let client = builder(&Setup::for_sandbox(&base))
+        .retry_policy(veo3_reqwest::RetryPolicy::no_retries())
+        .build()
+        .expect("client");
+    let error = client.credits().await.expect_err("not an API answer");
+    assert!(!error.to_string().contains(KEY));
+    let stats = sandbox.stats();
+    assert_eq!(stats.file_requests, 1, "the redirect was followed");
+    assert_eq!(stats.file_auth_headers, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builder_validates_its_input_and_keeps_stage_schedules() {
+    let error = Client::builder()
+        .api_key("sk-1234")
+        .base_url("ftp://example.com")
+        .build()
+        .expect_err("not http");
+    assert!(error.to_string().contains("http"), "{error}");
+    let error = Client::builder()
+        .api_key("sk-1234")
+        .user_agent("bad\nagent")
+        .build()
+        .expect_err("bad header");
+    assert!(error.to_string().contains("user agent"));
+    let client = Client::new("sk-1234").expect("client");
+    assert_eq!(client.base_url(), veo3_reqwest::DEFAULT_BASE_URL);
+    assert_eq!(
+        client.poll_schedule(Stage::Upgrade4k),
+        veo3_reqwest::PollSchedule::upgrade_4k()
+    );
+    let schedule = veo3_reqwest::PollSchedule::new(
+        Duration::from_millis(1),
+        Duration::from_millis(2),
+        Duration::from_secs(3),
+    );
+    let client = Client::builder()
+        .api_key("sk-1234")
+        .poll_schedule(Stage::Hd1080p, schedule.clone())
+        .build()
+        .expect("client");
+    assert_eq!(client.poll_schedule(Stage::Hd1080p), schedule);
+    assert_eq!(
+        client.poll_schedule(Stage::Extension),
+        veo3_reqwest::PollSchedule::extension()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_reqwest_client_is_used_without_default_authorization() {
+    let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
+    let http = reqwest::Client::builder()
+        .user_agent("custom-agent/1")
+        .build()
+        .expect("reqwest");
+    let client = builder(&Setup::for_sandbox(sandbox.api_url()))
+        .http_client(http)
+        .build()
+        .expect("client");
+    let record = client
+        .generate_and_wait(
+            &text("A fox"),
+            &WaitOptions::default().poll_interval(Duration::from_millis(5)),
+        )
+        .await
+        .expect("flow");
+    let url = record.video_urls()[0].clone();
+    let mut bytes = Vec::new();
+    client
+        .download_to_writer(&url, &mut bytes)
+        .await
+        .expect("download");
+    assert_eq!(bytes, served(&url).await);
+    assert!(sandbox.stats().file_auth_headers.is_empty());
+}
+
+/// Runs the example binaries (built by `cargo test --workspace`) against a sandbox given by
+/// `KIE_BASE_URL`. When this test binary was built without them (e.g. `cargo test -p
+/// veo3-tests`), it says so and checks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_run_against_the_sandbox() {
+    let Some(examples) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples")))
+    else {
+        return;
+    };
+    let names = [
+        "text_to_video",
+        "image_to_video",
+        "upgrade_1080p",
+        "callbacks",
+    ];
+    let found: Vec<_> = names
+        .iter()
+        .map(|name| examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|path| path.exists())
+        .collect();
+    if found.len() < names.len() {
+        eprintln!(
+            "examples not built next to this test ({}); run `cargo test --workspace`",
+            examples.display()
+        );
+        return;
+    }
+    let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
+    for (name, binary) in names.iter().zip(found) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut command = std::process::Command::new(&binary);
+        command
+            .env("KIE_API_KEY", KEY)
+            .env("KIE_BASE_URL", sandbox.api_url())
+            .env("VEO3_POLL_INTERVAL_MS", "10")
+            .current_dir(dir.path());
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("joined")
+            .expect("example runs");
+        assert!(
+            output.status.success(),
+            "{name} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mp4s = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "mp4"))
+            .count();
+        assert!(mp4s >= 1, "{name} wrote a video");
+        scenarios::assert_no_part_files(dir.path());
+    }
+    let stats = sandbox.stats();
+    assert!(stats.tasks_created_by(KEY) >= 4, "{stats:?}");
+    assert!(stats.file_auth_headers.is_empty());
+}

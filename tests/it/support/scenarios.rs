@@ -1,0 +1,925 @@
+//! The scenario table both clients run against the sandbox (issue 5 for the async client,
+//! issue 6 for the blocking one), shared rather than copied.
+//!
+//! # How to plug a client in
+//!
+//! Implement [`Flows`] for your client: one method per endpoint and per flow, taking owned
+//! arguments and returning a boxed `Send` future of the plain result or the typed
+//! [`veo3_core::Error`]. A blocking client wraps each call in `tokio::task::spawn_blocking`
+//! (the table runs on a multi-threaded tokio runtime, and the sandbox serves on it too). Then
+//! write a [`Connect`] function that builds your client from a [`Setup`] (base URL, key, retry
+//! policy, one poll schedule for every stage, download policy, observer), and call
+//!
+//! ```text
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//! async fn scenarios() { scenarios::run_table(my_connect).await }
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//! async fn fault_mix() { scenarios::run_fault_mix(my_connect, 200).await }
+//! ```
+//!
+//! # What a scenario is
+//!
+//! A [`Scenario`] is a sandbox configuration (builder + response [`Shape`]) and a step
+//! function that drives the client through [`Ctx`] and asserts on the results and on the
+//! sandbox's counters ([`veo3_sandbox::Stats`]): tasks created per key (no double submission),
+//! requests per route (retries happened, or did not), faults injected, and the file host's
+//! record of `Authorization` headers (must stay empty). Downloaded files are compared byte for
+//! byte with what the file host serves. Scenarios run on a small sandbox time scale with
+//! millisecond poll schedules, never sleep for synchronisation and assert no timings.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use veo3_core::download::DownloadPolicy;
+use veo3_core::{Error, Observer, PollSchedule, RetryPolicy, UpgradeStatus};
+use veo3_sandbox::{
+    Durations, Fault, FaultPlan, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape,
+};
+use veo3_types::{
+    ApiCode, Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    TaskState, Upgrade4kRequest, Upgrade4kResult,
+};
+
+/// A boxed, sendable future: what every [`Flows`] method returns.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The API key every scenario's sandbox accepts.
+pub(crate) const KEY: &str = "sk-scenario-0123456789abcdef";
+
+/// Everything a client under test is built from.
+#[derive(Clone, Debug)]
+pub(crate) struct Setup {
+    /// The sandbox's API base URL.
+    pub(crate) base_url: String,
+    /// The API key.
+    pub(crate) key: String,
+    /// Retries: millisecond backoffs, generous time limits.
+    pub(crate) retry: RetryPolicy,
+    /// One schedule for every stage (generation, 1080p, 4K, extension).
+    pub(crate) schedule: PollSchedule,
+    /// Download resumes with millisecond backoffs.
+    pub(crate) download: DownloadPolicy,
+    /// Receives the client's events.
+    pub(crate) observer: Observer,
+}
+
+impl Setup {
+    /// The defaults for `base_url`: 10 ms polls, a 60 s wait deadline, 5 attempts per call.
+    pub(crate) fn for_sandbox(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            key: KEY.to_owned(),
+            retry: RetryPolicy::default()
+                .with_max_attempts(5)
+                .with_backoff(Duration::from_millis(5), Duration::from_millis(50))
+                .with_max_retry_after(Duration::from_secs(2))
+                .with_attempt_timeout(Some(Duration::from_secs(20)))
+                .with_deadline(Some(Duration::from_secs(60))),
+            schedule: PollSchedule::new(
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+                Duration::from_secs(60),
+            )
+            .with_jitter(0.0),
+            download: DownloadPolicy::default().with_initial_backoff(Duration::from_millis(5)),
+            observer: Observer::none(),
+        }
+    }
+}
+
+/// A client under test, as the scenarios see it. Arguments are owned so that a blocking
+/// implementation can move them into `spawn_blocking`.
+pub(crate) trait Flows: Send + Sync {
+    /// The client's name, for failure messages.
+    fn name(&self) -> &'static str;
+    /// `Veo3Api::generate`: one billable call.
+    fn generate(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>>;
+    /// `Veo3Api::record_info`.
+    fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// `Veo3Api::hd_1080p`: one call, "processing" included.
+    fn hd_1080p(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Hd1080pResult>, Error>>;
+    /// `Veo3Api::upgrade_4k`: one call.
+    fn upgrade_4k(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Upgrade4kResult>, Error>>;
+    /// `Veo3Api::extend`: one billable call.
+    fn extend(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskCreated, Error>>;
+    /// `Veo3Api::credits`.
+    fn credits(&self) -> BoxFuture<'_, Result<Credits, Error>>;
+    /// `Veo3Api::download_url`.
+    fn download_url(&self, url: String) -> BoxFuture<'_, Result<String, Error>>;
+    /// Generate and wait for the task (the generation schedule).
+    fn generate_and_wait(
+        &self,
+        request: GenerateRequest,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Wait for an existing task.
+    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Request the 1080p version and wait for it.
+    fn upgrade_1080p_and_wait(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>>;
+    /// Request the 4K version and wait for it.
+    fn upgrade_4k_and_wait(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>>;
+    /// Extend and wait for the extension.
+    fn extend_and_wait(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Download `url` to `path` (atomically), returning the bytes written.
+    fn download(&self, url: String, path: PathBuf) -> BoxFuture<'_, Result<u64, Error>>;
+}
+
+/// Builds a client under test for a sandbox.
+pub(crate) type Connect = fn(&Setup) -> Box<dyn Flows>;
+
+/// What a scenario's steps get.
+pub(crate) struct Ctx {
+    /// The sandbox, for its controls and counters.
+    pub(crate) sandbox: SandboxHandle,
+    /// The client under test.
+    pub(crate) flows: Box<dyn Flows>,
+    /// A fresh folder for downloads.
+    pub(crate) dir: tempfile::TempDir,
+    /// The response shape served.
+    pub(crate) shape: Shape,
+}
+
+impl Ctx {
+    /// A path in the scenario's folder.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Downloads `url` to `name` with the client under test and checks the file against what
+    /// the file host serves (fetched without faults by a plain client).
+    pub(crate) async fn download_and_verify(&self, url: &str, name: &str) -> Vec<u8> {
+        let path = self.path(name);
+        let bytes = self
+            .flows
+            .download(url.to_owned(), path.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{}: download failed: {e}", self.flows.name()));
+        let file = std::fs::read(&path).expect("the downloaded file exists");
+        assert_eq!(bytes, file.len() as u64, "reported length = file length");
+        assert_no_part_file(&path);
+        file
+    }
+}
+
+/// One row of the table.
+pub(crate) struct Scenario {
+    /// Its name, for reports.
+    pub(crate) name: &'static str,
+    /// The shape served.
+    pub(crate) shape: Shape,
+    /// The sandbox's configuration (the shape and key are added).
+    pub(crate) sandbox: fn() -> SandboxBuilder,
+    /// The steps and assertions.
+    pub(crate) run: for<'a> fn(&'a Ctx) -> BoxFuture<'a, ()>,
+}
+
+/// A sandbox whose jobs take 20 ms (of real time) to 300 ms: every flow runs for real, fast.
+pub(crate) fn fast_sandbox() -> SandboxBuilder {
+    Sandbox::builder().time_scale(0.001).seed(5)
+}
+
+/// A sandbox whose clock stands still: tasks never finish on their own.
+pub(crate) fn frozen_sandbox() -> SandboxBuilder {
+    Sandbox::builder().time_scale(0.0).seed(5)
+}
+
+/// Every scenario, in both shapes where the shape matters.
+pub(crate) fn table() -> Vec<Scenario> {
+    let mut rows = Vec::new();
+    for shape in [Shape::Modern, Shape::Legacy] {
+        rows.extend([
+            Scenario {
+                name: "every endpoint, one call each",
+                shape,
+                sandbox: frozen_sandbox,
+                run: every_endpoint,
+            },
+            Scenario {
+                name: "generate, wait, download",
+                shape,
+                sandbox: fast_sandbox,
+                run: generate_wait_download,
+            },
+            Scenario {
+                name: "1080p upgrade and wait",
+                shape,
+                sandbox: fast_sandbox,
+                run: upgrade_1080p_flow,
+            },
+            Scenario {
+                name: "4K upgrade and wait",
+                shape,
+                sandbox: fast_sandbox,
+                run: upgrade_4k_flow,
+            },
+            Scenario {
+                name: "extend and wait",
+                shape,
+                sandbox: fast_sandbox,
+                run: extend_flow,
+            },
+            Scenario {
+                name: "wait for an existing task",
+                shape,
+                sandbox: fast_sandbox,
+                run: wait_for_existing_task,
+            },
+        ]);
+    }
+    rows.extend([
+        Scenario {
+            name: "a failed task is a typed error with its code",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: task_failure,
+        },
+        Scenario {
+            name: "a lost generate answer is not resent",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: lost_generate,
+        },
+        Scenario {
+            name: "a dropped generate is reported, not resent",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: dropped_generate,
+        },
+        Scenario {
+            name: "a 429 with Retry-After on generate is retried once",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: rate_limited_generate,
+        },
+        Scenario {
+            name: "5xx, envelope 500 and drops on polls are retried",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: transient_poll_failures,
+        },
+        Scenario {
+            name: "a cut download resumes with Range",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: cut_download,
+        },
+        Scenario {
+            name: "an expired link is refreshed once",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: expired_link,
+        },
+        Scenario {
+            name: "a failing poll ends the wait with the task id",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: failing_poll,
+        },
+        Scenario {
+            name: "a wrong key is unauthorized and creates nothing",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().key("sk-the-only-valid-key"),
+            run: wrong_key,
+        },
+        Scenario {
+            name: "invalid requests fail before sending",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: invalid_request,
+        },
+    ]);
+    rows
+}
+
+/// Runs one scenario with the client `connect` builds; panics with the scenario's name.
+pub(crate) async fn run_scenario(scenario: &Scenario, connect: Connect) {
+    let sandbox = (scenario.sandbox)()
+        .shape(scenario.shape)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let setup = Setup::for_sandbox(sandbox.api_url());
+    let ctx = Ctx {
+        flows: connect(&setup),
+        sandbox,
+        dir: tempfile::tempdir().expect("temp dir"),
+        shape: scenario.shape,
+    };
+    (scenario.run)(&ctx).await;
+    assert_eq!(
+        ctx.sandbox.stats().file_auth_headers,
+        Vec::<String>::new(),
+        "the file host must never see an Authorization header"
+    );
+    assert_no_part_files(ctx.dir.path());
+}
+
+/// Runs the whole table (concurrently, each scenario on its own sandbox) and fails with the
+/// names of the scenarios that failed.
+pub(crate) async fn run_table(connect: Connect) {
+    let mut set = tokio::task::JoinSet::new();
+    let rows = Arc::new(table());
+    for index in 0..rows.len() {
+        let rows = rows.clone();
+        set.spawn(async move {
+            let started = std::time::Instant::now();
+            run_scenario(&rows[index], connect).await;
+            eprintln!(
+                "scenario {:?} ({:?}) passed in {:?}",
+                rows[index].name,
+                rows[index].shape,
+                started.elapsed()
+            );
+            index
+        });
+    }
+    let mut passed = vec![false; rows.len()];
+    while let Some(result) = set.join_next().await {
+        if let Ok(index) = result {
+            passed[index] = true;
+        }
+    }
+    let failed: Vec<String> = rows
+        .iter()
+        .zip(&passed)
+        .filter(|(_, ok)| !**ok)
+        .map(|(row, _)| format!("{} ({:?})", row.name, row.shape))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed scenarios (see the panics above): {failed:#?}"
+    );
+}
+
+/// A text-to-video request for the fast model.
+pub(crate) fn text(prompt: &str) -> GenerateRequest {
+    GenerateRequest::builder(prompt)
+        .model(veo3_types::Model::Veo3Fast)
+        .build()
+        .expect("valid request")
+}
+
+/// Panics if `<path>.part` exists.
+pub(crate) fn assert_no_part_file(path: &Path) {
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    assert!(
+        !Path::new(&part).exists(),
+        "{} was left behind",
+        Path::new(&part).display()
+    );
+}
+
+/// Panics if any `*.part` file is in `dir`.
+pub(crate) fn assert_no_part_files(dir: &Path) {
+    let parts: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "part"))
+        .collect();
+    assert!(parts.is_empty(), "partial files left: {parts:?}");
+}
+
+/// The bytes the file host serves at `url`, fetched by a plain client (no key).
+pub(crate) async fn served(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.expect("file host answers");
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.bytes().await.expect("body").to_vec()
+}
+
+fn every_endpoint(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let flows = &ctx.flows;
+        let sandbox = &ctx.sandbox;
+        let before = flows.credits().await.expect("credits").0;
+        assert_eq!(before, sandbox.credits(KEY));
+
+        let created = flows.generate(text("A red fox")).await.expect("generate");
+        let running = flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect("record-info");
+        assert_eq!(running.task_id, created.task_id);
+        assert_eq!(running.state, TaskState::Generating);
+        assert!(running.video_urls().is_empty());
+
+        assert!(sandbox.complete_now(&created.task_id));
+        let done = flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect("record-info");
+        assert_eq!(done.state, TaskState::Success);
+        let url = done.video_urls().first().cloned().expect("a result URL");
+        assert!(url.starts_with(sandbox.files_url()), "{url}");
+
+        let first = flows
+            .hd_1080p(created.task_id.clone(), None)
+            .await
+            .expect("1080p");
+        assert!(!first.is_ready(), "1080p answers processing first");
+        sandbox.advance(Duration::from_secs(600));
+        let hd = flows
+            .hd_1080p(created.task_id.clone(), Some(0))
+            .await
+            .expect("1080p")
+            .ready()
+            .expect("1080p ready after its duration");
+        assert!(hd.result_url.starts_with(sandbox.files_url()));
+
+        let request = Upgrade4kRequest::new(created.task_id.clone());
+        let accepted = flows.upgrade_4k(request.clone()).await.expect("4k");
+        assert!(!accepted.is_ready(), "the 4K job starts processing");
+        sandbox.advance(Duration::from_secs(600));
+        let four_k = flows
+            .upgrade_4k(request)
+            .await
+            .expect("4k repeat")
+            .ready()
+            .expect("4K ready");
+        assert!(!four_k.result_urls.is_empty());
+
+        let extension = flows
+            .extend(ExtendRequest::new(
+                created.task_id.clone(),
+                "and then it runs",
+            ))
+            .await
+            .expect("extend");
+        assert_ne!(extension.task_id, created.task_id);
+
+        let link = flows.download_url(url.clone()).await.expect("download-url");
+        assert!(link.starts_with(sandbox.files_url()), "{link}");
+        assert_eq!(served(&link).await, served(&url).await);
+
+        let after = flows.credits().await.expect("credits").0;
+        assert!(after < before, "billable calls were charged");
+        let stats = sandbox.stats();
+        // Generate, the 4K job and the extension: one task each, each sent once.
+        assert_eq!(stats.tasks_created_by(KEY), 3);
+        for (route, n) in [
+            (Route::Generate, 1),
+            (Route::RecordInfo, 2),
+            (Route::Hd1080p, 2),
+            (Route::Upgrade4k, 2),
+            (Route::Extend, 1),
+            (Route::Credits, 2),
+            (Route::DownloadUrl, 1),
+        ] {
+            assert_eq!(stats.requests(route), n, "requests on {route}");
+        }
+    })
+}
+
+fn generate_wait_download(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A lighthouse at dusk"))
+            .await
+            .expect("generate and wait");
+        assert_eq!(record.state, TaskState::Success);
+        let urls = record.video_urls();
+        assert_eq!(urls.len(), 1, "{:?} shape: one video", ctx.shape);
+        let file = ctx.download_and_verify(&urls[0], "video.mp4").await;
+        assert_eq!(file, served(&urls[0]).await, "byte-identical");
+        assert_eq!(&file[4..8], b"ftyp", "an MP4");
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert!(stats.requests(Route::RecordInfo) >= 1);
+    })
+}
+
+fn upgrade_1080p_flow(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A lighthouse at dusk"))
+            .await
+            .expect("generate and wait");
+        let hd = ctx
+            .flows
+            .upgrade_1080p_and_wait(record.task_id.clone(), None)
+            .await
+            .expect("1080p");
+        let file = ctx.download_and_verify(&hd.result_url, "hd.mp4").await;
+        assert_eq!(file, served(&hd.result_url).await);
+        let stats = ctx.sandbox.stats();
+        assert!(
+            stats.requests(Route::Hd1080p) >= 2,
+            "processing, then ready"
+        );
+        assert_eq!(stats.tasks_created_by(KEY), 1, "1080p creates no task");
+    })
+}
+
+fn upgrade_4k_flow(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A lighthouse at dusk"))
+            .await
+            .expect("generate and wait");
+        let result = ctx
+            .flows
+            .upgrade_4k_and_wait(Upgrade4kRequest::new(record.task_id.clone()))
+            .await
+            .expect("4k");
+        assert!(!result.result_urls.is_empty());
+        ctx.download_and_verify(&result.result_urls[0], "4k.mp4")
+            .await;
+        let stats = ctx.sandbox.stats();
+        assert_eq!(
+            stats.tasks_created_by(KEY),
+            2,
+            "the generation and one 4K job"
+        );
+        assert!(
+            stats.requests(Route::Upgrade4k) >= 2,
+            "requested, then repeated"
+        );
+    })
+}
+
+fn extend_flow(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A lighthouse at dusk"))
+            .await
+            .expect("generate and wait");
+        let extended = ctx
+            .flows
+            .extend_and_wait(ExtendRequest::new(
+                record.task_id.clone(),
+                "the storm comes",
+            ))
+            .await
+            .expect("extend");
+        assert_eq!(extended.state, TaskState::Success);
+        assert_ne!(extended.task_id, record.task_id);
+        let url = extended
+            .video_urls()
+            .first()
+            .cloned()
+            .expect("stitched video");
+        ctx.download_and_verify(&url, "extended.mp4").await;
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.tasks_created_by(KEY), 2);
+        assert_eq!(stats.requests(Route::Extend), 1);
+    })
+}
+
+fn wait_for_existing_task(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        // Submitted with one call, awaited with another (as after a restart).
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        let record = ctx
+            .flows
+            .wait_for_task(created.task_id.clone())
+            .await
+            .expect("wait");
+        assert_eq!(record.task_id, created.task_id);
+        assert_eq!(record.state, TaskState::Success);
+        assert_eq!(record.video_urls().len(), 1);
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert!(stats.requests(Route::RecordInfo) >= 1);
+    })
+}
+
+fn task_failure(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox
+            .script_outcome(Route::Generate, Outcome::Moderation);
+        let error = ctx
+            .flows
+            .generate_and_wait(text("Something flagged"))
+            .await
+            .expect_err("moderation fails the task");
+        assert!(error.is_task_failed(), "{error}");
+        assert_eq!(error.code(), Some(ApiCode::from_i64(400)));
+        let task_id = error
+            .task_id()
+            .expect("the error names the task")
+            .to_owned();
+        assert!(error.to_string().contains(&task_id));
+        assert_eq!(ctx.sandbox.stats().tasks_created_by(KEY), 1);
+    })
+}
+
+fn lost_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox.script_fault(Route::Generate, Fault::Lost);
+        let error = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect_err("the answer was lost");
+        assert!(error.is_outcome_unknown(), "{error}");
+        assert!(!error.is_retryable());
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 1, "sent once, never again");
+        assert_eq!(stats.tasks_created_by(KEY), 1, "the task exists");
+        assert_eq!(stats.faults("lost"), 1);
+    })
+}
+
+fn dropped_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox.script_fault(Route::Generate, Fault::Drop);
+        let error = ctx
+            .flows
+            .generate(text("A fox"))
+            .await
+            .expect_err("the connection was dropped");
+        // The client cannot know whether the request arrived, so it must not resend it.
+        assert!(error.is_outcome_unknown(), "{error}");
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert_eq!(stats.tasks_created_by(KEY), 0, "dropped before processing");
+    })
+}
+
+fn rate_limited_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox
+            .script_fault(Route::Generate, Fault::RateLimited(1));
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect("429 is an explicit refusal: retried after Retry-After");
+        assert_eq!(record.state, TaskState::Success);
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 2);
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+        assert_eq!(stats.faults("429"), 1);
+    })
+}
+
+fn transient_poll_failures(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        sandbox.script_fault(Route::RecordInfo, Fault::Http(503));
+        sandbox.script_fault(Route::RecordInfo, Fault::Envelope(500));
+        sandbox.script_fault(Route::RecordInfo, Fault::Drop);
+        sandbox.script_fault(Route::Credits, Fault::Http(502));
+        assert!(ctx.flows.credits().await.is_ok(), "credits retried");
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect("polls are retried");
+        assert_eq!(record.state, TaskState::Success);
+        let stats = sandbox.stats();
+        assert!(
+            stats.requests(Route::RecordInfo) >= 4,
+            "three failures, then answers"
+        );
+        assert_eq!(stats.requests(Route::Credits), 2);
+        assert_eq!(stats.faults("http"), 2);
+        assert_eq!(stats.faults("code"), 1);
+        assert_eq!(stats.faults("drop"), 1);
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+    })
+}
+
+fn cut_download(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect("generate and wait");
+        let url = record.video_urls()[0].clone();
+        let before = ctx.sandbox.stats().requests(Route::Download);
+        ctx.sandbox.script_faults(Route::Download, Fault::Cut, 2);
+        let file = ctx.download_and_verify(&url, "cut.mp4").await;
+        let stats = ctx.sandbox.stats();
+        assert_eq!(
+            stats.requests(Route::Download) - before,
+            3,
+            "cut, cut again, then the rest"
+        );
+        assert_eq!(stats.faults("cut"), 2);
+        assert_eq!(file, served(&url).await, "byte-identical after resuming");
+    })
+}
+
+fn expired_link(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        assert!(sandbox.complete_now(&created.task_id));
+        let record = ctx
+            .flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect("record");
+        let url = record.video_urls()[0].clone();
+        sandbox.advance(Duration::from_secs(48 * 3600));
+        let expired = reqwest::get(&url).await.expect("answer").status().as_u16();
+        assert_eq!(expired, 403, "the result URL has expired");
+        ctx.download_and_verify(&url, "refreshed.mp4").await;
+        let stats = sandbox.stats();
+        assert_eq!(stats.requests(Route::DownloadUrl), 1, "refreshed once");
+    })
+}
+
+fn failing_poll(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        // A 404 envelope is not retryable: the wait ends on it, naming the task.
+        ctx.sandbox
+            .script_fault(Route::RecordInfo, Fault::Envelope(404));
+        let error = ctx
+            .flows
+            .wait_for_task(created.task_id.clone())
+            .await
+            .expect_err("a 404 answer ends the wait");
+        assert_eq!(error.task_id(), Some(created.task_id.as_str()), "{error}");
+        assert_eq!(error.code(), Some(ApiCode::from_i64(404)));
+        assert!(!error.is_outcome_unknown());
+        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 1);
+        assert_eq!(ctx.sandbox.stats().tasks_created_by(KEY), 1);
+    })
+}
+
+fn wrong_key(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let error = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect_err("the key is not accepted");
+        assert!(error.is_unauthorized(), "{error}");
+        assert!(!error.to_string().contains(KEY));
+        assert!(!format!("{error:?}").contains(KEY));
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.tasks_created, 0);
+        assert_eq!(stats.requests(Route::Generate), 1, "not retried");
+    })
+}
+
+fn invalid_request(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let mut request = text("A fox");
+        request.prompt = "   ".into();
+        let error = ctx
+            .flows
+            .generate_and_wait(request)
+            .await
+            .expect_err("an empty prompt is refused");
+        assert!(matches!(error, Error::Validation(_)), "{error}");
+        let error = ctx
+            .flows
+            .record_info(String::new())
+            .await
+            .expect_err("an empty task id is refused");
+        assert!(matches!(error, Error::Validation(_)), "{error}");
+        assert_eq!(ctx.sandbox.stats().requests(Route::Generate), 0);
+        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 0);
+    })
+}
+
+/// The outcome of one flow of the fault mix.
+#[derive(Debug)]
+pub(crate) struct MixOutcome {
+    /// The task id the client learned, if any.
+    pub(crate) task_id: Option<String>,
+    /// The file, or the error.
+    pub(crate) result: Result<(PathBuf, String), Error>,
+}
+
+/// `flows` concurrent flows (generate, wait, download) under a fault mix: 5xx, envelope 500,
+/// 429 with Retry-After, dropped connections, lost generate answers, cut downloads. Asserts
+/// that each flow ends in a verified file or a typed error, that the sandbox created exactly
+/// one task per flow that was submitted and none twice, that the file host saw no
+/// Authorization header, and that no partial file is left where a flow succeeded.
+pub(crate) async fn run_fault_mix(connect: Connect, flows: usize) {
+    let plan: FaultPlan = "generate:lost=0.04,generate:drop=0.03,generate:5xx=0.03,\
+                           generate:429@1=0.04,status:5xx=0.05,status:500=0.05,\
+                           status:drop=0.03,status:429@0=0.02,download-url:5xx=0.05,\
+                           download:cut=0.25,download:5xx=0.05"
+        .parse()
+        .expect("fault plan");
+    let sandbox = Sandbox::builder()
+        .time_scale(0.001)
+        .seed(2026)
+        .rate_limit(None)
+        .durations(Durations::uniform(Duration::from_secs(30)))
+        .faults(plan)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let client: Arc<dyn Flows> = Arc::from(connect(&Setup::for_sandbox(sandbox.api_url())));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..flows {
+        let client = client.clone();
+        let path = dir.path().join(format!("flow-{n}.mp4"));
+        set.spawn(async move {
+            let record = match client
+                .generate_and_wait(text(&format!("Scene number {n}")))
+                .await
+            {
+                Ok(record) => record,
+                Err(error) => {
+                    return MixOutcome {
+                        task_id: error.task_id().map(str::to_owned),
+                        result: Err(error),
+                    };
+                }
+            };
+            let url = record.video_urls().first().cloned().unwrap_or_default();
+            let result = client
+                .download(url.clone(), path.clone())
+                .await
+                .map(|_| (path, url));
+            MixOutcome {
+                task_id: Some(record.task_id),
+                result,
+            }
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        outcomes.push(joined.expect("no flow panics"));
+    }
+    assert_eq!(outcomes.len(), flows);
+
+    // Verify files against what the file host serves, without faults now.
+    sandbox.set_faults(FaultPlan::new());
+    let mut ok = 0;
+    let mut unknown = 0;
+    let mut known_ids = std::collections::HashSet::new();
+    for outcome in &outcomes {
+        if let Some(id) = &outcome.task_id {
+            assert!(known_ids.insert(id.clone()), "task {id} seen by two flows");
+        }
+        match &outcome.result {
+            Ok((path, url)) => {
+                ok += 1;
+                let file = std::fs::read(path).expect("finished file exists");
+                assert_eq!(
+                    file,
+                    served(url).await,
+                    "{} is byte-identical",
+                    path.display()
+                );
+                assert_no_part_file(path);
+            }
+            Err(error) => {
+                if error.is_outcome_unknown() {
+                    unknown += 1;
+                    assert!(outcome.task_id.is_none());
+                }
+                // Typed, named, and free of the key.
+                assert!(!error.to_string().contains(KEY));
+                assert!(
+                    error.endpoint().is_some() || error.task_id().is_some(),
+                    "an error says which endpoint or task: {error}"
+                );
+            }
+        }
+    }
+    let stats = sandbox.stats();
+    // Each created task is either known to exactly one flow or is the one task of a flow
+    // whose generate answer was lost: no flow created two.
+    assert_eq!(
+        stats.tasks_created,
+        known_ids.len() as u64 + stats.faults("lost"),
+        "tasks created = tasks the client knows + lost answers; stats: {stats:?}"
+    );
+    assert!(unknown as u64 >= stats.faults("lost"));
+    assert!(stats.tasks_created <= flows as u64);
+    assert_eq!(stats.file_auth_headers, Vec::<String>::new());
+    assert!(stats.faults("cut") > 0, "the mix cut downloads: {stats:?}");
+    assert!(
+        stats.faults("429") > 0 && stats.faults("lost") > 0,
+        "{stats:?}"
+    );
+    assert!(
+        ok >= flows * 3 / 4,
+        "most flows end in a file ({ok} of {flows}); stats: {stats:?}"
+    );
+}
