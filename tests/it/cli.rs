@@ -430,3 +430,53 @@ fn every_help_page_is_complete_and_shows_examples() {
     }
     assert!(text.contains("Exit codes:") && text.contains("KIE_API_KEY"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.001)
+        .hmac_key("cli-webhook-key")
+        .start()
+        .await
+        .expect("sandbox starts");
+    // A free port for the CLI's receiver (released just before the CLI binds it).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let callback_url = format!("http://127.0.0.1:{port}/veo3/callback");
+    let mut command = std::process::Command::new(veo3());
+    command
+        .args([
+            "--base-url",
+            sandbox.api_url(),
+            "--api-key",
+            KEY,
+            "--json",
+            "generate",
+            "A fox",
+        ])
+        .args([
+            "--callback-listen",
+            &listen,
+            "--callback-url",
+            &callback_url,
+        ])
+        // Polling alone would take ten minutes: only the callback can end this wait in time.
+        .args(["--poll-interval", "10m", "--timeout", "30m"])
+        .env("KIE_WEBHOOK_HMAC_KEY", "cli-webhook-key");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("veo3 runs"))
+        .await
+        .expect("join");
+    let record = json(&output);
+    assert_eq!(record["state"], "success");
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.requests(Route::RecordInfo),
+        1,
+        "one confirming read, no polling"
+    );
+    assert!(stats.callbacks_sent >= 1);
+}

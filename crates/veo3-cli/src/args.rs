@@ -61,7 +61,8 @@ Examples:
   veo3 generate \"A red fox in the snow\" --out fox.mp4        # waits and downloads
   veo3 generate \"The room fills with light\" --image https://example.com/room.jpg \\
        --generation-type first-and-last-frames --aspect-ratio 9:16 --out room.mp4
-  veo3 generate \"...\" --wait --poll-interval 15s --timeout 20m")]
+  veo3 generate \"...\" --wait --poll-interval 15s --timeout 20m
+  veo3 generate \"...\" --callback-listen 0.0.0.0:8080 --callback-url https://my.host:8080/veo3")]
     Generate(GenerateArgs),
 
     /// Show a task's current state and result URLs.
@@ -171,6 +172,19 @@ pub(crate) struct GenerateArgs {
     /// Wait, then download the first video to PATH (implies --wait).
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
+
+    /// Finish the wait the moment kie's callback arrives: receive callbacks on HOST:PORT
+    /// (--callback-url must reach it); polling continues rarely as a safety net. Implies --wait.
+    #[arg(long, value_name = "HOST:PORT", requires = "callback_url")]
+    pub(crate) callback_listen: Option<std::net::SocketAddr>,
+
+    /// With --callback-listen: the environment variable holding the webhook HMAC key.
+    #[arg(long, default_value = "KIE_WEBHOOK_HMAC_KEY")]
+    pub(crate) hmac_key_env: String,
+
+    /// With --callback-listen: accept unsigned callbacks (accounts without an HMAC key).
+    #[arg(long)]
+    pub(crate) unsigned_callbacks: bool,
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,

@@ -190,15 +190,48 @@ impl Session {
         let request = builder.build()?;
         check_output_path(args.out.as_deref())?;
 
+        // The receiver is up before the task exists, so no callback can be missed.
+        let receiver = match args.callback_listen {
+            Some(addr) => {
+                let verifier = verifier(&args.hmac_key_env, args.unsigned_callbacks)?;
+                let config = veo3_webhook::Config::new(verifier);
+                let receiver = veo3_webhook::Receiver::bind(addr, config)
+                    .await
+                    .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+                Some(receiver)
+            }
+            None => None,
+        };
+
         let created = self.client.generate(&request).await?;
         self.printer.task_submitted("generation", &created.task_id);
-        if !args.wait && args.out.is_none() {
+        if !args.wait && args.out.is_none() && receiver.is_none() {
             self.printer
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        self.finish_task(&created.task_id, &args.tuning, args.out.as_deref())
-            .await
+        let result = match &receiver {
+            Some(receiver) => {
+                let options = wait_options(&args.tuning);
+                let inbox = receiver.inbox();
+                let wait = self
+                    .client
+                    .wait_for_task_hybrid(&created.task_id, &inbox, &options);
+                match interruptible(&created.task_id, &self.progress, wait).await {
+                    Ok(record) => self.finish_record(record, args.out.as_deref()).await,
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                self.finish_task(&created.task_id, &args.tuning, args.out.as_deref())
+                    .await
+            }
+        };
+        if let Some(receiver) = receiver {
+            // Best effort: the outcome is already decided.
+            let _ = receiver.shutdown().await;
+        }
+        result
     }
 
     async fn status(&self, args: &TaskArgs) -> Result<(), CliError> {
@@ -228,6 +261,12 @@ impl Session {
             self.client.wait_for_task(task_id, &options),
         )
         .await?;
+        self.finish_record(record, out).await
+    }
+
+    /// Prints a finished task and, with `out`, downloads its first video.
+    async fn finish_record(&self, record: TaskRecord, out: Option<&Path>) -> Result<(), CliError> {
+        let task_id = record.task_id.as_str();
         self.progress.clear();
         match out {
             None => self
