@@ -278,8 +278,9 @@ impl FromStr for Action {
                 Fault::Http(status as u16)
             }
             "code" => Fault::Envelope(num(500)? as i64),
-            "500" | "455" | "505" | "408" => {
-                Fault::Envelope(num(0).map(|_| name.parse().unwrap_or(500))?)
+            // Shorthands for the envelope codes a client most needs to survive.
+            "500" | "455" | "505" | "408" if arg.is_none() => {
+                Fault::Envelope(name.parse().unwrap_or(500))
             }
             "429" => Fault::RateLimited(num(1)?),
             "latency" => Fault::Latency(Duration::from_millis(num(100)?)),

@@ -13,6 +13,7 @@ fn sandbox_binary() -> std::path::PathBuf {
         .args([
             "build",
             "--quiet",
+            "--offline",
             "-p",
             "veo3-sandbox",
             "--bin",
