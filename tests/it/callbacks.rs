@@ -1,5 +1,5 @@
-//! Integration tests: the callback receiver over real loopback HTTP, and the sandbox delivering
-//! signed callbacks to it.
+//! Integration tests: the callback receiver over real loopback HTTP, the sandbox delivering
+//! signed callbacks to it, and the clients' hybrid waits that finish on those callbacks.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veo3_core::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use veo3_sandbox::{Outcome, Route, Sandbox};
+use veo3_core::{Event, Observer, PollSchedule, PollTrigger, Veo3Api};
+use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
+use veo3_types::{GenerateRequest, Model, TaskState};
 use veo3_webhook::{
     BlockingReceiver, Config, Receiver, RejectReason, VerifiedCallback, Verifier, WebhookKey,
 };
@@ -517,4 +519,333 @@ fn only_users_of_the_receiver_compile_a_server() {
             "{forbidden} in veo3-webhook's tree:\n{tree}"
         );
     }
+}
+
+// Hybrid waits: the clients against the sandbox, with the sandbox signing its callbacks and a
+// veo3-webhook receiver feeding the inbox the waits listen on.
+
+/// A safety net no test outlives: if a hybrid wait returns, a callback made it return.
+fn ten_minute_safety_net() -> PollSchedule {
+    PollSchedule::new(
+        Duration::from_secs(600),
+        Duration::from_secs(600),
+        Duration::from_secs(1800),
+    )
+}
+
+/// A safety net that polls quickly, for sandboxes that send no callbacks.
+fn quick_safety_net() -> PollSchedule {
+    PollSchedule::new(
+        Duration::from_millis(20),
+        Duration::from_millis(20),
+        PATIENCE,
+    )
+}
+
+/// Every event a client emitted.
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<Event>>>);
+
+impl Events {
+    fn observer(&self) -> Observer {
+        let sink = self.0.clone();
+        Observer::new(move |event: &Event| sink.lock().expect("not poisoned").push(event.clone()))
+    }
+
+    /// What triggered each poll, in order.
+    fn triggers(&self) -> Vec<PollTrigger> {
+        let events = self.0.lock().expect("not poisoned");
+        events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Polled { trigger, .. } => Some(*trigger),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn fox_with_callback(call_back_url: &str) -> GenerateRequest {
+    GenerateRequest::builder("A red fox trotting through fresh snow at dawn")
+        .model(Model::Veo3Fast)
+        .call_back_url(call_back_url)
+        .build()
+        .expect("valid request")
+}
+
+/// A sandbox on a stopped clock (tasks finish when the test says so) signing callbacks.
+fn signing_sandbox() -> veo3_sandbox::SandboxBuilder {
+    Sandbox::builder()
+        .key("sandbox-key")
+        .time_scale(0.0)
+        .hmac_key(KEY)
+}
+
+fn async_client(sandbox: &SandboxHandle, events: &Events) -> veo3_reqwest::Client {
+    veo3_reqwest::Client::builder()
+        .api_key("sandbox-key")
+        .base_url(sandbox.api_url())
+        .observer(events.observer())
+        .build()
+        .expect("client")
+}
+
+fn blocking_client(sandbox: &SandboxHandle, events: &Events) -> veo3_blocking::Client {
+    veo3_blocking::Client::builder()
+        .api_key("sandbox-key")
+        .base_url(sandbox.api_url())
+        .observer(events.observer())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_wait_returns_on_the_callback_after_one_confirming_read() {
+    let sandbox = signing_sandbox().start().await.expect("sandbox starts");
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let inbox = receiver.inbox();
+    let events = Events::default();
+    let client = async_client(&sandbox, &events);
+    let task = client
+        .generate(&fox_with_callback(&receiver.url("/veo3/callback")))
+        .await
+        .expect("created")
+        .task_id;
+
+    let wait = veo3_reqwest::WaitOptions::default().schedule(ten_minute_safety_net());
+    let waiting = {
+        let (client, inbox, task) = (client.clone(), inbox.clone(), task.clone());
+        tokio::spawn(async move { client.wait_for_task_hybrid(&task, &inbox, &wait).await })
+    };
+    // Finish the task once the wait is listening, so the callback wakes a sleeping wait.
+    tokio::time::timeout(PATIENCE, async {
+        while inbox.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the wait listens on the inbox");
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 0);
+    assert!(sandbox.complete_now(&task));
+
+    let record = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("the callback ends the wait")
+        .expect("wait task")
+        .expect("success");
+    assert_eq!(record.task_id, task);
+    assert_eq!(record.state, TaskState::Success);
+    assert!(!record.video_urls().is_empty());
+    // Ten minutes of safety net never elapsed: the callback ended the wait, and the only
+    // status request was the read confirming it.
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1);
+    assert_eq!(events.triggers(), [PollTrigger::Callback]);
+    assert_eq!(delivered.task_ids(), [task]);
+    assert_eq!(inbox.waiting(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_and_wait_hybrid_finishes_with_a_failure_the_callback_announced() {
+    let sandbox = signing_sandbox().start().await.expect("sandbox starts");
+    let (receiver, _) = start(Verifier::new(key(KEY))).await;
+    let events = Events::default();
+    let client = async_client(&sandbox, &events);
+    sandbox.script_outcome(Route::Generate, Outcome::Moderation);
+    let wait = veo3_reqwest::WaitOptions::default().schedule(ten_minute_safety_net());
+    let request = fox_with_callback(&receiver.url("/cb"));
+    let inbox = receiver.inbox();
+    let flow = client.generate_and_wait_hybrid(&request, &inbox, &wait);
+    let completer = async {
+        // Finish the task as soon as the flow announces it (its Submitted event).
+        loop {
+            let submitted = events
+                .0
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .find_map(|event| event.task_id().map(str::to_owned));
+            if let Some(task) = submitted {
+                assert!(sandbox.complete_now(&task));
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let (result, ()) = tokio::time::timeout(PATIENCE, async { tokio::join!(flow, completer) })
+        .await
+        .expect("the flow ends");
+    let error = result.expect_err("moderated");
+    assert!(error.is_task_failed(), "{error}");
+    assert!(error.task_id().is_some());
+    assert_eq!(sandbox.stats().requests(Route::Generate), 1);
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1);
+    assert_eq!(events.triggers(), [PollTrigger::Callback]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_callbacks_off_a_hybrid_wait_finishes_by_polling() {
+    // The clock runs (30 s of service time take 30 ms) and nothing is ever called back.
+    let sandbox = Sandbox::builder()
+        .key("sandbox-key")
+        .time_scale(0.001)
+        .hmac_key(KEY)
+        .callbacks(false)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let events = Events::default();
+    let client = async_client(&sandbox, &events);
+    let wait = veo3_reqwest::WaitOptions::default().schedule(quick_safety_net());
+    let record = client
+        .generate_and_wait_hybrid(
+            &fox_with_callback(&receiver.url("/cb")),
+            &receiver.inbox(),
+            &wait,
+        )
+        .await
+        .expect("found by the safety net");
+    assert_eq!(record.state, TaskState::Success);
+    let triggers = events.triggers();
+    assert!(!triggers.is_empty());
+    assert!(
+        triggers.iter().all(|t| *t == PollTrigger::Schedule),
+        "{triggers:?}"
+    );
+    assert_eq!(
+        sandbox.stats().requests(Route::RecordInfo),
+        triggers.len() as u64
+    );
+    assert_eq!(sandbox.stats().callbacks_sent, 0);
+    assert!(delivered.task_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicated_callback_reaches_the_application_once_and_costs_one_read() {
+    let sandbox = signing_sandbox()
+        .callback_duplicates(true)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let (receiver, delivered) = start(Verifier::new(key(KEY))).await;
+    let events = Events::default();
+    let client = async_client(&sandbox, &events);
+    let task = client
+        .generate(&fox_with_callback(&receiver.url("/cb")))
+        .await
+        .expect("created")
+        .task_id;
+    assert!(sandbox.complete_now(&task));
+    let wait = veo3_reqwest::WaitOptions::default().schedule(ten_minute_safety_net());
+    let record = tokio::time::timeout(
+        PATIENCE,
+        client.wait_for_task_hybrid(&task, &receiver.inbox(), &wait),
+    )
+    .await
+    .expect("the callback ends the wait")
+    .expect("success");
+    assert_eq!(record.state, TaskState::Success);
+    // Both copies were answered 200; the second was recognised as a redelivery.
+    assert!(
+        sandbox
+            .wait_until(PATIENCE, |stats| stats.callbacks_sent >= 2)
+            .await
+    );
+    assert_eq!(delivered.task_ids(), [task]);
+    let stats = receiver.stats();
+    assert_eq!((stats.delivered, stats.duplicates), (1, 1));
+    assert_eq!(
+        receiver.inbox().kept_len(),
+        0,
+        "nothing left to wake a later wait"
+    );
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1);
+}
+
+/// The blocking client: a sandbox on its own runtime, a receiver on its own thread.
+fn blocking_receiver(delivered: &Delivered) -> BlockingReceiver {
+    BlockingReceiver::bind("127.0.0.1:0", delivered.config(Verifier::new(key(KEY))))
+        .expect("bind loopback")
+}
+
+#[test]
+fn a_blocking_hybrid_wait_returns_on_the_callback_and_duplicates_reach_the_application_once() {
+    let sandbox = signing_sandbox()
+        .callback_duplicates(true)
+        .start_in_background()
+        .expect("sandbox starts");
+    let delivered = Delivered::default();
+    let receiver = blocking_receiver(&delivered);
+    let inbox = receiver.inbox();
+    let events = Events::default();
+    let client = blocking_client(&sandbox, &events);
+    let task = client
+        .generate(&fox_with_callback(&receiver.url("/cb")))
+        .expect("created")
+        .task_id;
+
+    let record = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            // The deadline makes a broken wait fail (a second read, or a timeout) instead of
+            // blocking the test for ten minutes.
+            let wait = veo3_blocking::WaitOptions::default()
+                .schedule(ten_minute_safety_net())
+                .timeout(PATIENCE);
+            client.wait_for_task_hybrid(&task, &inbox, &wait)
+        });
+        // Finish the task once the wait is blocked on the inbox.
+        while inbox.waiting() == 0 && !waiting.is_finished() {
+            std::thread::yield_now();
+        }
+        assert!(sandbox.complete_now(&task));
+        waiting.join().expect("wait thread")
+    })
+    .expect("success");
+    assert_eq!(record.state, TaskState::Success);
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1);
+    assert_eq!(events.triggers(), [PollTrigger::Callback]);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    assert!(runtime.block_on(sandbox.wait_until(PATIENCE, |stats| stats.callbacks_sent >= 2)));
+    assert_eq!(delivered.task_ids(), [task]);
+    assert_eq!(receiver.stats().duplicates, 1);
+    receiver.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn with_callbacks_off_a_blocking_hybrid_wait_finishes_by_polling() {
+    let sandbox = Sandbox::builder()
+        .key("sandbox-key")
+        .time_scale(0.001)
+        .hmac_key(KEY)
+        .callbacks(false)
+        .start_in_background()
+        .expect("sandbox starts");
+    let delivered = Delivered::default();
+    let receiver = blocking_receiver(&delivered);
+    let events = Events::default();
+    let client = blocking_client(&sandbox, &events);
+    let wait = veo3_blocking::WaitOptions::default().schedule(quick_safety_net());
+    let record = client
+        .generate_and_wait_hybrid(
+            &fox_with_callback(&receiver.url("/cb")),
+            &receiver.inbox(),
+            &wait,
+        )
+        .expect("found by the safety net");
+    assert_eq!(record.state, TaskState::Success);
+    let triggers = events.triggers();
+    assert!(!triggers.is_empty());
+    assert!(
+        triggers.iter().all(|t| *t == PollTrigger::Schedule),
+        "{triggers:?}"
+    );
+    assert_eq!(
+        sandbox.stats().requests(Route::RecordInfo),
+        triggers.len() as u64
+    );
+    assert!(delivered.task_ids().is_empty());
 }
