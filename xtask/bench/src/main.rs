@@ -3,13 +3,15 @@
 //! Each benchmark measures its baseline in the same run and prints ratios, so figures are
 //! comparable across machines.
 
+mod client;
 mod sandbox;
 
 fn main() -> anyhow::Result<()> {
     let name = std::env::args().nth(1).unwrap_or_default();
     let rest: Vec<String> = std::env::args().skip(2).collect();
     match name.as_str() {
+        "client" => client::run(&rest),
         "sandbox" => sandbox::run(&rest),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: sandbox"),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox"),
     }
 }

@@ -1,0 +1,352 @@
+//! `cargo xtask bench client`: is veo3-reqwest ever the bottleneck?
+//!
+//! Every figure is a ratio against a baseline measured in the same run, against the same
+//! sandbox (in this process, on a runtime of its own). The client under test runs in a child
+//! process (this binary again, with `--child`), like its baselines, so each side gets the same
+//! share of the two cores and the client's peak RSS is its own.
+//!
+//! 1. **Status calls per second** (`GET /api/v1/veo/record-info`, decoded) over one keep-alive
+//!    connection, sequentially, and with 16 concurrent callers sharing one client; next to
+//!    `wrk` hitting the same route with the same connections (Debian: `apt-get install -y
+//!    wrk`; skipped with a note when missing), and next to kie's Python quickstart loop
+//!    (`requests.get` per call; needs `pip install requests`; skipped with a note when
+//!    missing). Targets: at least 0.8x wrk and 10x Python.
+//! 2. **Download of 1 GiB** (`/big/<bytes>` on the file host) with `Client::download` to a file
+//!    (`.part`, fsync, rename), next to `curl -o` of the same URL to the same folder; and the
+//!    client process's peak RSS. Targets: at least 0.9x curl, under 32 MiB.
+//!
+//! `--quick` shortens the windows and the file (for a smoke run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use veo3_reqwest::{Client, RetryPolicy, Veo3Api};
+use veo3_sandbox::Sandbox;
+
+const KEY: &str = "sk-bench-client-0123456789";
+const CONCURRENCY: usize = 16;
+
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) == Some("--child") {
+        return child(&args[1..]);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let window = if quick {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(5)
+    };
+    let file_bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
+
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.0)
+        .rate_limit(None)
+        .start_in_background()?;
+    let task_id = create_task(sandbox.api_url())?;
+    let status_url = format!(
+        "{}/api/v1/veo/record-info?taskId={task_id}",
+        sandbox.api_url()
+    );
+    println!(
+        "veo3-reqwest client benchmark (sandbox at {})",
+        sandbox.api_url()
+    );
+    println!();
+
+    // 1. Status calls.
+    println!(
+        "status calls per second ({} s windows):",
+        window.as_secs_f64()
+    );
+    let seconds = window.as_secs_f64().to_string();
+    for connections in [1, CONCURRENCY] {
+        let ours = child_figure(&[
+            "status",
+            sandbox.api_url(),
+            &task_id,
+            &seconds,
+            &connections.to_string(),
+        ])?;
+        println!("  veo3-reqwest, {connections:>2} caller(s) on one client: {ours:>10.0} calls/s");
+        match wrk(&status_url, connections, window)? {
+            Some(theirs) => println!(
+                "  wrk, {connections:>2} connection(s):                 {theirs:>10.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
+                ours / theirs
+            ),
+            None => println!(
+                "  wrk: not found; install it (Debian: apt-get update && apt-get install -y wrk) for this baseline"
+            ),
+        }
+        if connections == 1 {
+            match python(&status_url, window)? {
+                Some(theirs) => println!(
+                    "  python requests.get per call:        {theirs:>10.0} calls/s -> client/python = {:.1}x (target >= 10x)",
+                    ours / theirs
+                ),
+                None => println!(
+                    "  python3 with requests: not found; `pip install requests` for this baseline"
+                ),
+            }
+        }
+    }
+    println!();
+
+    // 2. A large download.
+    let dir = download_dir()?;
+    let url = sandbox.big_file_url(file_bytes);
+    let mib = file_bytes as f64 / f64::from(1 << 20);
+    println!("download of {mib:.0} MiB to {}:", dir.display());
+    let curl_path = dir.join("curl.bin");
+    let ours_path = dir.join("client.bin");
+    let mut curl_rate = None;
+    let mut ours: (f64, f64) = (0.0, 0.0);
+    // Alternate the two, twice, and keep each side's best run, so neither pays for a cold
+    // page cache alone.
+    for _ in 0..2 {
+        if let Some(rate) = curl(&url, &curl_path, file_bytes)? {
+            curl_rate = Some(curl_rate.map_or(rate, |best: f64| best.max(rate)));
+        }
+        let _ = std::fs::remove_file(&curl_path);
+        let line = child_line(&[
+            "download",
+            sandbox.api_url(),
+            &url,
+            &ours_path.to_string_lossy(),
+            &file_bytes.to_string(),
+        ])?;
+        let mut fields = line.split_whitespace().map(str::parse::<f64>);
+        let (Some(Ok(rate)), Some(Ok(rss))) = (fields.next(), fields.next()) else {
+            bail!("unexpected child output {line:?}");
+        };
+        ours = (
+            ours.0.max(rate),
+            if ours.1 == 0.0 { rss } else { ours.1.max(rss) },
+        );
+        let _ = std::fs::remove_file(&ours_path);
+    }
+    println!(
+        "  veo3-reqwest Client::download: {:>8.0} MiB/s, peak RSS {:.1} MiB (target < 32 MiB)",
+        ours.0, ours.1
+    );
+    match curl_rate {
+        Some(rate) => println!(
+            "  curl -o:                       {rate:>8.0} MiB/s   -> client/curl = {:.2}x (target >= 0.9x)",
+            ours.0 / rate
+        ),
+        None => println!("  curl: not found; install curl for this baseline"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let stats = sandbox.stats();
+    if !stats.file_auth_headers.is_empty() {
+        bail!(
+            "the file host saw Authorization headers: {:?}",
+            stats.file_auth_headers
+        );
+    }
+    Ok(())
+}
+
+/// Creates one finished task and returns its id.
+fn create_task(api_url: &str) -> anyhow::Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = Client::builder().api_key(KEY).base_url(api_url).build()?;
+        let request = veo3_reqwest::GenerateRequest::builder("A benchmark").build()?;
+        let created = client.generate(&request).await?;
+        Ok(created.task_id)
+    })
+}
+
+/// The folder for downloaded files: `/dev/shm` when it exists (RAM, so the disk is not what
+/// is measured), the temporary folder otherwise.
+fn download_dir() -> anyhow::Result<PathBuf> {
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("veo3-bench-client-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Runs this binary as a child and returns the first field of its output as a number.
+fn child_figure(args: &[&str]) -> anyhow::Result<f64> {
+    let line = child_line(args)?;
+    line.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .with_context(|| format!("unexpected child output {line:?}"))
+}
+
+fn child_line(args: &[&str]) -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let output = Command::new(exe)
+        .arg("client")
+        .arg("--child")
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "child {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The client under test, in its own process.
+fn child(args: &[String]) -> anyhow::Result<()> {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match arg(0) {
+        "status" => {
+            let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
+            let window = Duration::from_secs_f64(arg(3).parse()?);
+            let callers: usize = arg(4).parse()?;
+            let rate = runtime.block_on(async move {
+                let client = Client::builder()
+                    .api_key(KEY)
+                    .base_url(api)
+                    .retry_policy(RetryPolicy::no_retries())
+                    .build()?;
+                // Warm the connection(s) up.
+                client.record_info(&task_id).await?;
+                let started = Instant::now();
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..callers {
+                    let (client, task_id) = (client.clone(), task_id.clone());
+                    set.spawn(async move {
+                        let mut calls = 0u64;
+                        while started.elapsed() < window {
+                            client.record_info(&task_id).await?;
+                            calls += 1;
+                        }
+                        Ok::<_, veo3_reqwest::Error>(calls)
+                    });
+                }
+                let mut calls = 0;
+                while let Some(joined) = set.join_next().await {
+                    calls += joined??;
+                }
+                Ok::<_, anyhow::Error>(calls as f64 / started.elapsed().as_secs_f64())
+            })?;
+            println!("{rate}");
+        }
+        "download" => {
+            let (api, url, path) = (arg(1).to_owned(), arg(2).to_owned(), arg(3).to_owned());
+            let expected: u64 = arg(4).parse()?;
+            let rate = runtime.block_on(async move {
+                let client = Client::builder().api_key(KEY).base_url(api).build()?;
+                let started = Instant::now();
+                let done = client.download(&url, &path).await?;
+                let elapsed = started.elapsed().as_secs_f64();
+                if done.bytes != expected {
+                    bail!("downloaded {} of {expected} bytes", done.bytes);
+                }
+                Ok(done.bytes as f64 / f64::from(1 << 20) / elapsed)
+            })?;
+            println!("{rate} {}", peak_rss_mib()?);
+        }
+        other => bail!("unknown child mode {other:?}"),
+    }
+    Ok(())
+}
+
+/// This process's peak resident set size (`VmHWM`), in MiB.
+fn peak_rss_mib() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kib / 1024.0)
+}
+
+/// `wrk` on `url` with `connections` connections for `window`; `None` when wrk is missing.
+fn wrk(url: &str, connections: usize, window: Duration) -> anyhow::Result<Option<f64>> {
+    let threads = connections.min(2);
+    let output = match Command::new("wrk")
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{}s", window.as_secs().max(1)),
+            "-H",
+            &format!("Authorization: Bearer {KEY}"),
+            url,
+        ])
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rate = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
+        .and_then(|rest| rest.trim().parse().ok())
+        .with_context(|| format!("cannot read wrk's output: {text}"))?;
+    Ok(Some(rate))
+}
+
+/// kie's Python quickstart loop: `requests.get` per call, for `window`.
+fn python(url: &str, window: Duration) -> anyhow::Result<Option<f64>> {
+    const SCRIPT: &str = r#"
+import sys, time
+import requests
+url, key, window = sys.argv[1], sys.argv[2], float(sys.argv[3])
+headers = {"Authorization": "Bearer " + key}
+calls, start = 0, time.time()
+while time.time() - start < window:
+    response = requests.get(url, headers=headers)
+    response.json()
+    calls += 1
+print(calls / (time.time() - start))
+"#;
+    let output = match Command::new("python3")
+        .args(["-c", SCRIPT, url, KEY, &window.as_secs_f64().to_string()])
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if !output.status.success() {
+        // Most likely `requests` is not installed.
+        return Ok(None);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+}
+
+/// `curl -o` of `url` to `path`, in MiB/s; `None` when curl is missing.
+fn curl(url: &str, path: &Path, expected: u64) -> anyhow::Result<Option<f64>> {
+    let started = Instant::now();
+    let status = match Command::new("curl")
+        .args(["-sS", "-f", "-o"])
+        .arg(path)
+        .arg(url)
+        .status()
+    {
+        Ok(status) => status,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("curl failed: {status}");
+    }
+    let len = std::fs::metadata(path)?.len();
+    if len != expected {
+        bail!("curl downloaded {len} of {expected} bytes");
+    }
+    Ok(Some(len as f64 / f64::from(1 << 20) / elapsed))
+}
