@@ -1,21 +1,28 @@
 //! Integration tests: the blocking client against the sandbox over loopback HTTP.
 //!
-//! The sandbox runs on its own runtime in a background thread (`start_in_background`), so the
+//! The shared scenario table and fault mix (`support::scenarios`) run here through
+//! [`BlockingFlows`] (each call in `spawn_blocking`), with the same assertions as for the
+//! async client. The tests before it cover what is specific to this client.
+//!
+//! In those, the sandbox runs on its own runtime in a background thread (`start_in_background`), so the
 //! client can be called from plain tests and from inside `#[tokio::test]`s of both flavours.
 //! Waits run on a [`SimulatedClock`]: the client never really sleeps, and an observer moves
 //! the sandbox's frozen clock whenever a poll sees unfinished work, so nothing here depends on
 //! real timing.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use veo3_blocking::{
-    Client, Clock, DownloadPolicy, Event, ExtendRequest, GenerateRequest, Model, Observer,
-    PollStatus, RetryPolicy, SimulatedClock, TaskState, Upgrade4kRequest, WaitOptions,
+    Client, Clock, Credits, DownloadPolicy, Error, Event, ExtendRequest, GenerateRequest,
+    Hd1080pResult, Model, Observer, PollStatus, RetryPolicy, SimulatedClock, TaskCreated,
+    TaskRecord, TaskState, Upgrade4kRequest, Upgrade4kResult, UpgradeStatus, WaitOptions,
 };
 use veo3_sandbox::{Fault, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape};
 
 use crate::support::cargo_tree;
+use crate::support::scenarios::{self, BoxFuture, Flows, Setup};
 
 const KEY: &str = "sk-blocking-test-key-0001";
 
@@ -503,18 +510,126 @@ fn an_unreachable_server_is_a_connect_failure_that_is_safe_to_report() {
     assert!(error.to_string().contains("generate"), "{error}");
 }
 
-#[test]
-fn the_readme_shows_the_blocking_snippet_that_is_compiled() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    let snippet = std::fs::read_to_string(root.join("crates/veo3-blocking/docs/blocking-usage.md"))
-        .expect("snippet (compiled by veo3-blocking's doc tests)");
-    let section = readme
-        .split("## Blocking usage")
-        .nth(1)
-        .expect("a Blocking usage section");
-    assert!(
-        section.contains(snippet.trim()),
-        "README and snippet differ"
-    );
+// ---------------------------------------------------------------------------------------------
+// The shared scenario table (`support::scenarios`), run against the blocking client: every
+// call goes through `spawn_blocking`, as a blocking library is used from async code.
+
+/// The blocking client behind the scenario table's [`Flows`].
+struct BlockingFlows {
+    client: Client,
+}
+
+fn connect(setup: &Setup) -> Box<dyn Flows> {
+    let client = Client::builder()
+        .api_key(&setup.key)
+        .base_url(&setup.base_url)
+        .retry_policy(setup.retry.clone())
+        .poll_schedules(setup.schedule.clone())
+        .download_policy(setup.download.clone())
+        .observer(setup.observer.clone())
+        .build()
+        .expect("client builds");
+    Box::new(BlockingFlows { client })
+}
+
+impl BlockingFlows {
+    /// Runs `call` with a clone of the client on tokio's blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(Client) -> T + Send + 'static,
+    ) -> BoxFuture<'_, T> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || call(client))
+                .await
+                .expect("the blocking call does not panic")
+        })
+    }
+}
+
+impl Flows for BlockingFlows {
+    fn name(&self) -> &'static str {
+        "veo3-blocking"
+    }
+
+    fn generate(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        self.run(move |client| client.generate(&request))
+    }
+
+    fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.record_info(&task_id))
+    }
+
+    fn hd_1080p(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Hd1080pResult>, Error>> {
+        self.run(move |client| client.hd_1080p(&task_id, index))
+    }
+
+    fn upgrade_4k(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<UpgradeStatus<Upgrade4kResult>, Error>> {
+        self.run(move |client| client.upgrade_4k(&request))
+    }
+
+    fn extend(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        self.run(move |client| client.extend(&request))
+    }
+
+    fn credits(&self) -> BoxFuture<'_, Result<Credits, Error>> {
+        self.run(|client| client.credits())
+    }
+
+    fn download_url(&self, url: String) -> BoxFuture<'_, Result<String, Error>> {
+        self.run(move |client| client.download_url(&url))
+    }
+
+    fn generate_and_wait(
+        &self,
+        request: GenerateRequest,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.generate_and_wait(&request, &WaitOptions::default()))
+    }
+
+    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.wait_for_task(&task_id, &WaitOptions::default()))
+    }
+
+    fn upgrade_1080p_and_wait(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>> {
+        self.run(move |client| {
+            client.upgrade_1080p_and_wait(&task_id, index, &WaitOptions::default())
+        })
+    }
+
+    fn upgrade_4k_and_wait(
+        &self,
+        request: Upgrade4kRequest,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>> {
+        self.run(move |client| client.upgrade_4k_and_wait(&request, &WaitOptions::default()))
+    }
+
+    fn extend_and_wait(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.extend_and_wait(&request, &WaitOptions::default()))
+    }
+
+    fn download(&self, url: String, path: PathBuf) -> BoxFuture<'_, Result<u64, Error>> {
+        self.run(move |client| client.download(&url, &path).map(|saved| saved.bytes))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_table_passes() {
+    scenarios::run_table(connect).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_mix_creates_one_task_per_submitted_flow() {
+    scenarios::run_fault_mix(connect, 200).await;
 }

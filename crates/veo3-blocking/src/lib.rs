@@ -100,9 +100,3 @@ pub use veo3_types::{
 pub use veo3_core as core;
 /// The wire models.
 pub use veo3_types as types;
-
-/// The README's "Blocking usage" snippet, compiled as a doc test (a test in `tests/it`
-/// checks that the README shows exactly this file).
-#[cfg(doctest)]
-#[doc = include_str!("../docs/blocking-usage.md")]
-struct ReadmeBlockingUsage;
