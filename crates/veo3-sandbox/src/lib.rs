@@ -533,6 +533,11 @@ impl SandboxHandle {
         self.shared.script_outcome(route, outcome, 1);
     }
 
+    /// Gives each of the next `times` tasks created on `route` this outcome.
+    pub fn script_outcomes(&self, route: Route, outcome: Outcome, times: usize) {
+        self.shared.script_outcome(route, outcome, times);
+    }
+
     /// Drops every scripted fault and outcome not yet used.
     pub fn clear_scripts(&self) {
         self.shared.clear_scripts();

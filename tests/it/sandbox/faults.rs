@@ -27,6 +27,19 @@ async fn scripted_and_per_task_outcomes_end_tasks_as_the_service_does() {
         assert_eq!(data["response"], Value::Null);
         assert!(data["completeTime"].is_i64());
     }
+    // Several at once, then back to success.
+    sandbox.script_outcomes(Route::Generate, Outcome::Internal, 2);
+    let ids = [
+        api.generate(&text("p")).await,
+        api.generate(&text("p")).await,
+        api.generate(&text("p")).await,
+    ];
+    sandbox.complete_all();
+    let mut flags = Vec::new();
+    for id in &ids {
+        flags.push(api.record(id).await.data()["successFlag"].clone());
+    }
+    assert_eq!(flags, [json!(2), json!(2), json!(1)]);
     // Per task: change the fate of a running task.
     let id = api.generate(&text("p")).await;
     assert!(sandbox.set_outcome(&id, Outcome::GenerationFailed));
