@@ -3,6 +3,7 @@
 //! Each benchmark measures its baseline in the same run and prints ratios, so figures are
 //! comparable across machines.
 
+mod callbacks;
 mod client;
 mod sandbox;
 
@@ -12,6 +13,7 @@ fn main() -> anyhow::Result<()> {
     match name.as_str() {
         "client" => client::run(&rest),
         "sandbox" => sandbox::run(&rest),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox"),
+        "callbacks" => callbacks::run(&rest),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox, callbacks"),
     }
 }
