@@ -633,3 +633,50 @@ async fn the_scenario_table_passes() {
 async fn the_fault_mix_creates_one_task_per_submitted_flow() {
     scenarios::run_fault_mix(connect, 200).await;
 }
+
+/// Runs the example (built by `cargo test --workspace`) against a sandbox given by
+/// `KIE_BASE_URL`. When this test binary was built without it (e.g. `cargo test -p
+/// veo3-tests`), it says so and checks nothing.
+#[test]
+fn the_example_runs_against_the_sandbox() {
+    let Some(binary) = std::env::current_exe().ok().and_then(|exe| {
+        Some(exe.parent()?.parent()?.join("examples").join(format!(
+            "blocking_text_to_video{}",
+            std::env::consts::EXE_SUFFIX
+        )))
+    }) else {
+        return;
+    };
+    if !binary.exists() {
+        eprintln!(
+            "{} is not built; run `cargo test --workspace`",
+            binary.display()
+        );
+        return;
+    }
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.001)
+        .start_in_background()
+        .expect("sandbox");
+    let dir = tempfile::tempdir().expect("dir");
+    let output = std::process::Command::new(&binary)
+        .args(["A red fox in the snow", "fox.mp4"])
+        .env("KIE_API_KEY", KEY)
+        .env("KIE_BASE_URL", sandbox.api_url())
+        .env("VEO3_POLL_INTERVAL_MS", "10")
+        .current_dir(dir.path())
+        .output()
+        .expect("the example runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = std::fs::read(dir.path().join("fox.mp4")).expect("the video");
+    assert!(!video.is_empty());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("fox.mp4"));
+    let stats = sandbox.stats();
+    assert_eq!(stats.tasks_created_by(KEY), 1);
+    assert!(stats.file_auth_headers.is_empty());
+}

@@ -1,11 +1,13 @@
 //! Text to video with plain function calls: generate, wait, download.
 //!
 //! ```text
-//! KIE_API_KEY=... cargo run -p veo3-blocking --example text_to_video -- "A red fox in the snow" fox.mp4
+//! KIE_API_KEY=... cargo run -p veo3-blocking --example blocking_text_to_video -- "A red fox in the snow" fox.mp4
 //! ```
 //!
 //! Against the local sandbox (`cargo run -p veo3-sandbox -- --time-scale 0.05` prints its URL),
-//! set `KIE_BASE_URL` to the sandbox's API URL and any `KIE_API_KEY`. Progress goes to stderr.
+//! set `KIE_BASE_URL` to the sandbox's API URL and any `KIE_API_KEY`; `VEO3_POLL_INTERVAL_MS`
+//! makes the wait poll at that interval from the start (handy with a small time scale).
+//! Progress goes to stderr.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -52,9 +54,16 @@ fn run(prompt: &str, output: &str) -> Result<(), Error> {
         .model(Model::Veo3Fast)
         .build()?;
     // Poll every 10 s after the first check; give up waiting after 15 minutes.
-    let wait = WaitOptions::default()
+    let mut wait = WaitOptions::default()
         .poll_interval(Duration::from_secs(10))
         .timeout(Duration::from_secs(15 * 60));
+    if let Some(interval) = std::env::var("VEO3_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
+    {
+        wait = wait.first_delay(interval).poll_interval(interval);
+    }
     let record = client.generate_and_wait(&request, &wait)?;
     let Some(url) = record.video_urls().first() else {
         return Err(Error::invalid_input(
