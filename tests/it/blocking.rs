@@ -680,3 +680,85 @@ fn the_example_runs_against_the_sandbox() {
     assert_eq!(stats.tasks_created_by(KEY), 1);
     assert!(stats.file_auth_headers.is_empty());
 }
+
+/// A one-shot HTTP server on loopback that answers every request with `reply` and records
+/// the request heads it read.
+fn canned_server(reply: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let log = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            log.lock().expect("log").push(head);
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (url, heads)
+}
+
+#[test]
+fn an_api_redirect_is_not_followed_so_the_key_stays_home() {
+    let files = frozen().start_in_background().expect("sandbox");
+    let target = format!("{}/big/10", files.files_url());
+    let (url, heads) = canned_server(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    ));
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(url)
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .expect("client");
+    let error = client.credits().expect_err("a redirect is not an answer");
+    assert_eq!(error.status(), Some(307), "{error}");
+    assert_eq!(heads.lock().expect("log").len(), 1);
+    assert!(
+        heads.lock().expect("log")[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer"),
+        "the API itself gets the key"
+    );
+    let stats = files.stats();
+    assert_eq!(
+        stats.file_requests, 0,
+        "the redirect target was never contacted"
+    );
+}
+
+#[test]
+fn an_oversized_answer_is_bounded_and_a_billable_one_is_not_resent() {
+    let world = World::with_client(frozen(), |builder| {
+        builder
+            .max_response_bytes(16)
+            .retry_policy(RetryPolicy::default().with_max_attempts(3))
+    });
+    let error = world.client.credits().expect_err("the answer is too long");
+    assert!(
+        error.to_string().contains("exceeds 16 bytes")
+            || format!("{error:?}").contains("exceeds 16 bytes"),
+        "{error:?}"
+    );
+    assert_eq!(
+        world.sandbox.stats().requests(Route::Credits),
+        3,
+        "a read is retried"
+    );
+
+    let error = world.client.generate(&fox()).expect_err("too long");
+    assert!(error.is_outcome_unknown(), "{error}");
+    let stats = world.sandbox.stats();
+    assert_eq!(stats.requests(Route::Generate), 1, "a billable call is not");
+    assert_eq!(stats.tasks_created, 1);
+}
