@@ -480,3 +480,52 @@ async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
     );
     assert!(stats.callbacks_sent >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(veo3())
+        .args([
+            "sandbox",
+            "--key",
+            KEY,
+            "--time-scale",
+            "0.01",
+            "--credits",
+            "77",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("veo3 sandbox starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .expect("join")
+    .expect("the URL line");
+    let urls: Value = serde_json::from_str(&line).expect("one JSON line");
+    let api = urls["api"].as_str().expect("api URL");
+    assert!(
+        urls["files"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("http://127.0.0.1:"))
+    );
+    let credits = reqwest::Client::new()
+        .get(format!("{api}/api/v1/chat/credit"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("the sandbox answers")
+        .bytes()
+        .await
+        .expect("a body");
+    let credits: Value = serde_json::from_slice(&credits).expect("JSON");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(credits["data"], 77, "the options reached the sandbox");
+}

@@ -103,7 +103,7 @@ Examples:
     #[command(
         after_help = "Examples:\n  veo3 sandbox --port 8080 --time-scale 0.01\n  KIE_BASE_URL=http://127.0.0.1:8080 KIE_API_KEY=test veo3 generate \"...\" --out a.mp4"
     )]
-    Sandbox(SandboxArgs),
+    Sandbox(veo3_sandbox::serve::ServeArgs),
 
     /// Receive kie.ai callbacks: verify, deduplicate, print each as a JSON line.
     #[command(
@@ -310,37 +310,6 @@ pub(crate) struct ExtendArgs {
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct SandboxArgs {
-    /// API port (0: any free port; the file host takes another).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) port: u16,
-
-    /// Accepted API key (repeatable); none: any non-empty bearer key.
-    #[arg(long = "key")]
-    pub(crate) keys: Vec<String>,
-
-    /// Multiplies every simulated duration (0.01: three minutes in under two seconds).
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) time_scale: f64,
-
-    /// Seed for outcomes and faults.
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-
-    /// Fault injection spec (see `veo3-sandbox --help`).
-    #[arg(long)]
-    pub(crate) faults: Option<String>,
-
-    /// Sign callbacks with this webhook HMAC key.
-    #[arg(long)]
-    pub(crate) hmac_key: Option<String>,
-
-    /// Response shape: modern or legacy.
-    #[arg(long, default_value = "modern")]
-    pub(crate) shape: String,
 }
 
 #[derive(Debug, Args)]

@@ -12,8 +12,8 @@ use veo3_reqwest::{Client, WaitOptions};
 use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord, Upgrade4kRequest};
 
 use crate::args::{
-    Cli, Command, DemoArgs, DownloadArgs, ExtendArgs, GenerateArgs, ListenArgs, SandboxArgs,
-    TaskArgs, UpgradeArgs, UpgradeResolution, WaitArgs, WaitTuning,
+    Cli, Command, DemoArgs, DownloadArgs, ExtendArgs, GenerateArgs, ListenArgs, TaskArgs,
+    UpgradeArgs, UpgradeResolution, WaitArgs, WaitTuning,
 };
 use crate::exit;
 use crate::output::{Printer, download_json, record_json, record_text};
@@ -447,47 +447,16 @@ fn check_output_path(path: Option<&Path>) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn sandbox(args: &SandboxArgs, printer: Printer) -> Result<(), CliError> {
-    let mut builder = veo3_sandbox::Sandbox::builder()
-        .api_port(args.port)
-        .time_scale(args.time_scale);
-    for key in &args.keys {
-        builder = builder.key(key);
-    }
-    if let Some(seed) = args.seed {
-        builder = builder.seed(seed);
-    }
-    if let Some(spec) = &args.faults {
-        let plan = spec
-            .parse::<veo3_sandbox::FaultPlan>()
-            .map_err(|e| CliError::Usage(format!("--faults: {e}")))?;
-        builder = builder.faults(plan);
-    }
-    if let Some(key) = &args.hmac_key {
-        builder = builder.hmac_key(key);
-    }
-    let shape = args
-        .shape
-        .parse::<veo3_sandbox::Shape>()
-        .map_err(|e| CliError::Usage(format!("--shape: {e}")))?;
-    builder = builder.shape(shape);
-    let handle = builder
-        .start()
-        .await
-        .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
-    println!(
-        "{}",
-        json!({"api": handle.api_url(), "files": handle.files_url()})
+async fn sandbox(args: &veo3_sandbox::serve::ServeArgs, printer: Printer) -> Result<(), CliError> {
+    let builder = args
+        .builder()
+        .map_err(|e| CliError::Usage(format!("--faults: {e}")))?;
+    printer.note(
+        "sandbox starting; Ctrl-C stops it. Point the SDK or the CLI at it with KIE_BASE_URL.",
     );
-    printer.note(format!(
-        "sandbox running; try: KIE_BASE_URL={} KIE_API_KEY=test veo3 credits   (Ctrl-C stops it)",
-        handle.api_url()
-    ));
-    tokio::signal::ctrl_c()
+    veo3_sandbox::serve::serve_until_signal(builder)
         .await
-        .map_err(|e| CliError::Other(format!("cannot wait for Ctrl-C: {e}")))?;
-    handle.shutdown();
-    Ok(())
+        .map_err(|e| CliError::Other(format!("sandbox: {e}")))
 }
 
 /// The verifier `veo3 listen` and `--callback-listen` use: the key from the environment, or

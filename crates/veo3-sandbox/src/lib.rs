@@ -107,6 +107,7 @@ mod config;
 mod faults;
 mod files;
 mod render;
+pub mod serve;
 mod server;
 mod state;
 mod uploads;
