@@ -508,3 +508,87 @@ async fn the_examples_run_against_the_sandbox() {
     assert!(stats.tasks_created_by(KEY) >= 4, "{stats:?}");
     assert!(stats.file_auth_headers.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_retried_even_for_generate_because_nothing_was_sent() {
+    // A port with nothing listening: bind, note the address, close.
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let client = builder(&Setup::for_sandbox(&format!("http://{address}")))
+        .retry_policy(
+            veo3_reqwest::RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(1), Duration::from_millis(2)),
+        )
+        .build()
+        .expect("client");
+    let error = client.generate(&text("A fox")).await.expect_err("refused");
+    assert!(!error.is_outcome_unknown(), "never sent: {error}");
+    match &error {
+        Error::GaveUp { attempts, .. } => assert_eq!(*attempts, 3),
+        other => panic!("expected GaveUp after 3 attempts: {other:?}"),
+    }
+    assert!(
+        matches!(
+            error.innermost(),
+            Error::Transport {
+                phase: veo3_core::TransportPhase::Connect,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generate_that_times_out_is_reported_once_and_never_resent() {
+    // A server that reads requests and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        seen.clear();
+                    }
+                }
+            });
+        }
+    });
+    let client = builder(&Setup::for_sandbox(&base))
+        .attempt_timeout(Duration::from_millis(200))
+        .build()
+        .expect("client");
+    let error = client
+        .generate(&text("A fox"))
+        .await
+        .expect_err("no answer");
+    assert!(error.is_outcome_unknown(), "{error}");
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(error.endpoint(), Some(veo3_types::Endpoint::Generate));
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent once"
+    );
+    // A read-only call in the same situation is retried (attempts = 5 in the setup).
+    let error = client.credits().await.expect_err("no answer");
+    assert!(matches!(error, Error::GaveUp { .. }), "{error}");
+    assert!(received.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+}

@@ -70,7 +70,14 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             &seconds,
             &connections.to_string(),
         ])?;
-        println!("  veo3-reqwest, {connections:>2} caller(s) on one client: {ours:>10.0} calls/s");
+        let flavor = if connections == 1 {
+            "current-thread"
+        } else {
+            "multi-thread"
+        };
+        println!(
+            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {ours:>10.0} calls/s"
+        );
         match wrk(&status_url, connections, window)? {
             Some(theirs) => println!(
                 "  wrk, {connections:>2} connection(s):                 {theirs:>10.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
@@ -203,9 +210,17 @@ fn child_line(args: &[&str]) -> anyhow::Result<String> {
 /// The client under test, in its own process.
 fn child(args: &[String]) -> anyhow::Result<()> {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // One sequential caller runs on a current-thread runtime (like wrk's and Python's single
+    // thread); concurrent callers and downloads on the multi-thread runtime.
+    let runtime = if arg(0) == "status" && arg(4) == "1" {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
     match arg(0) {
         "status" => {
             let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
