@@ -98,6 +98,7 @@ mod http;
 mod retry;
 mod schedule;
 mod secret;
+pub mod settings;
 pub mod time;
 mod wait;
 pub mod webhook;

@@ -1,0 +1,332 @@
+//! Client settings both clients share: where the API is, where the key comes from, the stages
+//! a wait can be in with their schedules, and the per-call [`WaitOptions`].
+//!
+//! The async and the blocking client expose the same builder and the same flows; what those
+//! mean (which schedule a generation uses, how a per-call option changes it, which base URLs
+//! are acceptable) is decided here once, so the two cannot drift apart.
+
+use std::time::Duration;
+
+use veo3_types::Model;
+
+use crate::{Error, PollSchedule};
+
+/// The API base URL of kie.ai.
+pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
+
+/// The environment variable holding the API key.
+pub const API_KEY_ENV: &str = "KIE_API_KEY";
+
+/// The environment variable that overrides the base URL (e.g. a local sandbox).
+pub const BASE_URL_ENV: &str = "KIE_BASE_URL";
+
+/// A kind of wait, each with its own default [`PollSchedule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// A generation task: [`PollSchedule::for_model`] of the request's model when it is known,
+    /// [`PollSchedule::generation`] otherwise.
+    Generation,
+    /// An extension task ([`PollSchedule::extension`]).
+    Extension,
+    /// A 1080p version ([`PollSchedule::hd_1080p`]).
+    Hd1080p,
+    /// A 4K version ([`PollSchedule::upgrade_4k`]).
+    Upgrade4k,
+}
+
+/// A client's schedule per stage: the core's presets unless the builder set one.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::PollSchedule;
+/// use veo3_core::settings::{Schedules, Stage};
+/// use veo3_types::Model;
+///
+/// let mut schedules = Schedules::default();
+/// assert_eq!(schedules.get(Stage::Hd1080p), PollSchedule::hd_1080p());
+/// assert_eq!(schedules.for_model(&Model::Veo3), PollSchedule::for_model(&Model::Veo3));
+/// let fast = PollSchedule::new(Duration::from_secs(1), Duration::from_secs(1), Duration::from_secs(60));
+/// schedules.set(Stage::Generation, fast.clone());
+/// assert_eq!(schedules.for_model(&Model::Veo3), fast, "a configured schedule wins");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Schedules {
+    generation: Option<PollSchedule>,
+    extension: Option<PollSchedule>,
+    hd_1080p: Option<PollSchedule>,
+    upgrade_4k: Option<PollSchedule>,
+}
+
+impl Schedules {
+    /// Uses `schedule` for every wait of `stage`.
+    pub fn set(&mut self, stage: Stage, schedule: PollSchedule) {
+        *self.slot(stage) = Some(schedule);
+    }
+
+    /// Uses `schedule` for every stage.
+    pub fn set_all(&mut self, schedule: PollSchedule) {
+        for stage in [
+            Stage::Generation,
+            Stage::Extension,
+            Stage::Hd1080p,
+            Stage::Upgrade4k,
+        ] {
+            self.set(stage, schedule.clone());
+        }
+    }
+
+    /// The schedule of `stage`.
+    pub fn get(&self, stage: Stage) -> PollSchedule {
+        let configured = match stage {
+            Stage::Generation => &self.generation,
+            Stage::Extension => &self.extension,
+            Stage::Hd1080p => &self.hd_1080p,
+            Stage::Upgrade4k => &self.upgrade_4k,
+        };
+        configured.clone().unwrap_or_else(|| match stage {
+            Stage::Generation => PollSchedule::generation(),
+            Stage::Extension => PollSchedule::extension(),
+            Stage::Hd1080p => PollSchedule::hd_1080p(),
+            Stage::Upgrade4k => PollSchedule::upgrade_4k(),
+        })
+    }
+
+    /// The generation schedule for a request with `model`: the configured one, or the preset
+    /// that suits the model (Quality takes longer than Fast).
+    pub fn for_model(&self, model: &Model) -> PollSchedule {
+        self.generation
+            .clone()
+            .unwrap_or_else(|| PollSchedule::for_model(model))
+    }
+
+    fn slot(&mut self, stage: Stage) -> &mut Option<PollSchedule> {
+        match stage {
+            Stage::Generation => &mut self.generation,
+            Stage::Extension => &mut self.extension,
+            Stage::Hd1080p => &mut self.hd_1080p,
+            Stage::Upgrade4k => &mut self.upgrade_4k,
+        }
+    }
+}
+
+/// Per-call tuning of a wait. `Default` keeps the client's schedule for the stage; each field
+/// set overrides one part of it.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::PollSchedule;
+/// use veo3_core::settings::WaitOptions;
+///
+/// // Poll every 10 s from the start, give up after 15 minutes.
+/// let wait = WaitOptions::default()
+///     .poll_interval(Duration::from_secs(10))
+///     .first_delay(Duration::from_secs(10))
+///     .timeout(Duration::from_secs(15 * 60));
+/// let schedule = wait.apply(PollSchedule::generation());
+/// assert_eq!(schedule.first_delay, Duration::from_secs(10));
+/// assert_eq!(schedule.deadline, Duration::from_secs(900));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    /// A constant interval between polls (no growth).
+    pub poll_interval: Option<Duration>,
+    /// The delay before the first poll.
+    pub first_delay: Option<Duration>,
+    /// The wait's deadline, after which it ends with [`Error::WaitTimeout`] (the task may still
+    /// finish: wait for it again).
+    pub timeout: Option<Duration>,
+    /// A whole schedule, replacing the stage's (the fields above still apply on top of it).
+    pub schedule: Option<PollSchedule>,
+}
+
+impl WaitOptions {
+    /// Sets [`WaitOptions::poll_interval`].
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Sets [`WaitOptions::first_delay`].
+    pub fn first_delay(mut self, delay: Duration) -> Self {
+        self.first_delay = Some(delay);
+        self
+    }
+
+    /// Sets [`WaitOptions::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`WaitOptions::schedule`].
+    pub fn schedule(mut self, schedule: PollSchedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// The schedule these options make of `base`.
+    pub fn apply(&self, base: PollSchedule) -> PollSchedule {
+        let mut schedule = self.schedule.clone().unwrap_or(base);
+        if let Some(interval) = self.poll_interval {
+            schedule = schedule.with_interval(interval).with_growth(1.0, interval);
+        }
+        if let Some(delay) = self.first_delay {
+            schedule = schedule.with_first_delay(delay);
+        }
+        if let Some(timeout) = self.timeout {
+            schedule = schedule.with_deadline(timeout);
+        }
+        schedule
+    }
+}
+
+/// Checks a base URL (`scheme://host[:port][/prefix]`, http or https, no credentials, query or
+/// fragment) and drops trailing slashes. Only this URL's origin ever receives the API key.
+///
+/// ```
+/// use veo3_core::settings::normalize_base_url;
+/// assert_eq!(normalize_base_url(" https://api.kie.ai/ ").unwrap(), "https://api.kie.ai");
+/// assert!(normalize_base_url("https://user:pw@api.kie.ai").is_err());
+/// ```
+pub fn normalize_base_url(url: &str) -> Result<String, Error> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::invalid_input("the base URL must start with http:// or https://"))?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(Error::invalid_input(format!(
+            "the base URL must use http or https, not {scheme:?}"
+        )));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err(Error::invalid_input("the base URL has no host"));
+    }
+    if authority.contains('@') {
+        return Err(Error::invalid_input(
+            "the base URL must not contain credentials; pass the API key to the builder",
+        ));
+    }
+    if url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
+        return Err(Error::invalid_input(
+            "the base URL must be scheme://host[:port][/prefix], without query, fragment or spaces",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// The key and base URL found in the environment ([`API_KEY_ENV`], [`BASE_URL_ENV`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvSettings {
+    /// The API key, when set.
+    pub api_key: Option<String>,
+    /// The base URL, when set and not empty.
+    pub base_url: Option<String>,
+    /// A variable that is set but unusable, described without its value.
+    pub problem: Option<String>,
+}
+
+impl EnvSettings {
+    /// Reads the process environment.
+    pub fn read() -> Self {
+        Self::from_lookup(|name| std::env::var(name))
+    }
+
+    /// Reads through `lookup` (for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Result<String, std::env::VarError>) -> Self {
+        let mut settings = Self::default();
+        match lookup(API_KEY_ENV) {
+            Ok(key) => settings.api_key = Some(key),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                settings.problem = Some(format!("{API_KEY_ENV} is not valid UTF-8"));
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+        match lookup(BASE_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => settings.base_url = Some(url.trim().to_owned()),
+            Ok(_) | Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                settings.problem = Some(format!("{BASE_URL_ENV} is not valid UTF-8"));
+            }
+        }
+        settings
+    }
+}
+
+impl std::fmt::Debug for EnvSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvSettings")
+            .field("api_key", &self.api_key.as_ref().map(|_| crate::REDACTED))
+            .field("base_url", &self.base_url)
+            .field("problem", &self.problem)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_normalised() {
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_base_url(" https://api.kie.ai/prefix/ ").unwrap(),
+            "https://api.kie.ai/prefix"
+        );
+        for bad in [
+            "api.kie.ai",
+            "ftp://api.kie.ai",
+            "https://user:pw@api.kie.ai",
+            "https://api.kie.ai/?x=1",
+            "https://api.kie.ai/#x",
+            "https://",
+            "https:///x",
+            "https://:80",
+            "https://a b",
+            "",
+        ] {
+            assert!(normalize_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wait_options_override_parts_of_the_schedule() {
+        let base = PollSchedule::generation();
+        assert_eq!(WaitOptions::default().apply(base.clone()), base);
+        let schedule = WaitOptions::default()
+            .poll_interval(Duration::from_secs(5))
+            .first_delay(Duration::from_secs(1))
+            .timeout(Duration::from_secs(60))
+            .apply(base);
+        assert_eq!(schedule.first_delay, Duration::from_secs(1));
+        assert_eq!(schedule.delay(5, 0), Duration::from_secs(5));
+        assert_eq!(schedule.deadline, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn schedules_default_to_the_stage_presets() {
+        let schedules = Schedules::default();
+        assert_eq!(schedules.get(Stage::Generation), PollSchedule::generation());
+        assert_eq!(schedules.get(Stage::Extension), PollSchedule::extension());
+        assert_eq!(schedules.get(Stage::Upgrade4k), PollSchedule::upgrade_4k());
+    }
+
+    #[test]
+    fn the_environment_is_read_without_leaking_the_key() {
+        let settings = EnvSettings::from_lookup(|name| match name {
+            API_KEY_ENV => Ok("sk-secret".into()),
+            BASE_URL_ENV => Ok("  ".into()),
+            _ => Err(std::env::VarError::NotPresent),
+        });
+        assert_eq!(settings.api_key.as_deref(), Some("sk-secret"));
+        assert_eq!(settings.base_url, None, "an empty override is ignored");
+        assert!(!format!("{settings:?}").contains("sk-secret"));
+    }
+}
