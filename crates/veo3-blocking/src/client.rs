@@ -16,10 +16,10 @@ use veo3_types::{
 };
 
 use crate::transport::ApiTransport;
-use crate::wait::{Schedules, Stage};
+use veo3_core::settings::{EnvSettings, Schedules, Stage, normalize_base_url};
 
 /// The default API base URL.
-pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
+pub use veo3_core::settings::DEFAULT_BASE_URL;
 
 /// The largest API answer read (API answers are a few kilobytes; this bounds memory when a
 /// proxy or a broken server sends something else).
@@ -119,7 +119,7 @@ impl Client {
     /// The schedule a wait of `stage` follows before [`WaitOptions`](crate::WaitOptions)
     /// apply (for [`Stage::Generation`], the preset of an unknown model).
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
-        self.inner.schedules.get(stage, None)
+        self.inner.schedules.get(stage)
     }
 
     /// The observer events go to.
@@ -198,7 +198,7 @@ impl Client {
 #[must_use]
 pub struct ClientBuilder {
     api_key: Option<String>,
-    env_error: Option<&'static str>,
+    env_error: Option<String>,
     base_url: Option<String>,
     connect_timeout: Duration,
     stall_timeout: Option<Duration>,
@@ -267,17 +267,15 @@ impl ClientBuilder {
     /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty); a key
     /// that is not UTF-8 is reported by [`ClientBuilder::build`].
     pub fn from_env(mut self) -> Self {
-        match std::env::var("KIE_API_KEY") {
-            Ok(key) => self.api_key = Some(key),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                self.env_error = Some("KIE_API_KEY is not valid UTF-8");
-            }
-            Err(std::env::VarError::NotPresent) => {}
+        let env = EnvSettings::read();
+        if env.api_key.is_some() {
+            self.api_key = env.api_key;
         }
-        if let Ok(url) = std::env::var("KIE_BASE_URL") {
-            if !url.trim().is_empty() {
-                self.base_url = Some(url.trim().to_owned());
-            }
+        if env.base_url.is_some() {
+            self.base_url = env.base_url;
+        }
+        if env.problem.is_some() {
+            self.env_error = env.problem;
         }
         self
     }
@@ -397,7 +395,7 @@ impl ClientBuilder {
         let key = ApiKey::new(self.api_key.ok_or_else(|| {
             Error::invalid_input("no API key: call `api_key` or set KIE_API_KEY")
         })?)?;
-        let base_url = normalise_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
         let api_agent = self.agent.clone().unwrap_or_else(|| {
             Agent::config_builder()
                 .http_status_as_error(false)
@@ -454,44 +452,9 @@ impl ClientBuilder {
     }
 }
 
-fn normalise_base_url(url: &str) -> Result<String, Error> {
-    let url = url.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| Error::invalid_input("the base URL must start with http:// or https://"))?;
-    if rest.is_empty() || rest.starts_with('/') || url.contains(['?', '#', ' ']) {
-        return Err(Error::invalid_input(
-            "the base URL must be scheme://host[:port][/prefix], without query or fragment",
-        ));
-    }
-    Ok(url.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_urls_are_checked_and_normalised() {
-        assert_eq!(
-            normalise_base_url("https://api.kie.ai/").unwrap(),
-            "https://api.kie.ai"
-        );
-        assert_eq!(
-            normalise_base_url("http://127.0.0.1:9/prefix").unwrap(),
-            "http://127.0.0.1:9/prefix"
-        );
-        for bad in [
-            "api.kie.ai",
-            "ftp://x",
-            "https://",
-            "https:///x",
-            "https://a?b=1",
-        ] {
-            assert!(normalise_base_url(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn debug_never_shows_the_key() {

@@ -55,8 +55,7 @@ impl Client {
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
         warn_without_callback(request.call_back_url.as_deref());
-        let preset = PollSchedule::for_model(&request.model);
-        let schedule = self.safety_net(Stage::Generation, Some(preset), wait);
+        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait);
         let created = self.generate(request)?;
         self.inner
             .observer
@@ -105,10 +104,12 @@ impl Client {
     fn safety_net(
         &self,
         stage: Stage,
-        preset: Option<PollSchedule>,
+        model: Option<&veo3_types::Model>,
         wait: &WaitOptions,
     ) -> PollSchedule {
-        wait.apply(self.inner.schedules.get(stage, preset).safety_net())
+        let schedules = &self.inner.schedules;
+        let base = model.map_or_else(|| schedules.get(stage), |model| schedules.for_model(model));
+        wait.apply(base.safety_net())
     }
 }
 

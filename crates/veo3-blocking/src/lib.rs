@@ -80,7 +80,7 @@ pub use client::{
     DEFAULT_DOWNLOAD_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
 };
 pub use download::Downloaded;
-pub use wait::{Stage, WaitOptions};
+pub use veo3_core::settings::{Stage, WaitOptions};
 
 pub use veo3_core::webhook::Inbox;
 

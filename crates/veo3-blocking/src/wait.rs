@@ -1,8 +1,6 @@
 //! Waiting, blocking: the per-wait loop over the core's [`WaitState`], and the flows built on
 //! it (submit and wait, upgrade and wait).
 
-use std::time::Duration;
-
 use veo3_core::{
     Acceptance, Error, Event, PollSchedule, UpgradeStatus, WaitState, WaitTarget, accept_task,
     accept_upgrade,
@@ -13,139 +11,15 @@ use veo3_types::{
 };
 
 use crate::Client;
-
-/// A kind of wait, each with its own default [`PollSchedule`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Stage {
-    /// A generation task ([`PollSchedule::generation`], or [`PollSchedule::for_model`] when
-    /// the model is known).
-    Generation,
-    /// An extension task ([`PollSchedule::extension`]).
-    Extension,
-    /// A 1080p version ([`PollSchedule::hd_1080p`]).
-    Hd1080p,
-    /// A 4K version ([`PollSchedule::upgrade_4k`]).
-    Upgrade4k,
-}
-
-/// The client's default schedule per stage (`None`: the core's preset).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Schedules {
-    generation: Option<PollSchedule>,
-    extension: Option<PollSchedule>,
-    hd_1080p: Option<PollSchedule>,
-    upgrade_4k: Option<PollSchedule>,
-}
-
-impl Schedules {
-    pub(crate) fn set(&mut self, stage: Stage, schedule: PollSchedule) {
-        *self.slot(stage) = Some(schedule);
-    }
-
-    fn slot(&mut self, stage: Stage) -> &mut Option<PollSchedule> {
-        match stage {
-            Stage::Generation => &mut self.generation,
-            Stage::Extension => &mut self.extension,
-            Stage::Hd1080p => &mut self.hd_1080p,
-            Stage::Upgrade4k => &mut self.upgrade_4k,
-        }
-    }
-
-    pub(crate) fn get(&self, stage: Stage, model_preset: Option<PollSchedule>) -> PollSchedule {
-        let configured = match stage {
-            Stage::Generation => &self.generation,
-            Stage::Extension => &self.extension,
-            Stage::Hd1080p => &self.hd_1080p,
-            Stage::Upgrade4k => &self.upgrade_4k,
-        };
-        configured.clone().unwrap_or_else(|| {
-            model_preset.unwrap_or_else(|| match stage {
-                Stage::Generation => PollSchedule::generation(),
-                Stage::Extension => PollSchedule::extension(),
-                Stage::Hd1080p => PollSchedule::hd_1080p(),
-                Stage::Upgrade4k => PollSchedule::upgrade_4k(),
-            })
-        })
-    }
-}
-
-/// Per-call wait tuning. The default keeps the client's schedule for the stage (the core's
-/// presets unless [`ClientBuilder::poll_schedule`](crate::ClientBuilder::poll_schedule)
-/// changed them); each field set here overrides one part of it.
-///
-/// ```
-/// use std::time::Duration;
-/// use veo3_blocking::WaitOptions;
-///
-/// let wait = WaitOptions::default()
-///     .poll_interval(Duration::from_secs(10))
-///     .timeout(Duration::from_secs(600));
-/// assert_eq!(wait.timeout, Some(Duration::from_secs(600)));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct WaitOptions {
-    /// A constant interval between polls (no growth).
-    pub poll_interval: Option<Duration>,
-    /// The delay before the first poll.
-    pub first_delay: Option<Duration>,
-    /// The wait's deadline, after which it ends with [`Error::WaitTimeout`] (the task may
-    /// still finish; wait again with [`Client::wait_for_task`]).
-    pub timeout: Option<Duration>,
-    /// A whole schedule, replacing the stage's default (the fields above still apply on top).
-    pub schedule: Option<PollSchedule>,
-}
-
-impl WaitOptions {
-    /// Sets [`WaitOptions::poll_interval`].
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = Some(interval);
-        self
-    }
-
-    /// Sets [`WaitOptions::first_delay`].
-    pub fn first_delay(mut self, delay: Duration) -> Self {
-        self.first_delay = Some(delay);
-        self
-    }
-
-    /// Sets [`WaitOptions::timeout`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets [`WaitOptions::schedule`].
-    pub fn schedule(mut self, schedule: PollSchedule) -> Self {
-        self.schedule = Some(schedule);
-        self
-    }
-
-    /// The schedule these options make of `base`.
-    pub fn apply(&self, base: PollSchedule) -> PollSchedule {
-        let mut schedule = self.schedule.clone().unwrap_or(base);
-        if let Some(interval) = self.poll_interval {
-            schedule = schedule.with_interval(interval).with_growth(1.0, interval);
-        }
-        if let Some(delay) = self.first_delay {
-            schedule = schedule.with_first_delay(delay);
-        }
-        if let Some(timeout) = self.timeout {
-            schedule = schedule.with_deadline(timeout);
-        }
-        schedule
-    }
-}
+use veo3_core::settings::{Stage, WaitOptions};
+use veo3_types::Model;
 
 impl Client {
-    fn schedule(
-        &self,
-        stage: Stage,
-        preset: Option<PollSchedule>,
-        wait: &WaitOptions,
-    ) -> PollSchedule {
-        wait.apply(self.inner.schedules.get(stage, preset))
+    /// The schedule of a wait of `stage` (of a generation with `model`, when known), with
+    /// `wait` applied.
+    fn schedule(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
+        let schedules = &self.inner.schedules;
+        wait.apply(model.map_or_else(|| schedules.get(stage), |model| schedules.for_model(model)))
     }
 
     /// The blocking wait loop over the core's [`BlockingExecutor`](veo3_core::BlockingExecutor).
@@ -195,11 +69,7 @@ impl Client {
         request: &GenerateRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(
-            Stage::Generation,
-            Some(PollSchedule::for_model(&request.model)),
-            wait,
-        );
+        let schedule = self.schedule(Stage::Generation, Some(&request.model), wait);
         let created = self.generate(request)?;
         self.emit_submitted(Endpoint::Generate, &created.task_id);
         self.wait_for_task_with(&created.task_id, schedule)
@@ -272,48 +142,5 @@ impl Client {
         self.inner
             .observer
             .emit(&Event::submitted(endpoint, task_id));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_override_the_stage_schedule_field_by_field() {
-        let mut schedules = Schedules::default();
-        assert_eq!(
-            schedules.get(Stage::Upgrade4k, None),
-            PollSchedule::upgrade_4k()
-        );
-        assert_eq!(
-            schedules.get(
-                Stage::Generation,
-                Some(PollSchedule::for_model(&veo3_types::Model::Veo3))
-            ),
-            PollSchedule::for_model(&veo3_types::Model::Veo3)
-        );
-        let custom = PollSchedule::new(
-            Duration::from_millis(10),
-            Duration::from_millis(10),
-            Duration::from_secs(5),
-        );
-        schedules.set(Stage::Generation, custom.clone());
-        assert_eq!(
-            schedules.get(Stage::Generation, Some(PollSchedule::generation())),
-            custom,
-            "a configured schedule beats the model's preset"
-        );
-
-        let wait = WaitOptions::default()
-            .poll_interval(Duration::from_secs(7))
-            .first_delay(Duration::from_secs(3))
-            .timeout(Duration::from_secs(60));
-        let applied = wait.apply(PollSchedule::generation());
-        assert_eq!(applied.first_delay, Duration::from_secs(3));
-        assert_eq!(applied.interval, Duration::from_secs(7));
-        assert_eq!(applied.max_interval, Duration::from_secs(7));
-        assert_eq!(applied.deadline, Duration::from_secs(60));
-        assert_eq!(WaitOptions::default().apply(custom.clone()), custom);
     }
 }
