@@ -520,7 +520,7 @@ impl ClientBuilder {
         .map_err(|_| Error::invalid_input("the user agent cannot be sent in an HTTP header"))?;
         let http = match self.http_client {
             Some(http) => http,
-            None => reqwest::Client::builder()
+            None => http_builder()
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
                 .tcp_nodelay(true)
                 // reqwest strips `Authorization` on redirects to another host or port.
@@ -580,6 +580,15 @@ impl fmt::Debug for ClientBuilder {
             .field("retry_policy", &self.retry_policy)
             .finish_non_exhaustive()
     }
+}
+
+/// A reqwest builder with the TLS stack the crate's features select: the platform's
+/// (`native-tls`) when enabled, rustls otherwise.
+fn http_builder() -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    #[cfg(feature = "native-tls")]
+    let builder = builder.use_native_tls();
+    builder
 }
 
 /// Checks that `url` is an absolute http(s) URL without query or credentials, and drops a

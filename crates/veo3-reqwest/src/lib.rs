@@ -64,7 +64,9 @@
 //!
 //! # Features
 //!
-//! `rustls-tls` (default) or `native-tls`.
+//! `rustls-tls` (default): rustls with the webpki roots. `native-tls`: the platform's TLS
+//! (OpenSSL, Secure Transport, SChannel) for clients this crate builds; a client passed to
+//! [`ClientBuilder::http_client`] keeps its own.
 
 mod client;
 mod download;
