@@ -592,3 +592,76 @@ async fn a_generate_that_times_out_is_reported_once_and_never_resent() {
     assert!(matches!(error, Error::GaveUp { .. }), "{error}");
     assert!(received.load(std::sync::atomic::Ordering::SeqCst) >= 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_ends_at_its_deadline_naming_the_task_and_its_last_state() {
+    let sandbox = scenarios::frozen_sandbox().start().await.expect("sandbox");
+    let client = builder(&Setup::for_sandbox(sandbox.api_url()))
+        .build()
+        .expect("client");
+    let created = client.generate(&text("A fox")).await.expect("generate");
+    // The sandbox's clock stands still, so the task never finishes.
+    let wait = WaitOptions::default()
+        .first_delay(Duration::from_millis(5))
+        .poll_interval(Duration::from_millis(5))
+        .timeout(Duration::from_millis(60));
+    let error = client
+        .wait_for_task(&created.task_id, &wait)
+        .await
+        .expect_err("deadline");
+    match &error {
+        Error::WaitTimeout {
+            task_id,
+            polls,
+            last_status,
+            ..
+        } => {
+            assert_eq!(task_id, &created.task_id);
+            assert_eq!(
+                u64::from(*polls),
+                sandbox.stats().requests(Route::RecordInfo),
+                "every poll reached the sandbox"
+            );
+            assert_eq!(
+                last_status,
+                &Some(veo3_reqwest::PollStatus::Task(
+                    veo3_types::TaskState::Generating
+                ))
+            );
+        }
+        other => panic!("expected WaitTimeout: {other:?}"),
+    }
+    assert!(error.is_timeout());
+    assert_eq!(sandbox.stats().tasks_created_by(KEY), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_simulated_time_a_thirty_minute_wait_follows_the_preset_schedule_exactly() {
+    let sandbox = scenarios::frozen_sandbox().start().await.expect("sandbox");
+    use veo3_core::Clock as _;
+    let clock = veo3_core::SimulatedClock::new();
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(sandbox.api_url())
+        .env(veo3_reqwest::Env::simulated(&clock).with_random(|| 0))
+        .build()
+        .expect("client");
+    // The default (Fast model) schedule: first poll at 30 s, 30 min deadline.
+    let error = client
+        .generate_and_wait(&text("A fox"), &WaitOptions::default())
+        .await
+        .expect_err("the frozen task never finishes");
+    assert!(matches!(error, Error::WaitTimeout { .. }), "{error}");
+    assert_eq!(
+        clock.now(),
+        Duration::from_secs(30 * 60),
+        "ends on the deadline"
+    );
+    assert_eq!(clock.sleeps()[0], Duration::from_secs(30));
+    let polls = match error {
+        Error::WaitTimeout { polls, .. } => u64::from(polls),
+        _ => unreachable!(),
+    };
+    assert_eq!(polls, sandbox.stats().requests(Route::RecordInfo));
+    assert_eq!(polls, clock.sleeps().len() as u64, "one poll per sleep");
+}

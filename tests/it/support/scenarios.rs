@@ -298,6 +298,12 @@ pub(crate) fn table() -> Vec<Scenario> {
             run: wrong_key,
         },
         Scenario {
+            name: "insufficient credits is a typed refusal, not retried",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().initial_credits(10),
+            run: insufficient_credits,
+        },
+        Scenario {
             name: "invalid requests fail before sending",
             shape: Shape::Modern,
             sandbox: frozen_sandbox,
@@ -777,6 +783,23 @@ fn wrong_key(ctx: &Ctx) -> BoxFuture<'_, ()> {
         let stats = ctx.sandbox.stats();
         assert_eq!(stats.tasks_created, 0);
         assert_eq!(stats.requests(Route::Generate), 1, "not retried");
+    })
+}
+
+fn insufficient_credits(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let error = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect_err("10 credits are not enough");
+        assert_eq!(error.code(), Some(ApiCode::from_i64(402)), "{error}");
+        assert!(!error.is_retryable());
+        assert!(!error.is_outcome_unknown(), "an explicit refusal");
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert_eq!(stats.tasks_created, 0);
+        assert_eq!(ctx.flows.credits().await.expect("credits").0, 10);
     })
 }
 
