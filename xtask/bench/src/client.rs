@@ -5,7 +5,8 @@
 //! process (this binary again, with `--child`), like its baselines, so each side gets the same
 //! share of the two cores and the client's peak RSS is its own.
 //!
-//! 1. **Status calls per second** (`GET /api/v1/veo/record-info`, decoded) over one keep-alive
+//! 1. **Status calls per second** (`GET /api/v1/veo/record-info`, decoded; best of three
+//!    alternating windows per side) over one keep-alive
 //!    connection, sequentially, and with 16 concurrent callers sharing one client; next to
 //!    `wrk` hitting the same route with the same connections (Debian: `apt-get install -y
 //!    wrk`; skipped with a note when missing), and next to kie's Python quickstart loop
@@ -27,6 +28,8 @@ use veo3_sandbox::Sandbox;
 
 const KEY: &str = "sk-bench-client-0123456789";
 const CONCURRENCY: usize = 16;
+/// Rounds of each status measurement; the best window of each side is kept.
+const ROUNDS: usize = 3;
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--child") {
@@ -36,7 +39,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let window = if quick {
         Duration::from_secs(1)
     } else {
-        Duration::from_secs(5)
+        Duration::from_secs(2)
     };
     let file_bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
 
@@ -58,29 +61,38 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 
     // 1. Status calls.
     println!(
-        "status calls per second ({} s windows):",
+        "status calls per second (best of {ROUNDS} alternating {} s windows):",
         window.as_secs_f64()
     );
     let seconds = window.as_secs_f64().to_string();
     for connections in [1, CONCURRENCY] {
-        let ours = child_figure(&[
-            "status",
-            sandbox.api_url(),
-            &task_id,
-            &seconds,
-            &connections.to_string(),
-        ])?;
+        // Alternate the client and wrk, three rounds, and keep each side's best window: on a
+        // shared machine this cancels most of the noise of other processes.
+        let (mut ours, mut theirs) = (0.0_f64, None::<f64>);
+        for _ in 0..ROUNDS {
+            let rate = child_figure(&[
+                "status",
+                sandbox.api_url(),
+                &task_id,
+                &seconds,
+                &connections.to_string(),
+            ])?;
+            ours = ours.max(rate);
+            if let Some(rate) = wrk(&status_url, connections, window)? {
+                theirs = Some(theirs.map_or(rate, |best| best.max(rate)));
+            }
+        }
         let flavor = if connections == 1 {
             "current-thread"
         } else {
             "multi-thread"
         };
         println!(
-            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {ours:>10.0} calls/s"
+            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {ours:>8.0} calls/s"
         );
-        match wrk(&status_url, connections, window)? {
+        match theirs {
             Some(theirs) => println!(
-                "  wrk, {connections:>2} connection(s):                 {theirs:>10.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
+                "  wrk -c{connections:<2}:                                           {theirs:>8.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
                 ours / theirs
             ),
             None => println!(
@@ -88,9 +100,15 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             ),
         }
         if connections == 1 {
-            match python(&status_url, window)? {
+            let mut python_best = None::<f64>;
+            for _ in 0..ROUNDS {
+                if let Some(rate) = python(&status_url, window)? {
+                    python_best = Some(python_best.map_or(rate, |best| best.max(rate)));
+                }
+            }
+            match python_best {
                 Some(theirs) => println!(
-                    "  python requests.get per call:        {theirs:>10.0} calls/s -> client/python = {:.1}x (target >= 10x)",
+                    "  python, requests.get per call:                  {theirs:>8.0} calls/s -> client/python = {:.1}x (target >= 10x)",
                     ours / theirs
                 ),
                 None => println!(
