@@ -152,6 +152,7 @@ impl Client {
     /// (401/403/404/410) is replaced once with a fresh one from the download-url endpoint.
     /// The request never carries the API key. Progress goes to the observer.
     pub async fn download(&self, url: &str, path: impl AsRef<Path>) -> Result<Downloaded, Error> {
+        check_url(url)?;
         let path = path.as_ref();
         let part = part_path(path)?;
         let file = File::create(&part)
@@ -231,6 +232,7 @@ impl Client {
     where
         W: AsyncWrite + Unpin + Send + ?Sized,
     {
+        check_url(original)?;
         let failed = |reason: DownloadError| Error::download(original, reason);
         let http = &self.inner.api.transport().http;
         let env = self.env();
@@ -275,6 +277,7 @@ impl Client {
                 HeadAction::RefreshLink => {
                     tracing::info!(url = %redacted, status = head.status, "download link expired; asking for a fresh one");
                     url = self.download_url(original).await?;
+                    check_url(&url)?;
                     continue;
                 }
                 HeadAction::Retry => {
@@ -336,6 +339,22 @@ impl Client {
     }
 }
 
+/// Refuses what cannot be downloaded before any request: not a URL, or not http(s).
+fn check_url(url: &str) -> Result<(), Error> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
+        Ok(parsed) => Err(Error::invalid_input(format!(
+            "cannot download {}: only http and https URLs are supported, not {:?}",
+            redact_url(url),
+            parsed.scheme()
+        ))),
+        Err(error) => Err(Error::invalid_input(format!(
+            "cannot download {}: not a URL ({error})",
+            redact_url(url)
+        ))),
+    }
+}
+
 fn response_head(status: u16, headers: &HeaderMap) -> ResponseHead {
     let text = |name| {
         headers
@@ -367,6 +386,17 @@ fn part_path(path: &Path) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_urls_are_downloaded() {
+        assert!(check_url("https://tempfile.aiquickdraw.com/v/a.mp4?sig=1").is_ok());
+        assert!(check_url("http://127.0.0.1:9/big/10").is_ok());
+        for bad in ["", "not a url", "file:///etc/passwd", "ftp://host/a.mp4"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        let error = check_url("ftp://host/a.mp4?token=s3cr3t").unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t"));
+    }
 
     #[test]
     fn part_files_sit_next_to_the_target() {
