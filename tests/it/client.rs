@@ -665,3 +665,47 @@ async fn on_simulated_time_a_thirty_minute_wait_follows_the_preset_schedule_exac
     assert_eq!(polls, sandbox.stats().requests(Route::RecordInfo));
     assert_eq!(polls, clock.sleeps().len() as u64, "one poll per sleep");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_api_answer_is_cut_at_the_limit_and_reported_unreadable() {
+    // A server answering every request with a 1 MiB "envelope".
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = format!(
+                    r#"{{"code":200,"msg":"success","data":"{}"}}"#,
+                    "x".repeat(1 << 20)
+                );
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    let client = builder(&Setup::for_sandbox(&base))
+        .max_response_bytes(64 * 1024)
+        .build()
+        .expect("client");
+    let error = client.credits().await.expect_err("cut at 64 KiB");
+    assert!(matches!(error, Error::Decode { .. }), "{error:?}");
+    assert!(
+        !error.is_retryable(),
+        "a deterministic failure is not retried"
+    );
+    assert!(
+        error
+            .body_excerpt()
+            .is_some_and(|e| e.chars().count() <= 513),
+        "the error keeps a short excerpt"
+    );
+}
