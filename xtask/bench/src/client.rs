@@ -11,7 +11,8 @@
 //!    `wrk` hitting the same route with the same connections (Debian: `apt-get install -y
 //!    wrk`; skipped with a note when missing), and next to kie's Python quickstart loop
 //!    (`requests.get` per call; needs `pip install requests`; skipped with a note when
-//!    missing). Targets: at least 0.8x wrk and 10x Python.
+//!    missing). Targets: at least 0.8x wrk and 10x Python. A fourth line, reqwest alone making
+//!    the same calls without decoding, shows how much of the gap is this crate's.
 //! 2. **Download of 1 GiB** (`/big/<bytes>` on the file host) with `Client::download` to a file
 //!    (`.part`, fsync, rename), next to `curl -o` of the same URL to the same folder; and the
 //!    client process's peak RSS. Targets: at least 0.9x curl, under 32 MiB.
@@ -68,16 +69,12 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     for connections in [1, CONCURRENCY] {
         // Alternate the client and wrk, three rounds, and keep each side's best window: on a
         // shared machine this cancels most of the noise of other processes.
-        let (mut ours, mut theirs) = (0.0_f64, None::<f64>);
+        let (mut ours, mut theirs, mut bare) = (0.0_f64, None::<f64>, 0.0_f64);
+        let callers = connections.to_string();
         for _ in 0..ROUNDS {
-            let rate = child_figure(&[
-                "status",
-                sandbox.api_url(),
-                &task_id,
-                &seconds,
-                &connections.to_string(),
-            ])?;
-            ours = ours.max(rate);
+            let args = [sandbox.api_url(), task_id.as_str(), &seconds, &callers];
+            ours = ours.max(child_figure(&[&["status"], &args[..]].concat())?);
+            bare = bare.max(child_figure(&[&["reqwest"], &args[..]].concat())?);
             if let Some(rate) = wrk(&status_url, connections, window)? {
                 theirs = Some(theirs.map_or(rate, |best| best.max(rate)));
             }
@@ -89,6 +86,10 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         };
         println!(
             "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {ours:>8.0} calls/s"
+        );
+        println!(
+            "  reqwest alone (same calls, no decoding):         {bare:>8.0} calls/s -> client/reqwest = {:.2}x",
+            ours / bare
         );
         match theirs {
             Some(theirs) => println!(
@@ -230,7 +231,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     // One sequential caller runs on a current-thread runtime (like wrk's and Python's single
     // thread); concurrent callers and downloads on the multi-thread runtime.
-    let runtime = if arg(0) == "status" && arg(4) == "1" {
+    let runtime = if matches!(arg(0), "status" | "reqwest") && arg(4) == "1" {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -263,6 +264,48 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                             calls += 1;
                         }
                         Ok::<_, veo3_reqwest::Error>(calls)
+                    });
+                }
+                let mut calls = 0;
+                while let Some(joined) = set.join_next().await {
+                    calls += joined??;
+                }
+                Ok::<_, anyhow::Error>(calls as f64 / started.elapsed().as_secs_f64())
+            })?;
+            println!("{rate}");
+        }
+        "reqwest" => {
+            // The same calls with reqwest alone: no veo3 code, no decoding.
+            let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
+            let window = Duration::from_secs_f64(arg(3).parse()?);
+            let callers: usize = arg(4).parse()?;
+            let rate = runtime.block_on(async move {
+                let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+                let url = format!("{api}/api/v1/veo/record-info?taskId={task_id}");
+                http.get(&url)
+                    .bearer_auth(KEY)
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?;
+                let started = Instant::now();
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..callers {
+                    let (http, url) = (http.clone(), url.clone());
+                    set.spawn(async move {
+                        let mut calls = 0u64;
+                        while started.elapsed() < window {
+                            let body = http
+                                .get(&url)
+                                .bearer_auth(KEY)
+                                .send()
+                                .await?
+                                .bytes()
+                                .await?;
+                            std::hint::black_box(body);
+                            calls += 1;
+                        }
+                        Ok::<_, reqwest::Error>(calls)
                     });
                 }
                 let mut calls = 0;
