@@ -256,6 +256,18 @@ pub(crate) fn table() -> Vec<Scenario> {
             run: lost_generate,
         },
         Scenario {
+            name: "an unreadable generate answer is reported, not resent",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: malformed_generate,
+        },
+        Scenario {
+            name: "slow answers within the attempt timeout are awaited",
+            shape: Shape::Legacy,
+            sandbox: fast_sandbox,
+            run: slow_answers,
+        },
+        Scenario {
             name: "a dropped generate is reported, not resent",
             shape: Shape::Modern,
             sandbox: fast_sandbox,
@@ -646,6 +658,52 @@ fn lost_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
         assert_eq!(stats.requests(Route::Generate), 1, "sent once, never again");
         assert_eq!(stats.tasks_created_by(KEY), 1, "the task exists");
         assert_eq!(stats.faults("lost"), 1);
+    })
+}
+
+fn malformed_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox.script_fault(Route::Generate, Fault::Malformed);
+        let error = ctx
+            .flows
+            .generate(text("A fox"))
+            .await
+            .expect_err("the answer is cut JSON");
+        // Processed (and billed) but unreadable: the task exists, the client cannot know it.
+        assert!(error.is_outcome_unknown(), "{error}");
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 1);
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+        assert_eq!(stats.faults("malformed"), 1);
+    })
+}
+
+fn slow_answers(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let slow = Fault::Latency(Duration::from_millis(50));
+        ctx.sandbox.script_fault(Route::Generate, slow.clone());
+        ctx.sandbox
+            .script_faults(Route::RecordInfo, slow.clone(), 2);
+        ctx.sandbox.script_fault(Route::Download, slow);
+        let record = ctx
+            .flows
+            .generate_and_wait(text("A fox"))
+            .await
+            .expect("slow is not failed");
+        let url = record.video_urls()[0].clone();
+        ctx.download_and_verify(&url, "slow.mp4").await;
+        let stats = ctx.sandbox.stats();
+        assert_eq!(
+            stats.requests(Route::Generate),
+            1,
+            "no retry of a slow answer"
+        );
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+        assert_eq!(
+            stats.faults("latency"),
+            3,
+            "generate, the first poll, the download"
+        );
     })
 }
 
