@@ -523,6 +523,10 @@ impl ClientBuilder {
             None => http_builder()
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
                 .tcp_nodelay(true)
+                // Shorter than common server keep-alive limits (60-75 s), so a billable
+                // request is rarely written into a connection the server has just closed,
+                // which would make its outcome unknown.
+                .pool_idle_timeout(Duration::from_secs(30))
                 // reqwest strips `Authorization` on redirects to another host or port.
                 .redirect(reqwest::redirect::Policy::limited(5))
                 .build()
