@@ -47,16 +47,23 @@
 //!
 //! - [`Client::new`], [`Client::from_env`] (`KIE_API_KEY`, `KIE_BASE_URL`),
 //!   [`Client::builder`] ([`ClientBuilder`]: base URL, connect / attempt / overall timeouts,
-//!   user agent, [`RetryPolicy`], [`PollSchedule`] per [`Stage`], [`DownloadPolicy`],
-//!   [`Observer`], a caller's `reqwest::Client`).
+//!   user agent, [`RetryPolicy`] and a shared [`RetryBudget`], a [`PollSchedule`] per
+//!   [`Stage`], [`DownloadPolicy`] and the download idle timeout, the API answer size limit,
+//!   an [`Observer`], a caller's `reqwest::Client`, and an [`Env`] for simulated time in
+//!   tests); [`Client::base_url`], [`Client::poll_schedule`], [`Client::observer`],
+//!   [`Client::env`].
 //! - Every endpoint through [`Veo3Api`] (`generate`, `record_info`, `hd_1080p`, `upgrade_4k`,
 //!   `extend`, `credits`, `download_url`), each one logical call with the core's retries.
 //! - Flows bounded by deadlines and reporting [`Event`]s: [`Client::generate_and_wait`],
 //!   [`Client::wait_for_task`], [`Client::upgrade_1080p_and_wait`],
 //!   [`Client::upgrade_4k_and_wait`], [`Client::wait_for_4k`], [`Client::extend_and_wait`],
 //!   tuned per call with [`WaitOptions`].
-//! - Downloads: [`Client::download`] (to a path, atomically), [`Client::download_to_writer`]
-//!   (to any `AsyncWrite`), [`Client::download_task_video`].
+//! - Downloads: [`Client::download`] (to a path, atomically, returning [`Downloaded`]),
+//!   [`Client::download_to_writer`] (to any `AsyncWrite`), [`Client::download_task_video`];
+//!   failures are [`Error::Download`] with the URL redacted of its query.
+//!
+//! The examples (`examples/`) run against `KIE_BASE_URL`, or an in-process sandbox when it is
+//! unset; the integration tests run every endpoint and flow against the sandbox.
 //! - Hybrid waits, which finish as soon as a verified callback arrives in an [`Inbox`] (fed
 //!   by `veo3-webhook`'s receiver) and keep rare polling as the safety net:
 //!   [`Client::wait_for_task_hybrid`], [`Client::generate_and_wait_hybrid`],
