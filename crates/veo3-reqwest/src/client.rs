@@ -18,15 +18,8 @@ use veo3_types::{
 
 use crate::transport::{ReqwestTransport, TokioSleeper};
 
-/// kie.ai's API base URL, the default.
-pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
-
-/// The environment variable holding the API key, read by [`Client::from_env`].
-pub const API_KEY_ENV: &str = "KIE_API_KEY";
-
-/// The environment variable overriding the base URL, read by [`Client::from_env`] (e.g. a
-/// sandbox's `http://127.0.0.1:8080`).
-pub const BASE_URL_ENV: &str = "KIE_BASE_URL";
+pub use veo3_core::settings::{API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Stage, WaitOptions};
+use veo3_core::settings::{EnvSettings, Schedules, normalize_base_url};
 
 /// The default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,89 +30,6 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The default time a download may go without receiving a byte before the transfer counts as
 /// cut (and is resumed).
 pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Which wait a [`PollSchedule`] is for (see [`ClientBuilder::poll_schedule`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Stage {
-    /// A generation task ([`Client::generate_and_wait`], [`Client::wait_for_task`]); the
-    /// default is [`PollSchedule::for_model`] of the request's model.
-    Generation,
-    /// The 1080p version ([`PollSchedule::hd_1080p`]).
-    Hd1080p,
-    /// The 4K version ([`PollSchedule::upgrade_4k`]).
-    Upgrade4k,
-    /// An extension task ([`PollSchedule::extension`]).
-    Extension,
-}
-
-/// Per-call tuning of a wait. `Default` follows the client's schedule for the stage.
-///
-/// ```
-/// use std::time::Duration;
-/// use veo3_reqwest::WaitOptions;
-///
-/// // Poll every 10 s from the start, give up after 15 minutes.
-/// let wait = WaitOptions::default()
-///     .poll_interval(Duration::from_secs(10))
-///     .first_delay(Duration::from_secs(10))
-///     .timeout(Duration::from_secs(15 * 60));
-/// assert_eq!(wait.timeout, Some(Duration::from_secs(900)));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct WaitOptions {
-    /// A constant interval between polls (replaces the schedule's growing interval).
-    pub poll_interval: Option<Duration>,
-    /// The delay before the first poll.
-    pub first_delay: Option<Duration>,
-    /// The wait's deadline; [`Error::WaitTimeout`] after it.
-    pub timeout: Option<Duration>,
-    /// A whole schedule, replacing the client's for this call (the fields above still apply
-    /// on top of it).
-    pub schedule: Option<PollSchedule>,
-}
-
-impl WaitOptions {
-    /// Sets [`WaitOptions::poll_interval`].
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = Some(interval);
-        self
-    }
-
-    /// Sets [`WaitOptions::first_delay`].
-    pub fn first_delay(mut self, delay: Duration) -> Self {
-        self.first_delay = Some(delay);
-        self
-    }
-
-    /// Sets [`WaitOptions::timeout`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets [`WaitOptions::schedule`].
-    pub fn schedule(mut self, schedule: PollSchedule) -> Self {
-        self.schedule = Some(schedule);
-        self
-    }
-
-    /// `base` with these options applied.
-    pub fn apply(&self, base: PollSchedule) -> PollSchedule {
-        let mut schedule = self.schedule.clone().unwrap_or(base);
-        if let Some(interval) = self.poll_interval {
-            schedule = schedule.with_interval(interval).with_growth(1.0, interval);
-        }
-        if let Some(delay) = self.first_delay {
-            schedule = schedule.with_first_delay(delay);
-        }
-        if let Some(timeout) = self.timeout {
-            schedule = schedule.with_deadline(timeout);
-        }
-        schedule
-    }
-}
 
 /// The async Veo 3 client. Cheap to clone (an `Arc` inside); clones share the connection pool
 /// and the retry budget. Its `Debug` never shows the key.
@@ -133,14 +43,6 @@ pub(crate) struct Inner {
     pub(crate) schedules: Schedules,
     pub(crate) download_policy: DownloadPolicy,
     pub(crate) download_idle_timeout: Option<Duration>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Schedules {
-    generation: Option<PollSchedule>,
-    hd_1080p: Option<PollSchedule>,
-    upgrade_4k: Option<PollSchedule>,
-    extension: Option<PollSchedule>,
 }
 
 impl Client {
@@ -181,22 +83,7 @@ impl Client {
     /// The poll schedule used for `stage` when a call does not override it; for
     /// [`Stage::Generation`] without an explicit schedule, the Fast-model preset.
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
-        let schedules = &self.inner.schedules;
-        match stage {
-            Stage::Generation => schedules.generation.clone().unwrap_or_default(),
-            Stage::Hd1080p => schedules
-                .hd_1080p
-                .clone()
-                .unwrap_or_else(PollSchedule::hd_1080p),
-            Stage::Upgrade4k => schedules
-                .upgrade_4k
-                .clone()
-                .unwrap_or_else(PollSchedule::upgrade_4k),
-            Stage::Extension => schedules
-                .extension
-                .clone()
-                .unwrap_or_else(PollSchedule::extension),
-        }
+        self.inner.schedules.get(stage)
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it to finish.
@@ -208,10 +95,7 @@ impl Client {
         request: &GenerateRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let base = match &self.inner.schedules.generation {
-            Some(schedule) => schedule.clone(),
-            None => PollSchedule::for_model(&request.model),
-        };
+        let base = self.inner.schedules.for_model(&request.model);
         veo3_core::generate_and_wait(self, request, &wait.apply(base), self.env()).await
     }
 
@@ -379,17 +263,15 @@ impl ClientBuilder {
 
     /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty).
     pub fn from_env(mut self) -> Self {
-        match std::env::var(API_KEY_ENV) {
-            Ok(key) => self.api_key = Some(key),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                self.env_error = Some(format!("{API_KEY_ENV} is not valid UTF-8"));
-            }
-            Err(std::env::VarError::NotPresent) => {}
+        let env = EnvSettings::read();
+        if env.api_key.is_some() {
+            self.api_key = env.api_key;
         }
-        if let Ok(url) = std::env::var(BASE_URL_ENV) {
-            if !url.trim().is_empty() {
-                self.base_url = Some(url.trim().to_owned());
-            }
+        if env.base_url.is_some() {
+            self.base_url = env.base_url;
+        }
+        if env.problem.is_some() {
+            self.env_error = env.problem;
         }
         self
     }
@@ -437,22 +319,14 @@ impl ClientBuilder {
 
     /// The poll schedule of `stage` (default: the core's preset for it).
     pub fn poll_schedule(mut self, stage: Stage, schedule: PollSchedule) -> Self {
-        let slot = match stage {
-            Stage::Generation => &mut self.schedules.generation,
-            Stage::Hd1080p => &mut self.schedules.hd_1080p,
-            Stage::Upgrade4k => &mut self.schedules.upgrade_4k,
-            Stage::Extension => &mut self.schedules.extension,
-        };
-        *slot = Some(schedule);
+        self.schedules.set(stage, schedule);
         self
     }
 
     /// The same poll schedule for every stage (handy against a sandbox).
-    pub fn poll_schedules(self, schedule: PollSchedule) -> Self {
-        self.poll_schedule(Stage::Generation, schedule.clone())
-            .poll_schedule(Stage::Hd1080p, schedule.clone())
-            .poll_schedule(Stage::Upgrade4k, schedule.clone())
-            .poll_schedule(Stage::Extension, schedule)
+    pub fn poll_schedules(mut self, schedule: PollSchedule) -> Self {
+        self.schedules.set_all(schedule);
+        self
     }
 
     /// How downloads resume and refresh links (default [`DownloadPolicy::default`]).
@@ -595,72 +469,9 @@ fn http_builder() -> reqwest::ClientBuilder {
     builder
 }
 
-/// Checks that `url` is an absolute http(s) URL without query or credentials, and drops a
-/// trailing slash.
-fn normalize_base_url(url: &str) -> Result<String, Error> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let parsed = reqwest::Url::parse(trimmed)
-        .map_err(|error| Error::invalid_input(format!("the base URL is not a URL: {error}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Error::invalid_input(format!(
-            "the base URL must use http or https, not {:?}",
-            parsed.scheme()
-        )));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid_input("the base URL has no host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(Error::invalid_input(
-            "the base URL must not contain credentials; pass the API key to the builder",
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(Error::invalid_input(
-            "the base URL must not have a query or fragment",
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_urls_are_checked_and_normalised() {
-        assert_eq!(
-            normalize_base_url("http://127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalize_base_url(" https://api.kie.ai/prefix/ ").unwrap(),
-            "https://api.kie.ai/prefix"
-        );
-        for bad in [
-            "api.kie.ai",
-            "ftp://api.kie.ai",
-            "https://user:pw@api.kie.ai",
-            "https://api.kie.ai/?x=1",
-            "",
-        ] {
-            assert!(normalize_base_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn wait_options_override_the_schedule() {
-        let base = PollSchedule::generation();
-        assert_eq!(WaitOptions::default().apply(base.clone()), base);
-        let schedule = WaitOptions::default()
-            .poll_interval(Duration::from_secs(5))
-            .first_delay(Duration::from_secs(1))
-            .timeout(Duration::from_secs(60))
-            .apply(base);
-        assert_eq!(schedule.first_delay, Duration::from_secs(1));
-        assert_eq!(schedule.delay(5, 0), Duration::from_secs(5));
-        assert_eq!(schedule.deadline, Duration::from_secs(60));
-    }
 
     #[test]
     fn a_missing_or_bad_key_is_refused_without_echoing_it() {
