@@ -634,26 +634,10 @@ async fn the_fault_mix_creates_one_task_per_submitted_flow() {
     scenarios::run_fault_mix(connect, 200).await;
 }
 
-/// Runs the example (built by `cargo test --workspace`) against a sandbox given by
-/// `KIE_BASE_URL`. When this test binary was built without it (e.g. `cargo test -p
-/// veo3-tests`), it says so and checks nothing.
+/// Runs the example against a sandbox given by `KIE_BASE_URL`.
 #[test]
 fn the_example_runs_against_the_sandbox() {
-    let Some(binary) = std::env::current_exe().ok().and_then(|exe| {
-        Some(exe.parent()?.parent()?.join("examples").join(format!(
-            "blocking_text_to_video{}",
-            std::env::consts::EXE_SUFFIX
-        )))
-    }) else {
-        return;
-    };
-    if !binary.exists() {
-        eprintln!(
-            "{} is not built; run `cargo test --workspace`",
-            binary.display()
-        );
-        return;
-    }
+    let binary = crate::support::workspace_example("veo3-blocking", "blocking_text_to_video");
     let sandbox = Sandbox::builder()
         .key(KEY)
         .time_scale(0.001)

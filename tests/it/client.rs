@@ -459,12 +459,6 @@ async fn a_custom_reqwest_client_is_used_without_default_authorization() {
 /// veo3-tests`), it says so and checks nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_run_against_the_sandbox() {
-    let Some(examples) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples")))
-    else {
-        return;
-    };
     let names = [
         "text_to_video",
         "image_to_video",
@@ -473,16 +467,8 @@ async fn the_examples_run_against_the_sandbox() {
     ];
     let found: Vec<_> = names
         .iter()
-        .map(|name| examples.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
-        .filter(|path| path.exists())
+        .map(|name| crate::support::workspace_example("veo3-reqwest", name))
         .collect();
-    if found.len() < names.len() {
-        eprintln!(
-            "examples not built next to this test ({}); run `cargo test --workspace`",
-            examples.display()
-        );
-        return;
-    }
     let sandbox = scenarios::fast_sandbox().start().await.expect("sandbox");
     for (name, binary) in names.iter().zip(found) {
         let dir = tempfile::tempdir().expect("dir");

@@ -6,33 +6,9 @@ use serde_json::Value;
 
 use super::KEY;
 
-/// The built `veo3-sandbox` binary, built on demand with the same cargo and target dir.
+/// The built `veo3-sandbox` binary.
 fn sandbox_binary() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--offline",
-            "-p",
-            "veo3-sandbox",
-            "--bin",
-            "veo3-sandbox",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building veo3-sandbox failed");
-    // The test binary lives in <target>/<profile>/deps/; the sandbox binary in <target>/debug/.
-    let exe = std::env::current_exe().expect("test exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let target = profile_dir.parent().expect("target dir");
-    let candidate = target.join("debug").join("veo3-sandbox");
-    assert!(candidate.exists(), "{} not found", candidate.display());
-    candidate
+    crate::support::workspace_binary("veo3-sandbox", "veo3-sandbox")
 }
 
 /// Kills the child on drop, so a failing test leaves no process behind.

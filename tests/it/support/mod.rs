@@ -63,21 +63,33 @@ pub(crate) fn cargo_tree(package: &str) -> String {
 /// same cargo and target dir as the tests. `cargo test` only builds the binaries of the package
 /// under test, and the binaries live in other packages.
 pub(crate) fn workspace_binary(package: &str, name: &str) -> PathBuf {
+    build_artifact(package, &["--bin", name], &[name])
+}
+
+/// An example program of a workspace package, built on demand like [`workspace_binary`].
+pub(crate) fn workspace_example(package: &str, name: &str) -> PathBuf {
+    build_artifact(package, &["--example", name], &["examples", name])
+}
+
+fn build_artifact(package: &str, target: &[&str], path: &[&str]) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package, "--bin", name])
+        .args(["build", "--quiet", "--offline", "-p", package])
+        .args(target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "building {name} failed");
-    // The test binary lives in <target>/debug/deps/; workspace binaries in <target>/debug/.
+    assert!(status.success(), "building {target:?} of {package} failed");
+    // `--offline`: everything this needs was fetched to build the tests themselves.
+    // The test binary lives in <target>/debug/deps/; artifacts in <target>/debug/.
     let exe = std::env::current_exe().expect("test exe");
-    let profile_dir = exe
+    let mut artifact = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let target = profile_dir.parent().expect("target dir");
-    let binary = target.join("debug").join(name);
-    assert!(binary.exists(), "{} not found", binary.display());
-    binary
+        .expect("target/<profile>")
+        .to_path_buf();
+    artifact.extend(path);
+    artifact.set_extension(std::env::consts::EXE_EXTENSION);
+    assert!(artifact.exists(), "{} not found", artifact.display());
+    artifact
 }
