@@ -529,3 +529,48 @@ async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
     let _ = child.wait();
     assert_eq!(credits["data"], 77, "the options reached the sandbox");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
+    use std::io::BufRead as _;
+    let sandbox = sandbox().await;
+    let mut child = std::process::Command::new(veo3())
+        .args(["--base-url", sandbox.api_url(), "--api-key", KEY])
+        .args(["generate", "A fox", "--wait", "--poll-interval", "10m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("veo3 starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    // The first line appears once the task exists, before the wait starts.
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .expect("join")
+    .expect("the submitted line");
+    let task_id = line
+        .split_whitespace()
+        .nth(2)
+        .expect("a task id")
+        .to_owned();
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("veo3 ends");
+    assert_eq!(output.status.code(), Some(130));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("veo3 wait {task_id}")),
+        "{message}"
+    );
+    assert_eq!(sandbox.stats().tasks_created_by(KEY), 1);
+}

@@ -88,6 +88,7 @@ impl From<veo3_types::ValidationError> for CliError {
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    Interrupt::install();
     let printer = Printer { json: cli.json };
     let progress = Progress::new(cli.json);
     let result = match &cli.command {
@@ -143,6 +144,42 @@ fn wait_options(tuning: &WaitTuning) -> WaitOptions {
     options
 }
 
+/// Ctrl-C, listened for from the start of the program: a Ctrl-C that arrives between
+/// printing a task id and starting to wait must still end the wait cleanly, not kill the
+/// process before it says how to resume.
+static INTERRUPT: std::sync::OnceLock<Interrupt> = std::sync::OnceLock::new();
+
+struct Interrupt {
+    #[cfg(unix)]
+    signal: tokio::sync::Mutex<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    /// Installs the handler (call once, inside the runtime, before any request).
+    fn install() {
+        #[cfg(unix)]
+        if let Ok(signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        {
+            let _ = INTERRUPT.set(Interrupt {
+                signal: tokio::sync::Mutex::new(signal),
+            });
+        }
+        #[cfg(not(unix))]
+        let _ = INTERRUPT.set(Interrupt {});
+    }
+
+    /// Completes on the next Ctrl-C.
+    async fn received() {
+        #[cfg(unix)]
+        if let Some(interrupt) = INTERRUPT.get() {
+            interrupt.signal.lock().await.recv().await;
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Runs `wait` until it finishes or Ctrl-C, which leaves the task id on screen.
 async fn interruptible<T>(
     task_id: &str,
@@ -151,7 +188,7 @@ async fn interruptible<T>(
 ) -> Result<T, CliError> {
     tokio::select! {
         result = wait => result.map_err(CliError::from),
-        _ = tokio::signal::ctrl_c() => {
+        () = Interrupt::received() => {
             progress.clear();
             Err(CliError::Interrupted { task_id: task_id.to_owned() })
         }
@@ -485,9 +522,7 @@ async fn listen(args: &ListenArgs, printer: Printer) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.addr)))?;
     printer.note(format!("listening on {} (Ctrl-C stops)", receiver.url("/")));
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::Other(format!("cannot wait for Ctrl-C: {e}")))?;
+    Interrupt::received().await;
     receiver
         .shutdown()
         .await
