@@ -78,6 +78,19 @@ pub(crate) fn envelope(sh: &Shared, code: i64, msg: &str, data: Value) -> Respon
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// Admits a new billable task for `key`: refused with 402 when the balance is short, 429 when
+/// the key's rate window is full (dropped, not queued); otherwise debits `cost`.
+fn admit(sh: &Shared, st: &mut World, key: &str, cost: i64, now: i64) -> Result<(), Response> {
+    if Shared::balance(st, &sh.cfg, key) < cost {
+        return Err(error(sh, 402));
+    }
+    if !sh.rate_ok(st, key, now) {
+        return Err(error(sh, 429));
+    }
+    Shared::debit(st, &sh.cfg, key, cost);
+    Ok(())
+}
+
 fn error(sh: &Shared, code: i64) -> Response {
     envelope(sh, code, standard_message(code), Value::Null)
 }
@@ -317,13 +330,9 @@ async fn generate(
     };
     let now = sh.now();
     let mut st = sh.lock();
-    if Shared::balance(&mut st, &sh.cfg, &key) < cost {
-        return error(&sh, 402);
+    if let Err(refusal) = admit(&sh, &mut st, &key, cost, now) {
+        return refusal;
     }
-    if !sh.rate_ok(&mut st, &key, now) {
-        return error(&sh, 429);
-    }
-    Shared::debit(&mut st, &sh.cfg, &key, cost);
     let outcome = Shared::next_outcome(&mut st, Route::Generate, drawn.and_then(|d| d.0.0));
     let id = sh.create_task(
         &mut st,
@@ -623,13 +632,9 @@ async fn extend(
             return envelope(&sh, 404, msg, Value::Null);
         }
     };
-    if Shared::balance(&mut st, &sh.cfg, &key) < cost {
-        return error(&sh, 402);
+    if let Err(refusal) = admit(&sh, &mut st, &key, cost, now) {
+        return refusal;
     }
-    if !sh.rate_ok(&mut st, &key, now) {
-        return error(&sh, 429);
-    }
-    Shared::debit(&mut st, &sh.cfg, &key, cost);
     let outcome = Shared::next_outcome(&mut st, Route::Extend, drawn.and_then(|d| d.0.0));
     let id = sh.create_task(
         &mut st,
