@@ -21,6 +21,8 @@ use veo3_types::HttpMethod;
 pub(crate) struct ReqwestTransport {
     pub(crate) http: reqwest::Client,
     pub(crate) base_url: String,
+    /// `base_url` parsed once: each request only swaps in its path and query.
+    base: reqwest::Url,
     authorization: HeaderValue,
     user_agent: Option<HeaderValue>,
     max_body_bytes: usize,
@@ -40,8 +42,11 @@ impl ReqwestTransport {
             veo3_core::Error::invalid_input("the API key cannot be sent in an HTTP header")
         })?;
         authorization.set_sensitive(true);
+        let base = reqwest::Url::parse(&base_url)
+            .map_err(|_| veo3_core::Error::invalid_input("the base URL is not a valid URL"))?;
         Ok(Self {
             http,
+            base,
             base_url,
             authorization,
             user_agent,
@@ -49,11 +54,30 @@ impl ReqwestTransport {
         })
     }
 
+    /// The request's URL: the parsed base with the request's path (after any prefix of the
+    /// base) and query, without parsing the whole URL again for every call.
+    fn url(&self, request: &HttpRequest) -> reqwest::Url {
+        let (path, query) = request
+            .path_and_query
+            .split_once('?')
+            .map_or((request.path_and_query.as_str(), None), |(path, query)| {
+                (path, Some(query))
+            });
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        if prefix.is_empty() {
+            url.set_path(path);
+        } else {
+            url.set_path(&format!("{prefix}{path}"));
+        }
+        url.set_query(query);
+        url
+    }
+
     async fn exchange(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let url = request.url(&self.base_url);
         let mut builder = match request.method {
-            HttpMethod::Post => self.http.post(url),
-            _ => self.http.get(url),
+            HttpMethod::Post => self.http.post(self.url(request)),
+            _ => self.http.get(self.url(request)),
         };
         builder = builder.header(AUTHORIZATION, self.authorization.clone());
         if let Some(agent) = &self.user_agent {
@@ -192,5 +216,30 @@ pub(crate) struct TokioSleeper;
 impl Sleeper for TokioSleeper {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veo3_types::Endpoint;
+
+    fn transport(base: &str) -> ReqwestTransport {
+        let key = ApiKey::new("sk-test").expect("a valid key");
+        ReqwestTransport::new(reqwest::Client::new(), base.to_owned(), &key, None, 1024)
+            .expect("a valid transport")
+    }
+
+    #[test]
+    fn request_urls_keep_the_base_prefix_and_the_encoded_query() {
+        let request = HttpRequest::new(
+            Endpoint::RecordInfo,
+            "/api/v1/veo/record-info?taskId=a%20b%26c",
+            None,
+        );
+        for base in ["http://127.0.0.1:9", "http://127.0.0.1:9/prefix"] {
+            let url = transport(base).url(&request);
+            assert_eq!(url.as_str(), request.url(base), "{base}");
+        }
     }
 }
