@@ -574,3 +574,94 @@ async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
     );
     assert_eq!(sandbox.stats().tasks_created_by(KEY), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
+    use std::io::BufRead as _;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = std::process::Command::new(veo3())
+        .args(["listen", "--addr", &format!("127.0.0.1:{port}")])
+        .env("KIE_WEBHOOK_HMAC_KEY", "listen-key")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("veo3 listen starts");
+    // "listening on ..." on stderr means the receiver is bound. The reader is kept open, so
+    // the child's later diagnostics never meet a closed pipe.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (ready, _stderr) = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).map(|_| (line, reader))
+    })
+    .await
+    .expect("join")
+    .expect("a line");
+    assert!(ready.starts_with("listening on"), "{ready}");
+    let url = format!("http://127.0.0.1:{port}/veo3/callback");
+    let http = reqwest::Client::new();
+    let body = crate::support::fixture("callback-success.json");
+    let task_id = "3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21";
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        .to_string();
+    let post = |signature: String| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("X-Webhook-Timestamp", &timestamp)
+            .header("X-Webhook-Signature", signature)
+            .body(body.clone())
+            .send()
+    };
+    let valid = post(veo3_sandbox::webhook_signature(
+        b"listen-key",
+        task_id,
+        &timestamp,
+    ))
+    .await
+    .expect("answered");
+    let forged = post(veo3_sandbox::webhook_signature(
+        b"wrong-key",
+        task_id,
+        &timestamp,
+    ))
+    .await
+    .expect("answered");
+    let duplicate = post(veo3_sandbox::webhook_signature(
+        b"listen-key",
+        task_id,
+        &timestamp,
+    ))
+    .await
+    .expect("answered");
+    let statuses = [valid.status(), forged.status(), duplicate.status()].map(|s| s.as_u16());
+    assert_eq!(statuses, [200, 401, 200], "valid, forged, duplicate");
+
+    let stdout = child.stdout.take().expect("piped stdout");
+    let first = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).map(|_| (line, reader))
+    })
+    .await
+    .expect("join")
+    .expect("a line");
+    let (line, reader) = first;
+    let _ = child.kill();
+    let _ = child.wait();
+    let printed: Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(printed["taskId"], task_id);
+    assert_eq!(printed["authenticated"], true);
+    let rest: Vec<String> = std::io::BufRead::lines(reader)
+        .map_while(Result::ok)
+        .collect();
+    assert!(
+        rest.is_empty(),
+        "the forged and duplicate callbacks were not printed: {rest:?}"
+    );
+}

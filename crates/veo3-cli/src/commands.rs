@@ -514,20 +514,34 @@ fn verifier(hmac_key_env: &str, unsigned: bool) -> Result<veo3_webhook::Verifier
 
 async fn listen(args: &ListenArgs, printer: Printer) -> Result<(), CliError> {
     let verifier = verifier(&args.hmac_key_env, args.unsigned)?;
-    let config = veo3_webhook::Config::new(verifier).on_callback(|callback| {
-        // One JSON line per verified, deduplicated callback; stdout is line-buffered by println.
-        println!("{}", callback.to_json());
+    // When whoever reads stdout goes away (`veo3 listen | head -1`), stop listening instead of
+    // acknowledging callbacks nobody will see.
+    let stdout_closed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let closed = stdout_closed.clone();
+    let config = veo3_webhook::Config::new(verifier).on_callback(move |callback| {
+        use std::io::Write as _;
+        // One JSON line per verified, deduplicated callback, flushed at once for pipes.
+        let mut stdout = std::io::stdout().lock();
+        let written = writeln!(stdout, "{}", callback.to_json()).and_then(|()| stdout.flush());
+        if written.is_err() {
+            closed.notify_one();
+        }
     });
     let receiver = veo3_webhook::Receiver::bind(args.addr, config)
         .await
         .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.addr)))?;
     printer.note(format!("listening on {} (Ctrl-C stops)", receiver.url("/")));
-    Interrupt::received().await;
+    let outcome = tokio::select! {
+        () = Interrupt::received() => Ok(()),
+        () = stdout_closed.notified() => {
+            Err(CliError::Other("stdout was closed; stopped listening".into()))
+        }
+    };
     receiver
         .shutdown()
         .await
         .map_err(|e| CliError::Other(format!("stopping the receiver: {e}")))?;
-    Ok(())
+    outcome
 }
 
 /// The whole journey on an in-process sandbox whose clock runs 100x faster.

@@ -39,14 +39,16 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            output::to_stderr(format_args!(
+                "error: cannot start the async runtime: {error}"
+            ));
             return ExitCode::from(exit::FAILURE);
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            output::to_stderr(format_args!("error: {error}"));
             ExitCode::from(error.exit_code())
         }
     }

@@ -16,27 +16,27 @@ impl Printer {
     /// resumed. Human mode: on stdout. JSON mode: on stderr, keeping stdout one document.
     pub(crate) fn task_submitted(&self, what: &str, task_id: &str) {
         if self.json {
-            eprintln!("{what} task {task_id} submitted");
+            to_stderr(format_args!("{what} task {task_id} submitted"));
         } else {
-            println!("{what} task {task_id} submitted");
+            to_stdout(format_args!("{what} task {task_id} submitted"));
         }
     }
 
     /// A note for humans (stderr), silent in JSON mode.
     pub(crate) fn note(&self, message: impl AsRef<str>) {
         if !self.json {
-            eprintln!("{}", message.as_ref());
+            to_stderr(format_args!("{}", message.as_ref()));
         }
     }
 
     /// The final result: `human` lines on stdout, or `value` as JSON.
     pub(crate) fn result(&self, value: Value, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            to_stdout(format_args!("{value}"));
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{text}");
+                to_stdout(format_args!("{text}"));
             }
         }
     }
@@ -87,4 +87,19 @@ fn state_name(state: &TaskState) -> String {
 /// `{"path": ..., "bytes": ...}` for a finished download.
 pub(crate) fn download_json(path: &Path, bytes: u64) -> Value {
     json!({"path": path.display().to_string(), "bytes": bytes})
+}
+
+/// Writes a line to stdout and flushes it (so a task id reaches a pipe before a long wait).
+/// A reader that went away (`veo3 ... | head -1`) is not an error worth a panic: the line is
+/// dropped, as `println!` would have panicked.
+pub(crate) fn to_stdout(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+/// Writes a line to stderr; like [`to_stdout`], a closed stderr is ignored.
+pub(crate) fn to_stderr(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
