@@ -645,7 +645,7 @@ async fn on_simulated_time_a_thirty_minute_wait_follows_the_preset_schedule_exac
         .env(veo3_reqwest::Env::simulated(&clock).with_random(|| 0))
         .build()
         .expect("client");
-    // The default (Fast model) schedule: first poll at 30 s, 30 min deadline.
+    // The default (Fast model) schedule: first poll at 90 s, 30 min deadline.
     let error = client
         .generate_and_wait(&text("A fox"), &WaitOptions::default())
         .await
@@ -656,7 +656,7 @@ async fn on_simulated_time_a_thirty_minute_wait_follows_the_preset_schedule_exac
         Duration::from_secs(30 * 60),
         "ends on the deadline"
     );
-    assert_eq!(clock.sleeps()[0], Duration::from_secs(30));
+    assert_eq!(clock.sleeps()[0], Duration::from_secs(90));
     let polls = match error {
         Error::WaitTimeout { polls, .. } => u64::from(polls),
         _ => unreachable!(),

@@ -406,8 +406,8 @@ where
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let record = runtime.block_on(wait_for_task(&api, "t1", &PollSchedule::generation(), &env)).unwrap();
 /// assert_eq!(record.video_urls(), ["https://f.example/v.mp4"]);
-/// // Three polls: at 30 s, then 15 s and 18.75 s later; no real time passed.
-/// assert_eq!(clock.now(), Duration::from_millis(63_750));
+/// // Three polls: at 90 s, then 20 s and 21 s later; no real time passed.
+/// assert_eq!(clock.now(), Duration::from_secs(131));
 /// # }
 /// ```
 pub async fn wait_for_task(
