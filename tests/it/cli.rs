@@ -75,6 +75,20 @@ fn json(output: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", stdout(output)))
 }
 
+/// Reads the first line a child writes to `pipe`, off the async runtime. The reader comes
+/// back too, so the pipe stays open (a child writing to a closed pipe gets an error).
+async fn first_line<R: std::io::Read + Send + 'static>(pipe: R) -> (String, std::io::BufReader<R>) {
+    use std::io::BufRead as _;
+    tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut line = String::new();
+        reader.read_line(&mut line).map(|_| (line, reader))
+    })
+    .await
+    .expect("join")
+    .expect("a line from the child")
+}
+
 const FAST: [&str; 4] = ["--poll-interval", "20ms", "--timeout", "60s"];
 
 async fn fetch(url: &str) -> Vec<u8> {
@@ -483,7 +497,6 @@ async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
-    use std::io::BufRead as _;
     let mut child = std::process::Command::new(veo3())
         .args([
             "sandbox",
@@ -499,15 +512,7 @@ async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
         .spawn()
         .expect("veo3 sandbox starts");
     let stdout = child.stdout.take().expect("piped stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line)
-    })
-    .await
-    .expect("join")
-    .expect("the URL line");
+    let (line, _stdout) = first_line(stdout).await;
     let urls: Value = serde_json::from_str(&line).expect("one JSON line");
     let api = urls["api"].as_str().expect("api URL");
     assert!(
@@ -532,7 +537,6 @@ async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
-    use std::io::BufRead as _;
     let sandbox = sandbox().await;
     let mut child = std::process::Command::new(veo3())
         .args(["--base-url", sandbox.api_url(), "--api-key", KEY])
@@ -543,15 +547,7 @@ async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
         .expect("veo3 starts");
     let stdout = child.stdout.take().expect("piped stdout");
     // The first line appears once the task exists, before the wait starts.
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line)
-    })
-    .await
-    .expect("join")
-    .expect("the submitted line");
+    let (line, _stdout) = first_line(stdout).await;
     let task_id = line
         .split_whitespace()
         .nth(2)
@@ -577,7 +573,6 @@ async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
-    use std::io::BufRead as _;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -592,14 +587,7 @@ async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
     // "listening on ..." on stderr means the receiver is bound. The reader is kept open, so
     // the child's later diagnostics never meet a closed pipe.
     let stderr = child.stderr.take().expect("piped stderr");
-    let (ready, _stderr) = tokio::task::spawn_blocking(move || {
-        let mut reader = std::io::BufReader::new(stderr);
-        let mut line = String::new();
-        reader.read_line(&mut line).map(|_| (line, reader))
-    })
-    .await
-    .expect("join")
-    .expect("a line");
+    let (ready, _stderr) = first_line(stderr).await;
     assert!(ready.starts_with("listening on"), "{ready}");
     let url = format!("http://127.0.0.1:{port}/veo3/callback");
     let http = reqwest::Client::new();
@@ -643,15 +631,7 @@ async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
     assert_eq!(statuses, [200, 401, 200], "valid, forged, duplicate");
 
     let stdout = child.stdout.take().expect("piped stdout");
-    let first = tokio::task::spawn_blocking(move || {
-        let mut reader = std::io::BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line).map(|_| (line, reader))
-    })
-    .await
-    .expect("join")
-    .expect("a line");
-    let (line, reader) = first;
+    let (line, reader) = first_line(stdout).await;
     let _ = child.kill();
     let _ = child.wait();
     let printed: Value = serde_json::from_str(&line).expect("a JSON line");

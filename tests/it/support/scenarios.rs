@@ -644,6 +644,18 @@ fn task_failure(ctx: &Ctx) -> BoxFuture<'_, ()> {
     })
 }
 
+/// A generate whose answer never usefully arrives: the error says the outcome is unknown, the
+/// request went out exactly once, and the sandbox created `tasks` tasks (1 when it processed
+/// the request, 0 when the connection dropped first).
+fn unknown_generate_outcome(ctx: &Ctx, fault: Fault, error: Error, tasks: u64) {
+    assert!(error.is_outcome_unknown(), "{error}");
+    assert!(!error.is_retryable(), "{error}");
+    let stats = ctx.sandbox.stats();
+    assert_eq!(stats.requests(Route::Generate), 1, "sent once, never again");
+    assert_eq!(stats.tasks_created_by(KEY), tasks);
+    assert_eq!(stats.faults(fault.name()), 1);
+}
+
 fn lost_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         ctx.sandbox.script_fault(Route::Generate, Fault::Lost);
@@ -652,12 +664,8 @@ fn lost_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
             .generate_and_wait(text("A fox"))
             .await
             .expect_err("the answer was lost");
-        assert!(error.is_outcome_unknown(), "{error}");
-        assert!(!error.is_retryable());
-        let stats = ctx.sandbox.stats();
-        assert_eq!(stats.requests(Route::Generate), 1, "sent once, never again");
-        assert_eq!(stats.tasks_created_by(KEY), 1, "the task exists");
-        assert_eq!(stats.faults("lost"), 1);
+        // The task exists; the client never heard of it.
+        unknown_generate_outcome(ctx, Fault::Lost, error, 1);
     })
 }
 
@@ -670,11 +678,7 @@ fn malformed_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
             .await
             .expect_err("the answer is cut JSON");
         // Processed (and billed) but unreadable: the task exists, the client cannot know it.
-        assert!(error.is_outcome_unknown(), "{error}");
-        let stats = ctx.sandbox.stats();
-        assert_eq!(stats.requests(Route::Generate), 1);
-        assert_eq!(stats.tasks_created_by(KEY), 1);
-        assert_eq!(stats.faults("malformed"), 1);
+        unknown_generate_outcome(ctx, Fault::Malformed, error, 1);
     })
 }
 
@@ -715,11 +719,9 @@ fn dropped_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
             .generate(text("A fox"))
             .await
             .expect_err("the connection was dropped");
-        // The client cannot know whether the request arrived, so it must not resend it.
-        assert!(error.is_outcome_unknown(), "{error}");
-        let stats = ctx.sandbox.stats();
-        assert_eq!(stats.requests(Route::Generate), 1);
-        assert_eq!(stats.tasks_created_by(KEY), 0, "dropped before processing");
+        // The client cannot know whether the request arrived, so it must not resend it; this
+        // one was dropped before processing.
+        unknown_generate_outcome(ctx, Fault::Drop, error, 0);
     })
 }
 
