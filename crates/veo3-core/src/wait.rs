@@ -511,12 +511,8 @@ pub async fn generate_and_wait(
     schedule: &PollSchedule,
     env: &Env,
 ) -> Result<TaskRecord, Error> {
-    let created = api.generate(request).await?;
-    env.observer().emit(&Event::submitted(
-        Endpoint::Generate,
-        created.task_id.as_str(),
-    ));
-    wait_for_task(api, &created.task_id, schedule, env).await
+    let task_id = submit_generation(api, request, env).await?;
+    wait_for_task(api, &task_id, schedule, env).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it. The stitched video
@@ -527,12 +523,37 @@ pub async fn extend_and_wait(
     schedule: &PollSchedule,
     env: &Env,
 ) -> Result<TaskRecord, Error> {
+    let task_id = submit_extension(api, request, env).await?;
+    wait_for_task(api, &task_id, schedule, env).await
+}
+
+/// Sends a generation (billable, at most once) and announces the new task: the first half of
+/// every generate-and-wait flow.
+pub(crate) async fn submit_generation(
+    api: &dyn Veo3Api,
+    request: &GenerateRequest,
+    env: &Env,
+) -> Result<String, Error> {
+    let created = api.generate(request).await?;
+    env.observer().emit(&Event::submitted(
+        Endpoint::Generate,
+        created.task_id.as_str(),
+    ));
+    Ok(created.task_id)
+}
+
+/// Sends an extension (billable, at most once) and announces the new task.
+pub(crate) async fn submit_extension(
+    api: &dyn Veo3Api,
+    request: &ExtendRequest,
+    env: &Env,
+) -> Result<String, Error> {
     let created = api.extend(request).await?;
     env.observer().emit(&Event::submitted(
         Endpoint::Extend,
         created.task_id.as_str(),
     ));
-    wait_for_task(api, &created.task_id, schedule, env).await
+    Ok(created.task_id)
 }
 
 mod hybrid;

@@ -11,13 +11,13 @@
 use std::future::Future;
 
 use tracing::Instrument;
-use veo3_types::{Endpoint, ExtendRequest, GenerateRequest, TaskRecord};
+use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord};
 
 use super::{Acceptance, WaitState, WaitStep, accept_task};
 use crate::Error;
 use crate::api::Veo3Api;
 use crate::error::WaitTarget;
-use crate::event::{Event, PollTrigger};
+use crate::event::PollTrigger;
 use crate::executor::Env;
 use crate::schedule::PollSchedule;
 use crate::webhook::{Inbox, VerifiedCallback};
@@ -142,12 +142,8 @@ pub async fn generate_and_wait_hybrid(
     env: &Env,
 ) -> Result<TaskRecord, Error> {
     warn_without_callback(request.call_back_url.as_deref());
-    let created = api.generate(request).await?;
-    env.observer().emit(&Event::submitted(
-        Endpoint::Generate,
-        created.task_id.as_str(),
-    ));
-    wait_for_task_hybrid(api, &created.task_id, inbox, schedule, env).await
+    let task_id = super::submit_generation(api, request, env).await?;
+    wait_for_task_hybrid(api, &task_id, inbox, schedule, env).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it with
@@ -160,12 +156,8 @@ pub async fn extend_and_wait_hybrid(
     env: &Env,
 ) -> Result<TaskRecord, Error> {
     warn_without_callback(request.call_back_url.as_deref());
-    let created = api.extend(request).await?;
-    env.observer().emit(&Event::submitted(
-        Endpoint::Extend,
-        created.task_id.as_str(),
-    ));
-    wait_for_task_hybrid(api, &created.task_id, inbox, schedule, env).await
+    let task_id = super::submit_extension(api, request, env).await?;
+    wait_for_task_hybrid(api, &task_id, inbox, schedule, env).await
 }
 
 /// A hybrid wait for a task created without `callBackUrl` still works (it polls), but is

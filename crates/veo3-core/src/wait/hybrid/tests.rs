@@ -15,7 +15,7 @@ use veo3_types::{
 use super::*;
 use crate::api::UpgradeStatus;
 use crate::blocking::BlockingExecutor;
-use crate::event::{Finish, Observer};
+use crate::event::{Event, Finish, Observer};
 use crate::retry::RetryPolicy;
 use crate::time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, ThreadSleeper};
 use crate::webhook::Verifier;
