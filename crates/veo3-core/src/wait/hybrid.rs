@@ -77,7 +77,7 @@ pub(crate) fn trigger_of(hint: Option<&VerifiedCallback>) -> PollTrigger {
 /// or any code calling [`Inbox::deliver`] with verified callbacks), and the task must have
 /// been created with a `callBackUrl` reaching that receiver. `schedule` is the safety net:
 /// typically the stage's schedule made rare with [`PollSchedule::safety_net`]. Results and
-/// errors are those of [`wait_for_task`](crate::wait_for_task); [`Event::Polled`] reports
+/// errors are those of [`wait_for_task`](crate::wait_for_task); [`Event::Polled`](crate::Event::Polled) reports
 /// [`PollTrigger::Callback`] for a read a callback caused.
 ///
 /// ```
