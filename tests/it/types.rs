@@ -297,6 +297,65 @@ fn the_legacy_and_modern_shapes_of_one_record_normalise_to_equal_values() {
     );
 }
 
+/// The one-pass reader of record-info answers takes the current shape and reads it exactly as
+/// the tolerant pair does; every other answer (legacy shapes, errors without data) it leaves
+/// to them.
+#[test]
+fn record_answers_in_the_current_shape_are_read_in_one_pass_with_equal_values() {
+    let mut quick = BTreeSet::new();
+    for name in fixture_names() {
+        let bytes = fixture(&name);
+        let Some((code, msg, record)) = TaskRecord::from_answer_quick(&bytes) else {
+            continue;
+        };
+        let tolerant = envelope(&name);
+        assert_eq!(
+            (code, msg.as_str()),
+            (tolerant.code, tolerant.msg.as_str()),
+            "{name}"
+        );
+        assert_eq!(Ok(record), TaskRecord::from_data(&tolerant.data), "{name}");
+        if name.starts_with("record-info") {
+            quick.insert(name);
+        }
+    }
+    let expected = [
+        "record-info-failed.json",
+        "record-info-generating.json",
+        "record-info-generation-failed.json",
+        "record-info-success-doc-example-strings.json",
+        "record-info-success-extend.json",
+        "record-info-success-portrait.json",
+        "record-info-success.json",
+    ];
+    assert_eq!(
+        quick,
+        expected.map(str::to_owned).into(),
+        "record-info answers read in one pass"
+    );
+
+    for declined in [
+        // A repeated member: the tolerant reading keeps the last one; this one declines.
+        &br#"{"code":200,"code":500,"msg":"","data":{"taskId":"t"}}"#[..],
+        br#"{"code":200,"data":{"taskId":"t","taskId":"u"}}"#,
+        // `data` by position, which serde's derived readers would accept.
+        br#"{"code":200,"data":["t","{}",1,2,0,null,null,"",false]}"#,
+        br#"[200,"success",null,{"taskId":"t"}]"#,
+        br#"{"code":200,"data":{"taskId":"t"}} trailing"#,
+        br#"{"code":422,"msg":"Temporarily supports records within 14 days.","data":null}"#,
+        br#"{"code":200,"msg":"success"}"#,
+        // The legacy shape (record-info-success-legacy-string-urls.json).
+        br#"{"code":200,"data":{"taskId":"t","status":1,"resultUrls":"[]"}}"#,
+    ] {
+        assert_eq!(
+            TaskRecord::from_answer_quick(declined),
+            None,
+            "{}",
+            String::from_utf8_lossy(declined)
+        );
+    }
+}
+
 #[test]
 fn unknown_success_flags_are_kept_not_rejected() {
     let record = TaskRecord::from_data(&json!({"taskId": "t", "successFlag": 7})).unwrap();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use veo3_types::{
-    Credits, DecodeError, DownloadUrlRequest, Endpoint, Envelope, ExtendRequest, GenerateRequest,
-    Hd1080pQuery, Hd1080pResult, RecordInfoQuery, TaskCreated, TaskRecord, Upgrade4kRequest,
-    Upgrade4kResult,
+    ApiCode, Credits, DecodeError, DownloadUrlRequest, Endpoint, Envelope, ExtendRequest,
+    GenerateRequest, Hd1080pQuery, Hd1080pResult, RecordInfoQuery, TaskCreated, TaskRecord,
+    Upgrade4kRequest, Upgrade4kResult,
 };
 
 use crate::Error;
@@ -28,6 +28,12 @@ const EXCERPT_CHARS: usize = 512;
 /// Reads the `data` of an answer classified as success or pending. The `&str` is the task id
 /// the call is about (`""` when none), for answers that omit it.
 type Decoder<T> = fn(&Envelope, Disposition, &str) -> Result<T, DecodeError>;
+
+/// Reads a whole answer in one pass when it has the common shape (the envelope's code, its
+/// message and the value), `None` otherwise; the `&str` is as for [`Decoder`]. A fast path in
+/// front of the envelope-first reading, which must agree with it (see
+/// [`TaskRecord::from_answer_quick`]).
+type Quick<T> = fn(&[u8], &str) -> Option<(ApiCode, String, T)>;
 
 /// One API operation: its request, and the reader of its answer.
 ///
@@ -48,6 +54,7 @@ type Decoder<T> = fn(&Envelope, Disposition, &str) -> Result<T, DecodeError>;
 pub struct Call<T> {
     request: HttpRequest,
     decode: Decoder<T>,
+    quick: Option<Quick<T>>,
     task_id: String,
 }
 
@@ -142,7 +149,7 @@ impl<T> Call<T> {
                     _ => Evaluation::Failed(error),
                 }
             }
-            Ok(response) => evaluate_response(endpoint, self.decode, &self.task_id, &response),
+            Ok(response) => evaluate_response(endpoint, self.readers(), &self.task_id, &response),
         }
     }
 
@@ -189,7 +196,7 @@ impl<T> Call<T> {
     /// Reads a single response without retrying: the value, or the error it represents
     /// (retryable failures included).
     pub fn decode(&self, response: &HttpResponse) -> Result<T, Error> {
-        match evaluate_response(self.endpoint(), self.decode, &self.task_id, response) {
+        match evaluate_response(self.endpoint(), self.readers(), &self.task_id, response) {
             Evaluation::Done(value) => Ok(value),
             Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
         }
@@ -199,7 +206,15 @@ impl<T> Call<T> {
         Self {
             request,
             decode,
+            quick: None,
             task_id: String::new(),
+        }
+    }
+
+    fn readers(&self) -> Readers<T> {
+        Readers {
+            decode: self.decode,
+            quick: self.quick,
         }
     }
 
@@ -238,11 +253,13 @@ impl Call<TaskRecord> {
             Endpoint::RecordInfo.path(),
             encode_query_value(task_id)
         );
-        Ok(Self::new(
+        let mut call = Self::new(
             HttpRequest::new(Endpoint::RecordInfo, path, None),
             decode_task_record,
         )
-        .about(task_id))
+        .about(task_id);
+        call.quick = Some(quick_task_record);
+        Ok(call)
     }
 }
 
@@ -310,7 +327,14 @@ pub fn decode_extend(response: &HttpResponse) -> Result<TaskCreated, Error> {
 
 /// Reads a record-info answer.
 pub fn decode_record_info(response: &HttpResponse) -> Result<TaskRecord, Error> {
-    decode_with(Endpoint::RecordInfo, decode_task_record, response)
+    let readers = Readers {
+        decode: decode_task_record,
+        quick: Some(quick_task_record),
+    };
+    match evaluate_response(Endpoint::RecordInfo, readers, "", response) {
+        Evaluation::Done(value) => Ok(value),
+        Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
+    }
 }
 
 /// Reads a get-1080p-video answer; "processing" is [`UpgradeStatus::Processing`].
@@ -339,7 +363,11 @@ fn decode_with<T>(
     decode: Decoder<T>,
     response: &HttpResponse,
 ) -> Result<T, Error> {
-    match evaluate_response(endpoint, decode, "", response) {
+    let readers = Readers {
+        decode,
+        quick: None,
+    };
+    match evaluate_response(endpoint, readers, "", response) {
         Evaluation::Done(value) => Ok(value),
         Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
     }
@@ -362,7 +390,7 @@ struct Parsed {
 }
 
 impl Parsed {
-    fn new(response: &HttpResponse) -> Self {
+    fn new(endpoint: Endpoint, response: &HttpResponse) -> Self {
         let (envelope, not_envelope) = if response.body.iter().all(u8::is_ascii_whitespace) {
             (None, Some(DecodeError::MissingField { field: "body" }))
         } else {
@@ -371,10 +399,13 @@ impl Parsed {
                 Err(error) => (None, Some(error)),
             }
         };
-        let has_result_urls = envelope.as_ref().is_some_and(|envelope| {
-            envelope.data.is_object()
-                && Upgrade4kResult::from_data(&envelope.data).is_ok_and(|result| result.is_ready())
-        });
+        // Only a 4K answer's meaning depends on its URLs (see `classify`).
+        let has_result_urls = endpoint == Endpoint::Upgrade4k
+            && envelope.as_ref().is_some_and(|envelope| {
+                envelope.data.is_object()
+                    && Upgrade4kResult::from_data(&envelope.data)
+                        .is_ok_and(|result| result.is_ready())
+            });
         Self {
             envelope,
             not_envelope,
@@ -424,13 +455,39 @@ impl Parsed {
     }
 }
 
+/// How a call reads its answers.
+struct Readers<T> {
+    decode: Decoder<T>,
+    quick: Option<Quick<T>>,
+}
+
 fn evaluate_response<T>(
     endpoint: Endpoint,
-    decode: Decoder<T>,
+    readers: Readers<T>,
     task_id: &str,
     response: &HttpResponse,
 ) -> Evaluation<T> {
-    let parsed = Parsed::new(response);
+    // The one-pass reading settles the common case, a success or pending answer; every other
+    // answer (and every other shape) is read envelope-first below, which explains failures.
+    if let Some((code, message, value)) = readers
+        .quick
+        .and_then(|quick| quick(&response.body, task_id))
+    {
+        let answer = Answer {
+            status: response.status,
+            code: Some(code),
+            message: &message,
+            has_result_urls: false,
+            retry_after: response.retry_after(),
+        };
+        if let Disposition::Success | Disposition::Pending =
+            classify(endpoint, &Outcome::Answer(answer))
+        {
+            return Evaluation::Done(value);
+        }
+    }
+    let decode = readers.decode;
+    let parsed = Parsed::new(endpoint, response);
     let disposition = classify(endpoint, &Outcome::Answer(parsed.answer(response.status)));
     match disposition {
         Disposition::Success | Disposition::Pending => {
@@ -487,12 +544,20 @@ fn decode_task_record(
     _: Disposition,
     task_id: &str,
 ) -> Result<TaskRecord, DecodeError> {
-    let mut record = TaskRecord::from_data(&envelope.data)?;
-    // Some answer shapes omit the id; the caller asked about a known one.
+    TaskRecord::from_data(&envelope.data).map(|record| about(record, task_id))
+}
+
+fn quick_task_record(body: &[u8], task_id: &str) -> Option<(ApiCode, String, TaskRecord)> {
+    let (code, message, record) = TaskRecord::from_answer_quick(body)?;
+    Some((code, message, about(record, task_id)))
+}
+
+/// Some answer shapes omit the id; the caller asked about a known one.
+fn about(mut record: TaskRecord, task_id: &str) -> TaskRecord {
     if record.task_id.is_empty() {
         task_id.clone_into(&mut record.task_id);
     }
-    Ok(record)
+    record
 }
 
 fn decode_hd_1080p_status(

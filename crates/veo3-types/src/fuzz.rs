@@ -121,8 +121,108 @@ fn decode_everything(value: &Value) {
     }
 }
 
+/// The members the one-pass record-info reader knows, and a few it must decline.
+const RECORD_KEYS: &[&str] = &[
+    "taskId",
+    "paramJson",
+    "createTime",
+    "completeTime",
+    "successFlag",
+    "response",
+    "errorCode",
+    "errorMessage",
+    "fallbackFlag",
+    "status",
+    "resultUrls",
+    "task_id",
+];
+
+/// An object whose members are a random subset of `keys` (so the one-pass reader often
+/// accepts it), each with arbitrary JSON.
+fn object_of(keys: &'static [&'static str], count: usize) -> impl Strategy<Value = Value> {
+    prop::collection::vec((prop::sample::select(keys), json()), 0..count).prop_map(|pairs| {
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<Map<_, _>>(),
+        )
+    })
+}
+
+/// A record-info-like answer: mostly the current shape with arbitrary values, sometimes an
+/// extra member, a missing one, or `data` of another type.
+fn record_answer() -> impl Strategy<Value = Value> {
+    let code = prop_oneof![
+        4 => Just(Value::from(200)),
+        1 => leaf(),
+    ];
+    let data = prop_oneof![
+        6 => object_of(&RECORD_KEYS[..9], 10),
+        2 => object_of(RECORD_KEYS, 12),
+        1 => json(),
+    ];
+    (
+        prop::option::weighted(0.95, code),
+        prop::option::weighted(0.8, leaf()),
+        prop::option::weighted(0.1, leaf()),
+        prop::option::weighted(0.95, data),
+        prop::option::weighted(0.05, (prop::sample::select(KEYS), leaf())),
+    )
+        .prop_map(|(code, msg, message, data, extra)| {
+            let mut envelope = Map::new();
+            if let Some((key, value)) = extra {
+                envelope.insert(key.to_owned(), value);
+            }
+            for (key, value) in [
+                ("code", code),
+                ("msg", msg),
+                ("message", message),
+                ("data", data),
+            ] {
+                if let Some(value) = value {
+                    envelope.insert(key.to_owned(), value);
+                }
+            }
+            Value::Object(envelope)
+        })
+}
+
+/// Whenever the one-pass reader answers, the tolerant pair answers the same.
+fn quick_agrees_with_the_tolerant_path(bytes: &[u8]) -> Result<bool, TestCaseError> {
+    let Some((code, msg, record)) = TaskRecord::from_answer_quick(bytes) else {
+        return Ok(false);
+    };
+    let envelope = Envelope::from_slice(bytes);
+    prop_assert!(
+        envelope.is_ok(),
+        "quick read {bytes:?}, the tolerant path refused it"
+    );
+    let envelope = envelope.expect("checked above");
+    prop_assert_eq!(code, envelope.code);
+    prop_assert_eq!(msg, envelope.msg);
+    prop_assert_eq!(Ok(record), TaskRecord::from_data(&envelope.data));
+    Ok(true)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_quick_record_reader_agrees_with_the_tolerant_one(answer in record_answer()) {
+        let bytes = serde_json::to_vec(&answer).expect("a Value always serializes");
+        quick_agrees_with_the_tolerant_path(&bytes)?;
+    }
+
+    #[test]
+    fn the_quick_record_reader_agrees_on_arbitrary_json_and_bytes(
+        value in json(),
+        bytes in prop::collection::vec(any::<u8>(), 0..128),
+    ) {
+        let text = serde_json::to_vec(&value).expect("a Value always serializes");
+        quick_agrees_with_the_tolerant_path(&text)?;
+        quick_agrees_with_the_tolerant_path(&bytes)?;
+    }
 
     #[test]
     fn decoders_never_panic_on_arbitrary_json(value in json()) {
@@ -144,4 +244,32 @@ proptest! {
         let _ = Timestamp::from_value(&Value::String(text.clone()));
         let _ = parse_url_list(&Value::String(text));
     }
+}
+
+/// The generator reaches the one-pass reader's accepting paths, so the agreement above is
+/// not vacuous: of 2,000 answers, most are read in one pass, and some with a result block.
+#[test]
+fn the_record_answer_generator_mostly_takes_the_quick_path() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = record_answer();
+    let (mut quick, mut with_response) = (0, 0);
+    for _ in 0..2_000 {
+        let answer = strategy.new_tree(&mut runner).expect("a tree").current();
+        let bytes = serde_json::to_vec(&answer).expect("a Value always serializes");
+        if let Some((_, _, record)) = TaskRecord::from_answer_quick(&bytes) {
+            quick += 1;
+            with_response += usize::from(record.response.is_some());
+        }
+    }
+    assert!(
+        quick > 600,
+        "only {quick} of 2000 answers took the quick path"
+    );
+    assert!(
+        with_response > 20,
+        "only {with_response} quick answers had a response block"
+    );
 }

@@ -50,6 +50,7 @@ mod code;
 mod error;
 #[cfg(test)]
 mod fuzz;
+mod quick;
 mod request;
 mod response;
 mod tolerant;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::tolerant::{as_bool, as_i64, as_text, field, optional_url_list, parse_url_list};
+use crate::tolerant::{Fields, as_bool, as_i64, as_text, field, optional_url_list, parse_url_list};
 use crate::{ApiCode, DecodeError, Resolution, Timestamp};
 
 /// The `{code, msg, data}` wrapper of every API answer (and of callbacks).
@@ -47,30 +47,43 @@ impl Envelope {
 
     /// Reads an already-parsed JSON value.
     pub fn from_value(mut value: Value) -> Result<Self, DecodeError> {
-        let object = value.as_object_mut().ok_or(DecodeError::UnexpectedShape {
-            expected: "a JSON object envelope",
-        })?;
-        let code = match object.get("code") {
-            None | Some(Value::Null) => return Err(DecodeError::MissingField { field: "code" }),
-            Some(raw) => as_i64(raw)
-                .map(ApiCode::from_i64)
-                .ok_or(DecodeError::InvalidField {
-                    field: "code",
-                    expected: "an integer",
-                })?,
-        };
-        let msg = ["msg", "message"]
-            .iter()
-            .filter_map(|key| object.get(*key))
-            .find_map(|raw| match raw {
-                Value::String(text) => Some(text.clone()),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            })
-            .unwrap_or_default();
-        let data = object.remove("data").unwrap_or(Value::Null);
+        if !value.is_object() {
+            return Err(DecodeError::UnexpectedShape {
+                expected: "a JSON object envelope",
+            });
+        }
+        let (code, msg) = envelope_head(&value)?;
+        let data = value
+            .as_object_mut()
+            .and_then(|object| object.remove("data"))
+            .unwrap_or(Value::Null);
         Ok(Self { code, msg, data })
     }
+}
+
+/// An envelope's `code` and message (`msg`, else `message`; empty when neither).
+pub(crate) fn envelope_head<F: Fields + ?Sized>(
+    object: &F,
+) -> Result<(ApiCode, String), DecodeError> {
+    let code = match object.member("code") {
+        None | Some(Value::Null) => return Err(DecodeError::MissingField { field: "code" }),
+        Some(raw) => as_i64(raw)
+            .map(ApiCode::from_i64)
+            .ok_or(DecodeError::InvalidField {
+                field: "code",
+                expected: "an integer",
+            })?,
+    };
+    let msg = ["msg", "message"]
+        .iter()
+        .filter_map(|key| object.member(key))
+        .find_map(|raw| match raw {
+            Value::String(text) => Some(text.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .unwrap_or_default();
+    Ok((code, msg))
 }
 
 fn classify(error: &serde_json::Error) -> &'static str {
@@ -90,7 +103,7 @@ fn object<'a>(data: &'a Value, expected: &'static str) -> Result<&'a Value, Deco
     }
 }
 
-fn task_id_of(value: &Value) -> Option<String> {
+fn task_id_of<F: Fields + ?Sized>(value: &F) -> Option<String> {
     field(value, &["taskId", "task_id"]).and_then(as_text)
 }
 
@@ -258,8 +271,13 @@ impl TaskRecord {
     /// # Ok::<(), veo3_types::DecodeError>(())
     /// ```
     pub fn from_data(data: &Value) -> Result<Self, DecodeError> {
-        let data = object(data, "a task record object")?;
-        let response_block = data.get("response").filter(|value| value.is_object());
+        Ok(Self::from_fields(object(data, "a task record object")?))
+    }
+
+    /// The record from the members of its object: a parsed `Value`, or the members the
+    /// one-pass reader kept ([`TaskRecord::from_answer_quick`]).
+    pub(crate) fn from_fields<F: Fields + ?Sized>(data: &F) -> Self {
+        let response_block = data.member("response").filter(|value| value.is_object());
         let state = field(data, &["successFlag"])
             .or_else(|| response_block.and_then(|r| field(r, &["successFlag"])))
             .or_else(|| field(data, &["status", "state"]))
@@ -269,7 +287,7 @@ impl TaskRecord {
             );
 
         let response = TaskResponse::from_parts(response_block, data);
-        let param_json = data.get("paramJson").and_then(|raw| match raw {
+        let param_json = data.member("paramJson").and_then(|raw| match raw {
             Value::String(text) if !text.is_empty() => Some(text.clone()),
             Value::Object(_) => Some(raw.to_string()),
             _ => None,
@@ -277,17 +295,17 @@ impl TaskRecord {
         let task_id = task_id_of(data)
             .or_else(|| response_block.and_then(task_id_of))
             .unwrap_or_default();
-        Ok(Self {
+        Self {
             task_id,
             param_json,
-            create_time: data.get("createTime").and_then(Timestamp::from_value),
-            complete_time: data.get("completeTime").and_then(Timestamp::from_value),
+            create_time: data.member("createTime").and_then(Timestamp::from_value),
+            complete_time: data.member("completeTime").and_then(Timestamp::from_value),
             state,
             response,
-            error_code: data.get("errorCode").and_then(as_i64),
-            error_message: data.get("errorMessage").and_then(as_text),
-            fallback_flag: data.get("fallbackFlag").and_then(as_bool),
-        })
+            error_code: data.member("errorCode").and_then(as_i64),
+            error_message: data.member("errorMessage").and_then(as_text),
+            fallback_flag: data.member("fallbackFlag").and_then(as_bool),
+        }
     }
 
     /// The URLs a user wants: the stitched `fullResultUrls` when present (extend tasks),
@@ -312,7 +330,7 @@ impl TaskRecord {
 impl TaskResponse {
     /// Reads each field from the `response` block first and the record itself second (the
     /// 2025 quickstart reads `data.resultUrls`). `None` when neither has anything.
-    fn from_parts(block: Option<&Value>, data: &Value) -> Option<Self> {
+    fn from_parts<F: Fields + ?Sized>(block: Option<&Value>, data: &F) -> Option<Self> {
         let lookup = |keys: &[&str]| {
             block
                 .and_then(|b| field(b, keys))

@@ -43,10 +43,24 @@ pub(crate) fn as_text(value: &Value) -> Option<String> {
     }
 }
 
+/// A JSON object's members by name: a parsed [`Value`] (which has none unless it is an
+/// object), or the members a one-pass reader kept (see `quick.rs`). The tolerant readers take
+/// either, so both paths share every rule.
+pub(crate) trait Fields {
+    /// The member called `key`, `null` included; `None` when absent.
+    fn member(&self, key: &str) -> Option<&Value>;
+}
+
+impl Fields for Value {
+    fn member(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
 /// The first of several keys present with a non-null value.
-pub(crate) fn field<'a>(object: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+pub(crate) fn field<'a, F: Fields + ?Sized>(object: &'a F, keys: &[&str]) -> Option<&'a Value> {
     keys.iter()
-        .filter_map(|key| object.get(key))
+        .filter_map(|key| object.member(key))
         .find(|value| !value.is_null())
 }
 

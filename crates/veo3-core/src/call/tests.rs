@@ -285,3 +285,56 @@ fn step_gives_up_with_context() {
         other => panic!("expected give-up, got {other:?}"),
     }
 }
+
+/// The one-pass reading of record-info answers changes nothing but speed: for answers in the
+/// current shape, with every envelope code and several HTTP statuses, the call evaluates to
+/// the same value or the same error with it as without it.
+#[test]
+fn record_info_reads_the_same_with_and_without_the_one_pass_reader() {
+    let quick = Call::record_info("t-9").expect("valid");
+    assert!(quick.quick.is_some(), "record-info has a one-pass reader");
+    let mut slow = quick.clone();
+    slow.quick = None;
+    let mut read_quickly = 0;
+    for status in [200, 201, 400, 404, 422, 429, 500, 503] {
+        for code in [
+            200, 400, 401, 402, 404, 408, 422, 429, 451, 455, 500, 501, 505, 999,
+        ] {
+            for (msg, data) in [
+                (
+                    "success",
+                    r#"{"taskId":"t-9","successFlag":1,"response":{"resultUrls":["https://f/a.mp4"]}}"#,
+                ),
+                (
+                    "success",
+                    r#"{"successFlag":0,"response":null,"errorMessage":""}"#,
+                ),
+                (
+                    "The video is being processed",
+                    r#"{"taskId":"t-9","successFlag":0}"#,
+                ),
+                (
+                    "",
+                    r#"{"taskId":"t-9","successFlag":3,"errorCode":500,"errorMessage":"boom"}"#,
+                ),
+            ] {
+                let body = format!(r#"{{"code":{code},"msg":"{msg}","data":{data}}}"#);
+                let mut answer = HttpResponse::new(status, body.clone());
+                answer.headers = vec![("retry-after".to_owned(), "7".to_owned())];
+                read_quickly += usize::from(
+                    veo3_types::TaskRecord::from_answer_quick(body.as_bytes()).is_some(),
+                );
+                assert_eq!(
+                    format!("{:?}", quick.evaluate(Ok(answer.clone()))),
+                    format!("{:?}", slow.evaluate(Ok(answer))),
+                    "HTTP {status}, {body}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        read_quickly,
+        8 * 14 * 4,
+        "every answer above has the current shape"
+    );
+}
