@@ -167,11 +167,11 @@ pub(crate) fn get_file(
 }
 
 fn header_pairs(response: &Response<ureq::Body>) -> Vec<(String, String)> {
-    response
-        .headers()
+    HttpResponse::READ_HEADERS
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
         })
         .collect()
 }

@@ -71,6 +71,9 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// The only headers the core reads (lower case): a transport need copy no others.
+    pub const READ_HEADERS: [&'static str; 2] = ["retry-after", "date"];
+
     /// A response with `status` and `body` and no headers.
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self {

@@ -103,15 +103,11 @@ impl ReqwestTransport {
             TransportError::new(phase, error.is_timeout(), describe(&error))
         })?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
+        let headers = HttpResponse::READ_HEADERS
             .iter()
-            .filter(|(name, _)| matches!(name.as_str(), "retry-after" | "date" | "content-type"))
-            .filter_map(|(name, value)| {
-                value
-                    .to_str()
-                    .ok()
-                    .map(|value| (name.as_str().to_owned(), value.to_owned()))
+            .filter_map(|name| {
+                let value = response.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.to_owned()))
             })
             .collect();
         // API answers are small; bound what a misbehaving server or proxy can make us hold.

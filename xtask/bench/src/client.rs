@@ -5,14 +5,16 @@
 //! process (this binary again, with `--child`), like its baselines, so each side gets the same
 //! share of the two cores and the client's peak RSS is its own.
 //!
-//! 1. **Status calls per second** (`GET /api/v1/veo/record-info`, decoded; best of three
+//! 1. **Status calls per second** (`GET /api/v1/veo/record-info`, decoded; best of five
 //!    alternating windows per side) over one keep-alive
 //!    connection, sequentially, and with 16 concurrent callers sharing one client; next to
 //!    `wrk` hitting the same route with the same connections (Debian: `apt-get install -y
 //!    wrk`; skipped with a note when missing), and next to kie's Python quickstart loop
 //!    (`requests.get` per call; needs `pip install requests`; skipped with a note when
 //!    missing). Targets: at least 0.8x wrk and 10x Python. A fourth line, reqwest alone making
-//!    the same calls without decoding, shows how much of the gap is this crate's.
+//!    the same calls without decoding, shows how much of the gap is this crate's; so does the
+//!    client's CPU time per call (on-CPU nanoseconds from `/proc/self/task/*/schedstat`), next
+//!    to reqwest alone's, which a noisy machine disturbs much less than a rate.
 //! 2. **Download of 1 GiB** (`/big/<bytes>` on the file host) with `Client::download` to a file
 //!    (`.part`, fsync, rename), next to `curl -o` of the same URL to the same folder; and the
 //!    client process's peak RSS. Targets: at least 0.9x curl, under 32 MiB.
@@ -30,7 +32,7 @@ use veo3_sandbox::Sandbox;
 const KEY: &str = "sk-bench-client-0123456789";
 const CONCURRENCY: usize = 16;
 /// Rounds of each status measurement; the best window of each side is kept.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--child") {
@@ -67,14 +69,15 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     );
     let seconds = window.as_secs_f64().to_string();
     for connections in [1, CONCURRENCY] {
-        // Alternate the client and wrk, three rounds, and keep each side's best window: on a
+        // Alternate the client and wrk, five rounds, and keep each side's best window: on a
         // shared machine this cancels most of the noise of other processes.
-        let (mut ours, mut theirs, mut bare) = (0.0_f64, None::<f64>, 0.0_f64);
+        let (mut ours, mut theirs, mut bare) =
+            (Figures::default(), None::<f64>, Figures::default());
         let callers = connections.to_string();
         for _ in 0..ROUNDS {
             let args = [sandbox.api_url(), task_id.as_str(), &seconds, &callers];
-            ours = ours.max(child_figure(&[&["status"], &args[..]].concat())?);
-            bare = bare.max(child_figure(&[&["reqwest"], &args[..]].concat())?);
+            ours.add(&child_line(&[&["status"], &args[..]].concat())?)?;
+            bare.add(&child_line(&[&["reqwest"], &args[..]].concat())?)?;
             if let Some(rate) = wrk(&status_url, connections, window)? {
                 theirs = Some(theirs.map_or(rate, |best| best.max(rate)));
             }
@@ -85,12 +88,22 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "multi-thread"
         };
         println!(
-            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {ours:>8.0} calls/s"
+            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {:>8.0} calls/s",
+            ours.rate
         );
         println!(
-            "  reqwest alone (same calls, no decoding):         {bare:>8.0} calls/s -> client/reqwest = {:.2}x",
-            ours / bare
+            "  reqwest alone (same calls, no decoding):         {:>8.0} calls/s -> client/reqwest = {:.2}x",
+            bare.rate,
+            ours.rate / bare.rate
         );
+        println!(
+            "  client CPU per call (least of the windows): veo3-reqwest {:.1} us, reqwest alone {:.1} us -> this crate adds {:.1} us ({:.2}x)",
+            ours.cpu_us,
+            bare.cpu_us,
+            ours.cpu_us - bare.cpu_us,
+            ours.cpu_us / bare.cpu_us
+        );
+        let ours = ours.rate;
         match theirs {
             Some(theirs) => println!(
                 "  wrk -c{connections:<2}:                                           {theirs:>8.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
@@ -175,6 +188,45 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The best rate and the least CPU per call a child reported over the rounds.
+#[derive(Default)]
+struct Figures {
+    rate: f64,
+    cpu_us: f64,
+}
+
+impl Figures {
+    /// Adds a child's `"<calls/s> <CPU us per call>"` line.
+    fn add(&mut self, line: &str) -> anyhow::Result<()> {
+        let mut fields = line.split_whitespace().map(str::parse::<f64>);
+        let (Some(Ok(rate)), Some(Ok(cpu_us))) = (fields.next(), fields.next()) else {
+            bail!("unexpected child output {line:?}");
+        };
+        self.rate = self.rate.max(rate);
+        self.cpu_us = if self.cpu_us == 0.0 {
+            cpu_us
+        } else {
+            self.cpu_us.min(cpu_us)
+        };
+        Ok(())
+    }
+}
+
+/// CPU time this process's threads have run so far (`/proc/self/task/*/schedstat`, in
+/// nanoseconds; precise, unlike the tick-based `utime`).
+fn cpu_time() -> anyhow::Result<Duration> {
+    let mut nanos = 0_u64;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        nanos += stat
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse::<u64>().ok())
+            .context("unreadable schedstat")?;
+    }
+    Ok(Duration::from_nanos(nanos))
+}
+
 /// Creates one finished task and returns its id.
 fn create_task(api_url: &str) -> anyhow::Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -201,15 +253,7 @@ fn download_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Runs this binary as a child and returns the first field of its output as a number.
-fn child_figure(args: &[&str]) -> anyhow::Result<f64> {
-    let line = child_line(args)?;
-    line.split_whitespace()
-        .next()
-        .and_then(|f| f.parse().ok())
-        .with_context(|| format!("unexpected child output {line:?}"))
-}
-
+/// Runs this binary as a child and returns its output line.
 fn child_line(args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
     let output = Command::new(exe)
@@ -253,7 +297,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                     .build()?;
                 // Warm the connection(s) up.
                 client.record_info(&task_id).await?;
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), cpu_time()?);
                 let mut set = tokio::task::JoinSet::new();
                 for _ in 0..callers {
                     let (client, task_id) = (client.clone(), task_id.clone());
@@ -270,7 +314,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                 while let Some(joined) = set.join_next().await {
                     calls += joined??;
                 }
-                Ok::<_, anyhow::Error>(calls as f64 / started.elapsed().as_secs_f64())
+                rate_and_cpu(calls, started, cpu)
             })?;
             println!("{rate}");
         }
@@ -288,7 +332,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                     .await?
                     .bytes()
                     .await?;
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), cpu_time()?);
                 let mut set = tokio::task::JoinSet::new();
                 for _ in 0..callers {
                     let (http, url) = (http.clone(), url.clone());
@@ -312,7 +356,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                 while let Some(joined) = set.join_next().await {
                     calls += joined??;
                 }
-                Ok::<_, anyhow::Error>(calls as f64 / started.elapsed().as_secs_f64())
+                rate_and_cpu(calls, started, cpu)
             })?;
             println!("{rate}");
         }
@@ -334,6 +378,17 @@ fn child(args: &[String]) -> anyhow::Result<()> {
         other => bail!("unknown child mode {other:?}"),
     }
     Ok(())
+}
+
+/// `"<calls/s> <CPU us per call>"` for `calls` made since `started`, when the CPU time was
+/// `cpu`.
+fn rate_and_cpu(calls: u64, started: Instant, cpu: Duration) -> anyhow::Result<String> {
+    let calls = calls.max(1) as f64;
+    let cpu_us = (cpu_time()? - cpu).as_secs_f64() * 1e6 / calls;
+    Ok(format!(
+        "{} {cpu_us}",
+        calls / started.elapsed().as_secs_f64()
+    ))
 }
 
 /// This process's peak resident set size (`VmHWM`), in MiB.
