@@ -24,7 +24,7 @@ const ENVELOPE: [&str; 4] = ["code", "msg", "message", "data"];
 /// The index of `data` in [`ENVELOPE`].
 const DATA: usize = 3;
 /// The members of a task record in the current documented shape.
-const RECORD: [&str; 9] = [
+pub(crate) const RECORD: [&str; 9] = [
     "taskId",
     "paramJson",
     "createTime",
