@@ -497,13 +497,9 @@ async fn callbacks_signed_with_another_key_are_refused_until_the_sandbox_gives_u
 }
 
 /// Whether `krate` appears in a `cargo tree` listing.
-fn in_tree(tree: &str, krate: &str) -> bool {
-    tree.lines()
-        .any(|line| line.split_whitespace().next() == Some(krate))
-}
-
 #[test]
 fn only_users_of_the_receiver_compile_a_server() {
+    use crate::support::in_tree;
     // Users who poll must not pay for axum: the clients' default trees stay free of it.
     for client in ["veo3-reqwest", "veo3-blocking"] {
         let tree = crate::support::cargo_tree(client);

@@ -708,3 +708,28 @@ async fn an_oversized_api_answer_is_cut_at_the_limit_and_reported_unreadable() {
         "the error keeps a short excerpt"
     );
 }
+
+/// rustls by default; with `native-tls` instead, the platform's TLS and no rustls at all (a
+/// user who picks native-tls should not compile two TLS stacks).
+#[test]
+fn the_tls_feature_picks_exactly_one_tls_stack() {
+    use crate::support::{cargo_tree, cargo_tree_with, in_tree};
+
+    let default = cargo_tree("veo3-reqwest");
+    assert!(in_tree(&default, "rustls"), "rustls by default:\n{default}");
+    assert!(!in_tree(&default, "native-tls"), "{default}");
+    let native = cargo_tree_with(
+        "veo3-reqwest",
+        &["--no-default-features", "--features", "native-tls"],
+    );
+    assert!(
+        in_tree(&native, "native-tls"),
+        "native-tls selected:\n{native}"
+    );
+    for rustls in ["rustls", "hyper-rustls", "tokio-rustls"] {
+        assert!(
+            !in_tree(&native, rustls),
+            "{rustls} with native-tls:\n{native}"
+        );
+    }
+}

@@ -73,7 +73,9 @@
 //!
 //! `rustls-tls` (default): rustls with the webpki roots. `native-tls`: the platform's TLS
 //! (OpenSSL, Secure Transport, SChannel) for clients this crate builds; a client passed to
-//! [`ClientBuilder::http_client`] keeps its own.
+//! [`ClientBuilder::http_client`] keeps its own. To use only the platform's TLS, turn the
+//! default off (`default-features = false, features = ["native-tls"]`): rustls is then not
+//! compiled at all.
 
 mod client;
 mod download;

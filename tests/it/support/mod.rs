@@ -36,18 +36,16 @@ pub(crate) fn fixture_names() -> Vec<String> {
 
 /// `cargo tree` of a package's normal dependencies, one crate name per line.
 pub(crate) fn cargo_tree(package: &str) -> String {
+    cargo_tree_with(package, &["--offline"])
+}
+
+/// [`cargo_tree`] with more arguments, e.g. other features (without `--offline`, cargo may
+/// fetch the crates of a feature no build has used yet).
+pub(crate) fn cargo_tree_with(package: &str, args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "-p",
-            package,
-        ])
+        .args(["tree", "-e", "normal", "--prefix", "none", "-p", package])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree runs");
@@ -57,6 +55,12 @@ pub(crate) fn cargo_tree(package: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Whether `krate` is one of the crates of a [`cargo_tree`] output.
+pub(crate) fn in_tree(tree: &str, krate: &str) -> bool {
+    tree.lines()
+        .any(|line| line.split_whitespace().next() == Some(krate))
 }
 
 /// A binary of the workspace, built on demand (`cargo build -p PACKAGE --bin NAME`) with the
