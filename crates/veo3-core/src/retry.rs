@@ -364,10 +364,12 @@ impl RetryBudget {
     /// Returns `amount` tokens, never beyond the capacity.
     pub fn release(&self, amount: u32) {
         let capacity = self.capacity;
+        // A full bucket, the usual state, is only read: concurrent successful calls then share
+        // its cache line instead of taking turns writing it.
         let _ = self
             .available
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |available| {
-                Some(available.saturating_add(amount).min(capacity))
+                (available < capacity).then(|| available.saturating_add(amount).min(capacity))
             });
     }
 
