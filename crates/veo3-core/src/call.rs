@@ -136,7 +136,7 @@ impl<T> Call<T> {
                     phase: failure.phase(),
                     timed_out: failure.is_timeout(),
                 };
-                let error = Error::transport(endpoint, &failure);
+                let error = Error::transport(endpoint, &failure).about_task(&self.task_id);
                 match classify(endpoint, &outcome) {
                     Disposition::Retry { reason, after } => Evaluation::Retryable {
                         reason,
@@ -240,7 +240,8 @@ impl Call<TaskCreated> {
         Ok(Self::new(
             json_request(Endpoint::Extend, request)?,
             decode_task_created,
-        ))
+        )
+        .about(&request.task_id))
     }
 }
 
@@ -278,7 +279,8 @@ impl Call<UpgradeStatus<Hd1080pResult>> {
         Ok(Self::new(
             HttpRequest::new(Endpoint::Hd1080p, path, None),
             decode_hd_1080p_status,
-        ))
+        )
+        .about(task_id))
     }
 }
 
@@ -289,7 +291,8 @@ impl Call<UpgradeStatus<Upgrade4kResult>> {
         Ok(Self::new(
             json_request(Endpoint::Upgrade4k, request)?,
             decode_upgrade_4k_status,
-        ))
+        )
+        .about(&request.task_id))
     }
 }
 
@@ -432,6 +435,7 @@ impl Parsed {
         match &self.envelope {
             Some(envelope) => Error::Api {
                 endpoint,
+                task_id: None,
                 code: envelope.code,
                 message: redact(&envelope.msg, &[]),
                 status: response.status,
@@ -439,6 +443,7 @@ impl Parsed {
             },
             None if (200..300).contains(&response.status) => Error::Decode {
                 endpoint,
+                task_id: None,
                 message: self
                     .not_envelope
                     .as_ref()
@@ -447,6 +452,7 @@ impl Parsed {
             },
             None => Error::Http {
                 endpoint,
+                task_id: None,
                 status: response.status,
                 retry_after: self.retry_after,
                 excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
@@ -500,9 +506,11 @@ fn evaluate_response<T>(
                 Err(problem) => {
                     let error = Error::Decode {
                         endpoint,
+                        task_id: None,
                         message: problem.to_string(),
                         excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
-                    };
+                    }
+                    .about_task(task_id);
                     // A billable success we cannot read may still have created a task.
                     if endpoint.is_billable() {
                         Evaluation::Failed(outcome_unknown(endpoint, error))
@@ -515,12 +523,15 @@ fn evaluate_response<T>(
         Disposition::Retry { reason, after } => Evaluation::Retryable {
             reason,
             retry_after: after,
-            error: parsed.error(endpoint, response),
+            error: parsed.error(endpoint, response).about_task(task_id),
         },
-        Disposition::Stop(Stop::OutcomeUnknown) => {
-            Evaluation::Failed(outcome_unknown(endpoint, parsed.error(endpoint, response)))
+        Disposition::Stop(Stop::OutcomeUnknown) => Evaluation::Failed(outcome_unknown(
+            endpoint,
+            parsed.error(endpoint, response).about_task(task_id),
+        )),
+        Disposition::Stop(_) => {
+            Evaluation::Failed(parsed.error(endpoint, response).about_task(task_id))
         }
-        Disposition::Stop(_) => Evaluation::Failed(parsed.error(endpoint, response)),
     }
 }
 

@@ -41,11 +41,13 @@ use crate::retry::{DisplayDuration, GiveUpReason};
 pub enum Error {
     /// The API answered with an envelope whose `code` is not a success (also inside an HTTP
     /// 200, which is how kie usually reports errors).
-    #[error("{endpoint}: the API answered code {code} ({}): {message}", code.meaning())]
+    #[error("{endpoint}{}: the API answered code {code} ({}): {message}", on_task(task_id), code.meaning())]
     #[non_exhaustive]
     Api {
         /// The endpoint called.
         endpoint: Endpoint,
+        /// The task the call was about, when it names one.
+        task_id: Option<String>,
         /// The envelope code.
         code: ApiCode,
         /// The envelope message, verbatim (redacted of credentials).
@@ -57,11 +59,16 @@ pub enum Error {
     },
 
     /// An HTTP error status whose body is missing or not an envelope (e.g. a proxy's HTML page).
-    #[error("{endpoint}: HTTP {status} without an API answer in the body")]
+    #[error(
+        "{endpoint}{}: HTTP {status} without an API answer in the body",
+        on_task(task_id)
+    )]
     #[non_exhaustive]
     Http {
         /// The endpoint called.
         endpoint: Endpoint,
+        /// The task the call was about, when it names one.
+        task_id: Option<String>,
         /// The HTTP status.
         status: u16,
         /// The server's `Retry-After`, when it sent one.
@@ -71,11 +78,13 @@ pub enum Error {
     },
 
     /// The request failed in transit.
-    #[error("{endpoint}: {}{} ({message})", if *timed_out { "timed out " } else { "connection failed " }, phase.description())]
+    #[error("{endpoint}{}: {}{} ({message})", on_task(task_id), if *timed_out { "timed out " } else { "connection failed " }, phase.description())]
     #[non_exhaustive]
     Transport {
         /// The endpoint called.
         endpoint: Endpoint,
+        /// The task the call was about, when it names one.
+        task_id: Option<String>,
         /// How far the exchange got, which decides whether the server may have seen it.
         phase: TransportPhase,
         /// `true` when the failure was a timeout.
@@ -85,11 +94,13 @@ pub enum Error {
     },
 
     /// A success answer that could not be read.
-    #[error("{endpoint}: could not read the answer: {message}")]
+    #[error("{endpoint}{}: could not read the answer: {message}", on_task(task_id))]
     #[non_exhaustive]
     Decode {
         /// The endpoint called.
         endpoint: Endpoint,
+        /// The task the call was about, when it names one.
+        task_id: Option<String>,
         /// What was wrong.
         message: String,
         /// The start of the body, truncated and redacted, for diagnosis.
@@ -257,6 +268,7 @@ impl Error {
     pub fn api(endpoint: Endpoint, code: ApiCode, message: impl Into<String>) -> Self {
         Self::Api {
             endpoint,
+            task_id: None,
             code,
             message: crate::secret::redact(&message.into(), &[]),
             status: 200,
@@ -268,6 +280,7 @@ impl Error {
     pub fn http(endpoint: Endpoint, status: u16) -> Self {
         Self::Http {
             endpoint,
+            task_id: None,
             status,
             retry_after: None,
             excerpt: String::new(),
@@ -278,6 +291,7 @@ impl Error {
     pub fn transport(endpoint: Endpoint, failure: &crate::http::TransportError) -> Self {
         Self::Transport {
             endpoint,
+            task_id: None,
             phase: failure.phase(),
             timed_out: failure.is_timeout(),
             message: failure.message().to_owned(),
@@ -428,6 +442,10 @@ impl Error {
             Self::TaskFailed { task_id, .. }
             | Self::WaitTimeout { task_id, .. }
             | Self::WaitFailed { task_id, .. } => Some(task_id),
+            Self::Api { task_id, .. }
+            | Self::Http { task_id, .. }
+            | Self::Transport { task_id, .. }
+            | Self::Decode { task_id, .. } => task_id.as_deref(),
             Self::GaveUp { last: inner, .. } | Self::SubmitOutcomeUnknown { cause: inner, .. } => {
                 inner.task_id()
             }
@@ -475,6 +493,26 @@ impl Error {
 
     /// Replaces `secret` in every text field (used by the drivers with the API key, as a last
     /// line of defence on top of the redaction applied when the error was built).
+    /// Names the task a call was about in the error it ended with (and in the one a wrapper
+    /// carries); `""` names none.
+    pub(crate) fn about_task(mut self, task: &str) -> Self {
+        if task.is_empty() {
+            return self;
+        }
+        match &mut self {
+            Self::Api { task_id, .. }
+            | Self::Http { task_id, .. }
+            | Self::Transport { task_id, .. }
+            | Self::Decode { task_id, .. } => *task_id = Some(task.to_owned()),
+            Self::GaveUp { last: inner, .. } | Self::SubmitOutcomeUnknown { cause: inner, .. } => {
+                let error = std::mem::replace(inner.as_mut(), Error::invalid_input(""));
+                **inner = error.about_task(task);
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn scrub(mut self, secret: &str) -> Self {
         fn clean(text: &mut String, secret: &str) {
             if secret.len() >= 4 && text.contains(secret) {
@@ -510,6 +548,14 @@ impl Error {
     }
 }
 
+/// `" for task ID"` when an error names its task, for the messages above.
+fn on_task(task_id: &Option<String>) -> String {
+    task_id
+        .as_deref()
+        .map(|task| format!(" for task {task}"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +563,7 @@ mod tests {
     fn api(code: i64) -> Error {
         Error::Api {
             endpoint: Endpoint::Generate,
+            task_id: None,
             code: ApiCode::from_i64(code),
             message: "m".into(),
             status: 200,
@@ -545,6 +592,7 @@ mod tests {
             endpoint: Endpoint::Generate,
             cause: Box::new(Error::Transport {
                 endpoint: Endpoint::Generate,
+                task_id: None,
                 phase: TransportPhase::AwaitingResponse,
                 timed_out: true,
                 message: "read timed out".into(),
@@ -607,6 +655,7 @@ mod tests {
             elapsed: Duration::ZERO,
             last: Box::new(Error::Api {
                 endpoint: Endpoint::Credits,
+                task_id: None,
                 code: ApiCode::InternalError,
                 message: "bad key sk-secret-1".into(),
                 status: 500,

@@ -244,6 +244,12 @@ pub(crate) fn table() -> Vec<Scenario> {
     }
     rows.extend([
         Scenario {
+            name: "a call's error names its endpoint, its task and the API's answer",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: errors_name_the_task,
+        },
+        Scenario {
             name: "a failed task is a typed error with its code",
             shape: Shape::Modern,
             sandbox: fast_sandbox,
@@ -827,6 +833,45 @@ fn failing_poll(ctx: &Ctx) -> BoxFuture<'_, ()> {
         assert!(!error.is_outcome_unknown());
         assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 1);
         assert_eq!(ctx.sandbox.stats().tasks_created_by(KEY), 1);
+    })
+}
+
+fn errors_name_the_task(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        const TASK: &str = "no-such-task";
+        let flows = &ctx.flows;
+        let results = [
+            (
+                Route::RecordInfo,
+                flows.record_info(TASK.into()).await.err(),
+            ),
+            (
+                Route::Hd1080p,
+                flows.hd_1080p(TASK.into(), None).await.err(),
+            ),
+            (
+                Route::Upgrade4k,
+                flows.upgrade_4k(Upgrade4kRequest::new(TASK)).await.err(),
+            ),
+            (
+                Route::Extend,
+                flows.extend(ExtendRequest::new(TASK, "more")).await.err(),
+            ),
+        ];
+        for (route, error) in results {
+            let error = error.unwrap_or_else(|| panic!("{route}: an unknown task is refused"));
+            let text = error.to_string();
+            let endpoint = error.endpoint().expect("a call's error").name();
+            let answer = error.message().expect("the API's message");
+            assert_eq!(error.task_id(), Some(TASK), "{text}");
+            for part in [endpoint, "for task no-such-task", answer] {
+                assert!(
+                    text.contains(part),
+                    "{route}: {part:?} missing from {text:?}"
+                );
+            }
+        }
+        assert_eq!(ctx.sandbox.stats().tasks_created_by(KEY), 0);
     })
 }
 

@@ -125,6 +125,7 @@ fn transient_poll_errors_are_tolerated_up_to_the_limit() {
     let schedule = PollSchedule::new(secs(1), secs(1), secs(60)).with_max_consecutive_errors(2);
     let busy = || Error::Api {
         endpoint: Endpoint::RecordInfo,
+        task_id: None,
         code: ApiCode::ServiceUnavailable,
         message: "maintenance".into(),
         status: 200,
@@ -154,6 +155,7 @@ fn transient_poll_errors_are_tolerated_up_to_the_limit() {
     let (result, times, _) = simulate(&schedule, |_| {
         Err(Error::Api {
             endpoint: Endpoint::RecordInfo,
+            task_id: None,
             code: ApiCode::Unauthorized,
             message: "no".into(),
             status: 200,
@@ -168,6 +170,7 @@ fn transient_poll_errors_are_tolerated_up_to_the_limit() {
 fn upgrades_tolerate_their_documented_transients() {
     let not_yet = || Error::Api {
         endpoint: Endpoint::Hd1080p,
+        task_id: None,
         code: ApiCode::Unprocessable,
         message: "record status is not success".into(),
         status: 200,
@@ -208,6 +211,7 @@ fn upgrades_tolerate_their_documented_transients() {
         endpoint: Endpoint::Upgrade4k,
         cause: Box::new(Error::Transport {
             endpoint: Endpoint::Upgrade4k,
+            task_id: None,
             phase: crate::TransportPhase::AwaitingResponse,
             timed_out: true,
             message: "timeout".into(),
