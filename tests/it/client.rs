@@ -733,3 +733,44 @@ fn the_tls_feature_picks_exactly_one_tls_stack() {
         );
     }
 }
+
+/// A download whose future is dropped half-way (a timeout, a `select!`, Ctrl-C in the CLI)
+/// leaves neither the file nor its `.part` behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_dropped_half_way_leaves_nothing_behind() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let sandbox = scenarios::frozen_sandbox().start().await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("big.mp4");
+    let part = dir.path().join("big.mp4.part");
+    let (started, part_existed) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let observer = {
+        let (started, part_existed, part) = (started.clone(), part_existed.clone(), part.clone());
+        Observer::new(move |event: &Event| {
+            if matches!(event, Event::DownloadProgress { .. }) {
+                part_existed.store(part.exists(), Ordering::SeqCst);
+                started.notify_one();
+            }
+        })
+    };
+    let mut setup = Setup::for_sandbox(sandbox.api_url());
+    setup.observer = observer;
+    let client = builder(&setup).build().expect("client");
+    let url = sandbox.big_file_url(256 << 20);
+    tokio::select! {
+        biased;
+        () = started.notified() => {}
+        result = client.download(&url, &path) => panic!("256 MiB arrived in one go: {result:?}"),
+    }
+    assert!(
+        part_existed.load(Ordering::SeqCst),
+        "bytes were going to {}",
+        part.display()
+    );
+    assert!(!part.exists(), "the .part file was left behind");
+    assert!(!path.exists());
+}

@@ -147,7 +147,8 @@ impl Client {
     ///
     /// Bytes go to `<path>.part`, which is renamed to `path` only when the body is complete
     /// and its length matches what the server announced; on failure the partial file is
-    /// removed. A cut transfer resumes with `Range` (up to the
+    /// removed, and so it is when the future is dropped before it finishes (a timeout, a
+    /// `select!`, Ctrl-C). A cut transfer resumes with `Range` (up to the
     /// [`DownloadPolicy`](veo3_core::download::DownloadPolicy)'s resumes); an expired link
     /// (401/403/404/410) is replaced once with a fresh one from the download-url endpoint.
     /// The request never carries the API key. Progress goes to the observer.
@@ -158,6 +159,8 @@ impl Client {
         let file = File::create(&part)
             .await
             .map_err(|source| Error::io(format!("creating {}", part.display()), source))?;
+        // Declared before the sink, so dropped after it: the file is closed when it goes.
+        let mut guard = PartGuard(Some(part.clone()));
         let mut sink: Sink<'_, tokio::io::Sink> =
             Sink::File(BufWriter::with_capacity(WRITE_BUFFER, file));
         let result = self.transfer(url, &mut sink).await;
@@ -172,6 +175,7 @@ impl Client {
         drop(sink);
         match finished {
             Ok(bytes) => {
+                guard.disarm();
                 tokio::fs::rename(&part, path).await.map_err(|source| {
                     Error::io(
                         format!("renaming {} to {}", part.display(), path.display()),
@@ -184,11 +188,9 @@ impl Client {
                     bytes,
                 })
             }
-            Err(error) => {
-                // Nothing half-written is left behind; a later call starts afresh.
-                let _ = tokio::fs::remove_file(&part).await;
-                Err(error)
-            }
+            // Nothing half-written is left behind (the guard removes it); a later call
+            // starts afresh.
+            Err(error) => Err(error),
         }
     }
 
@@ -367,6 +369,26 @@ fn response_head(status: u16, headers: &HeaderMap) -> ResponseHead {
         content_length: text(CONTENT_LENGTH).and_then(|value| value.trim().parse().ok()),
         content_range: text(CONTENT_RANGE),
         etag: text(ETAG),
+    }
+}
+
+/// Removes a `.part` file when dropped, unless disarmed: whether the download fails or its
+/// future is dropped half-way, nothing is left behind. (One `unlink`, so doing it
+/// synchronously in `drop` does not hold up the runtime.)
+struct PartGuard(Option<PathBuf>);
+
+impl PartGuard {
+    /// The file is complete: it is renamed, not removed.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartGuard {
+    fn drop(&mut self) {
+        if let Some(part) = self.0.take() {
+            let _ = std::fs::remove_file(part);
+        }
     }
 }
 
