@@ -285,80 +285,38 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             .build()?
     };
     match arg(0) {
-        "status" => {
+        "status" | "reqwest" => {
             let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
             let window = Duration::from_secs_f64(arg(3).parse()?);
             let callers: usize = arg(4).parse()?;
-            let rate = runtime.block_on(async move {
-                let client = Client::builder()
-                    .api_key(KEY)
-                    .base_url(api)
-                    .retry_policy(RetryPolicy::no_retries())
-                    .build()?;
-                // Warm the connection(s) up.
-                client.record_info(&task_id).await?;
-                let (started, cpu) = (Instant::now(), cpu_time()?);
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..callers {
-                    let (client, task_id) = (client.clone(), task_id.clone());
-                    set.spawn(async move {
-                        let mut calls = 0u64;
-                        while started.elapsed() < window {
-                            client.record_info(&task_id).await?;
-                            calls += 1;
+            let line = runtime.block_on(async move {
+                if arg(0) == "status" {
+                    let client = Client::builder()
+                        .api_key(KEY)
+                        .base_url(api)
+                        .retry_policy(RetryPolicy::no_retries())
+                        .build()?;
+                    drive(callers, window, move || {
+                        let (client, task_id) = (client.clone(), task_id.clone());
+                        async move { client.record_info(&task_id).await.map(drop) }
+                    })
+                    .await
+                } else {
+                    // The same calls with reqwest alone: no veo3 code, no decoding.
+                    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+                    let url = format!("{api}/api/v1/veo/record-info?taskId={task_id}");
+                    drive(callers, window, move || {
+                        let (http, url) = (http.clone(), url.clone());
+                        async move {
+                            let body = http.get(&url).bearer_auth(KEY).send().await?;
+                            std::hint::black_box(body.bytes().await?);
+                            Ok::<_, reqwest::Error>(())
                         }
-                        Ok::<_, veo3_reqwest::Error>(calls)
-                    });
+                    })
+                    .await
                 }
-                let mut calls = 0;
-                while let Some(joined) = set.join_next().await {
-                    calls += joined??;
-                }
-                rate_and_cpu(calls, started, cpu)
             })?;
-            println!("{rate}");
-        }
-        "reqwest" => {
-            // The same calls with reqwest alone: no veo3 code, no decoding.
-            let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
-            let window = Duration::from_secs_f64(arg(3).parse()?);
-            let callers: usize = arg(4).parse()?;
-            let rate = runtime.block_on(async move {
-                let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-                let url = format!("{api}/api/v1/veo/record-info?taskId={task_id}");
-                http.get(&url)
-                    .bearer_auth(KEY)
-                    .send()
-                    .await?
-                    .bytes()
-                    .await?;
-                let (started, cpu) = (Instant::now(), cpu_time()?);
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..callers {
-                    let (http, url) = (http.clone(), url.clone());
-                    set.spawn(async move {
-                        let mut calls = 0u64;
-                        while started.elapsed() < window {
-                            let body = http
-                                .get(&url)
-                                .bearer_auth(KEY)
-                                .send()
-                                .await?
-                                .bytes()
-                                .await?;
-                            std::hint::black_box(body);
-                            calls += 1;
-                        }
-                        Ok::<_, reqwest::Error>(calls)
-                    });
-                }
-                let mut calls = 0;
-                while let Some(joined) = set.join_next().await {
-                    calls += joined??;
-                }
-                rate_and_cpu(calls, started, cpu)
-            })?;
-            println!("{rate}");
+            println!("{line}");
         }
         "download" => {
             let (api, url, path) = (arg(1).to_owned(), arg(2).to_owned(), arg(3).to_owned());
@@ -380,9 +338,33 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `"<calls/s> <CPU us per call>"` for `calls` made since `started`, when the CPU time was
-/// `cpu`.
-fn rate_and_cpu(calls: u64, started: Instant, cpu: Duration) -> anyhow::Result<String> {
+/// Makes `call()` from `callers` concurrent tasks, one after another in each, for `window`
+/// after one warm-up call; returns `"<calls/s> <CPU us per call>"`.
+async fn drive<F, Fut, E>(callers: usize, window: Duration, call: F) -> anyhow::Result<String>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    // Warm the connection up.
+    call().await?;
+    let (started, cpu) = (Instant::now(), cpu_time()?);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..callers {
+        let call = call.clone();
+        set.spawn(async move {
+            let mut calls = 0_u64;
+            while started.elapsed() < window {
+                call().await?;
+                calls += 1;
+            }
+            Ok::<_, E>(calls)
+        });
+    }
+    let mut calls = 0;
+    while let Some(joined) = set.join_next().await {
+        calls += joined??;
+    }
     let calls = calls.max(1) as f64;
     let cpu_us = (cpu_time()? - cpu).as_secs_f64() * 1e6 / calls;
     Ok(format!(
