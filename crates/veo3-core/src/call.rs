@@ -77,6 +77,16 @@ pub enum Evaluation<T> {
     Failed(Error),
 }
 
+impl<T> Evaluation<T> {
+    /// The value, or the error (retryable or not), for callers that do not retry.
+    fn into_result(self) -> Result<T, Error> {
+        match self {
+            Self::Done(value) => Ok(value),
+            Self::Retryable { error, .. } | Self::Failed(error) => Err(error),
+        }
+    }
+}
+
 /// What a retry loop does next.
 #[derive(Debug)]
 pub enum Step<T> {
@@ -196,10 +206,7 @@ impl<T> Call<T> {
     /// Reads a single response without retrying: the value, or the error it represents
     /// (retryable failures included).
     pub fn decode(&self, response: &HttpResponse) -> Result<T, Error> {
-        match evaluate_response(self.endpoint(), self.readers(), &self.task_id, response) {
-            Evaluation::Done(value) => Ok(value),
-            Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
-        }
+        evaluate_response(self.endpoint(), self.readers(), &self.task_id, response).into_result()
     }
 
     fn new(request: HttpRequest, decode: Decoder<T>) -> Self {
@@ -334,10 +341,7 @@ pub fn decode_record_info(response: &HttpResponse) -> Result<TaskRecord, Error> 
         decode: decode_task_record,
         quick: Some(quick_task_record),
     };
-    match evaluate_response(Endpoint::RecordInfo, readers, "", response) {
-        Evaluation::Done(value) => Ok(value),
-        Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
-    }
+    evaluate_response(Endpoint::RecordInfo, readers, "", response).into_result()
 }
 
 /// Reads a get-1080p-video answer; "processing" is [`UpgradeStatus::Processing`].
@@ -370,10 +374,7 @@ fn decode_with<T>(
         decode,
         quick: None,
     };
-    match evaluate_response(endpoint, readers, "", response) {
-        Evaluation::Done(value) => Ok(value),
-        Evaluation::Retryable { error, .. } | Evaluation::Failed(error) => Err(error),
-    }
+    evaluate_response(endpoint, readers, "", response).into_result()
 }
 
 fn json_request<B: serde::Serialize>(endpoint: Endpoint, body: &B) -> Result<HttpRequest, Error> {
