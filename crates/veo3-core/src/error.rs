@@ -491,8 +491,6 @@ impl Error {
         }
     }
 
-    /// Replaces `secret` in every text field (used by the drivers with the API key, as a last
-    /// line of defence on top of the redaction applied when the error was built).
     /// Names the task a call was about in the error it ended with (and in the one a wrapper
     /// carries); `""` names none.
     pub(crate) fn about_task(mut self, task: &str) -> Self {
@@ -513,6 +511,8 @@ impl Error {
         self
     }
 
+    /// Replaces `secret` in every text field (used by the drivers with the API key, as a last
+    /// line of defence on top of the redaction applied when the error was built).
     pub(crate) fn scrub(mut self, secret: &str) -> Self {
         fn clean(text: &mut String, secret: &str) {
             if secret.len() >= 4 && text.contains(secret) {
