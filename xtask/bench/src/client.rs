@@ -11,10 +11,12 @@
 //!    `wrk` hitting the same route with the same connections (Debian: `apt-get install -y
 //!    wrk`; skipped with a note when missing), and next to kie's Python quickstart loop
 //!    (`requests.get` per call; needs `pip install requests`; skipped with a note when
-//!    missing). Targets: at least 0.8x wrk and 10x Python. A fourth line, reqwest alone making
-//!    the same calls without decoding, shows how much of the gap is this crate's; so does the
-//!    client's CPU time per call (on-CPU nanoseconds from `/proc/self/task/*/schedstat`), next
-//!    to reqwest alone's, which a noisy machine disturbs much less than a rate.
+//!    missing). Targets: at least 0.8x wrk and 10x Python. Two more baselines show where the
+//!    time goes: reqwest alone making the same calls without decoding (the stack the design
+//!    fixes; the gap to it is this crate's), and hyper alone, the HTTP/1.1 layer under
+//!    reqwest, with a connection per caller and nothing else (the gap between the two is
+//!    reqwest's). Each line also gives the client's CPU time per call (on-CPU nanoseconds from
+//!    `/proc/self/task/*/schedstat`), which a noisy machine disturbs much less than a rate.
 //! 2. **Download of 1 GiB** (`/big/<bytes>` on the file host) with `Client::download` to a file
 //!    (`.part`, fsync, rename), next to `curl -o` of the same URL to the same folder; and the
 //!    client process's peak RSS. Targets: at least 0.9x curl, under 32 MiB.
@@ -71,13 +73,15 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     for connections in [1, CONCURRENCY] {
         // Alternate the client and wrk, five rounds, and keep each side's best window: on a
         // shared machine this cancels most of the noise of other processes.
-        let (mut ours, mut theirs, mut bare) =
-            (Figures::default(), None::<f64>, Figures::default());
+        let (mut ours, mut bare, mut hyper) =
+            (Figures::default(), Figures::default(), Figures::default());
+        let mut theirs = None::<f64>;
         let callers = connections.to_string();
         for _ in 0..ROUNDS {
             let args = [sandbox.api_url(), task_id.as_str(), &seconds, &callers];
             ours.add(&child_line(&[&["status"], &args[..]].concat())?)?;
             bare.add(&child_line(&[&["reqwest"], &args[..]].concat())?)?;
+            hyper.add(&child_line(&[&["hyper"], &args[..]].concat())?)?;
             if let Some(rate) = wrk(&status_url, connections, window)? {
                 theirs = Some(theirs.map_or(rate, |best| best.max(rate)));
             }
@@ -88,29 +92,34 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "multi-thread"
         };
         println!(
-            "  veo3-reqwest, {connections:>2} caller(s) on one client ({flavor} runtime): {:>8.0} calls/s",
-            ours.rate
+            "  {connections} caller(s), {flavor} runtime (calls/s; client CPU per call, least of the windows):"
         );
-        println!(
-            "  reqwest alone (same calls, no decoding):         {:>8.0} calls/s -> client/reqwest = {:.2}x",
-            bare.rate,
-            ours.rate / bare.rate
-        );
-        println!(
-            "  client CPU per call (least of the windows): veo3-reqwest {:.1} us, reqwest alone {:.1} us -> this crate adds {:.1} us ({:.2}x)",
-            ours.cpu_us,
-            bare.cpu_us,
-            ours.cpu_us - bare.cpu_us,
-            ours.cpu_us / bare.cpu_us
-        );
-        let ours = ours.rate;
+        let row = |name: &str, figures: &Figures| {
+            println!(
+                "    {name:<52} {:>8.0}/s {:>6.1} us   client/this = {:.2}x",
+                figures.rate,
+                figures.cpu_us,
+                ours.rate / figures.rate
+            );
+        };
+        row("veo3-reqwest (one client)", &ours);
+        row("reqwest alone (same calls, no decoding)", &bare);
+        row("hyper alone (reqwest's HTTP/1.1 layer, no reqwest)", &hyper);
+        let ceilings = |baseline: f64| {
+            format!(
+                "reqwest alone {:.2}x, hyper alone {:.2}x",
+                bare.rate / baseline,
+                hyper.rate / baseline
+            )
+        };
         match theirs {
             Some(theirs) => println!(
-                "  wrk -c{connections:<2}:                                           {theirs:>8.0} req/s   -> client/wrk = {:.2}x (target >= 0.8x)",
-                ours / theirs
+                "    wrk -c{connections:<2} {theirs:>52.0}/s            client/wrk = {:.2}x (target >= 0.8x; {})",
+                ours.rate / theirs,
+                ceilings(theirs)
             ),
             None => println!(
-                "  wrk: not found; install it (Debian: apt-get update && apt-get install -y wrk) for this baseline"
+                "    wrk: not found; install it (Debian: apt-get update && apt-get install -y wrk) for this baseline"
             ),
         }
         if connections == 1 {
@@ -122,11 +131,13 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             }
             match python_best {
                 Some(theirs) => println!(
-                    "  python, requests.get per call:                  {theirs:>8.0} calls/s -> client/python = {:.1}x (target >= 10x)",
-                    ours / theirs
+                    "    {:<52} {theirs:>8.0}/s            client/python = {:.1}x (target >= 10x; {})",
+                    "python, requests.get per call",
+                    ours.rate / theirs,
+                    ceilings(theirs)
                 ),
                 None => println!(
-                    "  python3 with requests: not found; `pip install requests` for this baseline"
+                    "    python3 with requests: not found; `pip install requests` for this baseline"
                 ),
             }
         }
@@ -275,7 +286,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     // One sequential caller runs on a current-thread runtime (like wrk's and Python's single
     // thread); concurrent callers and downloads on the multi-thread runtime.
-    let runtime = if matches!(arg(0), "status" | "reqwest") && arg(4) == "1" {
+    let runtime = if matches!(arg(0), "status" | "reqwest" | "hyper") && arg(4) == "1" {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -285,35 +296,64 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             .build()?
     };
     match arg(0) {
-        "status" | "reqwest" => {
+        "status" | "reqwest" | "hyper" => {
             let (api, task_id) = (arg(1).to_owned(), arg(2).to_owned());
             let window = Duration::from_secs_f64(arg(3).parse()?);
             let callers: usize = arg(4).parse()?;
             let line = runtime.block_on(async move {
-                if arg(0) == "status" {
-                    let client = Client::builder()
-                        .api_key(KEY)
-                        .base_url(api)
-                        .retry_policy(RetryPolicy::no_retries())
-                        .build()?;
-                    drive(callers, window, move || {
-                        let (client, task_id) = (client.clone(), task_id.clone());
-                        async move { client.record_info(&task_id).await.map(drop) }
-                    })
-                    .await
-                } else {
-                    // The same calls with reqwest alone: no veo3 code, no decoding.
-                    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-                    let url = format!("{api}/api/v1/veo/record-info?taskId={task_id}");
-                    drive(callers, window, move || {
-                        let (http, url) = (http.clone(), url.clone());
-                        async move {
-                            let body = http.get(&url).bearer_auth(KEY).send().await?;
-                            std::hint::black_box(body.bytes().await?);
-                            Ok::<_, reqwest::Error>(())
-                        }
-                    })
-                    .await
+                match arg(0) {
+                    "status" => {
+                        let client = Client::builder()
+                            .api_key(KEY)
+                            .base_url(api)
+                            .retry_policy(RetryPolicy::no_retries())
+                            .build()?;
+                        // Warm the connection up.
+                        client.record_info(&task_id).await?;
+                        drive(callers, window, move |deadline| {
+                            let (client, task_id) = (client.clone(), task_id.clone());
+                            async move {
+                                repeat(deadline, || async {
+                                    client.record_info(&task_id).await.map(drop)
+                                })
+                                .await
+                            }
+                        })
+                        .await
+                    }
+                    "reqwest" => {
+                        // The same calls with reqwest alone: no veo3 code, no decoding.
+                        let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+                        let url = format!("{api}/api/v1/veo/record-info?taskId={task_id}");
+                        http.get(&url)
+                            .bearer_auth(KEY)
+                            .send()
+                            .await?
+                            .bytes()
+                            .await?;
+                        drive(callers, window, move |deadline| {
+                            let (http, url) = (http.clone(), url.clone());
+                            async move {
+                                repeat(deadline, || async {
+                                    let response = http.get(&url).bearer_auth(KEY).send().await?;
+                                    std::hint::black_box(response.bytes().await?);
+                                    Ok::<_, reqwest::Error>(())
+                                })
+                                .await
+                            }
+                        })
+                        .await
+                    }
+                    _ => {
+                        // The same calls with hyper alone, the HTTP/1.1 layer under reqwest:
+                        // one connection per caller, no pool, no URL parsing, no middleware.
+                        let address = api.trim_start_matches("http://").to_owned();
+                        let path = format!("/api/v1/veo/record-info?taskId={task_id}");
+                        drive(callers, window, move |deadline| {
+                            hyper_caller(address.clone(), path.clone(), deadline)
+                        })
+                        .await
+                    }
                 }
             })?;
             println!("{line}");
@@ -338,28 +378,17 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `call()` from `callers` concurrent tasks, one after another in each, for `window`
-/// after one warm-up call; returns `"<calls/s> <CPU us per call>"`.
-async fn drive<F, Fut, E>(callers: usize, window: Duration, call: F) -> anyhow::Result<String>
+/// Runs `callers` concurrent tasks of `caller(deadline)`, each making calls one after another
+/// until the deadline and returning how many it made; returns `"<calls/s> <CPU us per call>"`.
+async fn drive<F, Fut>(callers: usize, window: Duration, caller: F) -> anyhow::Result<String>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), E>> + Send,
-    E: std::error::Error + Send + Sync + 'static,
+    F: Fn(Instant) -> Fut,
+    Fut: Future<Output = anyhow::Result<u64>> + Send + 'static,
 {
-    // Warm the connection up.
-    call().await?;
     let (started, cpu) = (Instant::now(), cpu_time()?);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..callers {
-        let call = call.clone();
-        set.spawn(async move {
-            let mut calls = 0_u64;
-            while started.elapsed() < window {
-                call().await?;
-                calls += 1;
-            }
-            Ok::<_, E>(calls)
-        });
+        set.spawn(caller(started + window));
     }
     let mut calls = 0;
     while let Some(joined) = set.join_next().await {
@@ -371,6 +400,46 @@ where
         "{} {cpu_us}",
         calls / started.elapsed().as_secs_f64()
     ))
+}
+
+/// Makes `call()` one after another until `deadline`; returns how many were made.
+async fn repeat<C, Fut, E>(deadline: Instant, call: C) -> anyhow::Result<u64>
+where
+    C: Fn() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut calls = 0;
+    while Instant::now() < deadline {
+        call().await?;
+        calls += 1;
+    }
+    Ok(calls)
+}
+
+/// One caller of the hyper baseline: its own connection, then `GET path` until `deadline`.
+async fn hyper_caller(address: String, path: String, deadline: Instant) -> anyhow::Result<u64> {
+    use http_body_util::{BodyExt, Empty};
+
+    let stream = tokio::net::TcpStream::connect(&address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await?;
+    tokio::spawn(connection);
+    let authorization = format!("Bearer {KEY}");
+    let mut calls = 0;
+    while Instant::now() < deadline {
+        let request = hyper::Request::get(path.as_str())
+            .header(hyper::header::HOST, address.as_str())
+            .header(hyper::header::AUTHORIZATION, authorization.as_str())
+            .body(Empty::new())?;
+        let response = sender.send_request(request).await?;
+        std::hint::black_box(response.into_body().collect().await?.to_bytes());
+        calls += 1;
+    }
+    Ok(calls)
 }
 
 /// This process's peak resident set size (`VmHWM`), in MiB.
