@@ -6,29 +6,23 @@
 //! one line on stderr and a documented exit code.
 
 mod args;
-mod commands;
+mod demo;
+mod error;
+mod generate;
+mod interrupt;
+mod listen;
 mod output;
 mod progress;
+mod session;
+mod task;
+mod upgrade;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
 use crate::args::Cli;
-
-/// Exit codes, documented in `veo3 --help`.
-pub(crate) mod exit {
-    /// The API, the network or a local file failed.
-    pub(crate) const FAILURE: u8 = 1;
-    /// Bad usage or a request that breaks a documented rule (nothing was sent).
-    pub(crate) const USAGE: u8 = 2;
-    /// The task ran and failed (content policy, generation failure, ...).
-    pub(crate) const TASK_FAILED: u8 = 3;
-    /// A wait hit its `--timeout`; the task may still finish (`veo3 wait TASK_ID`).
-    pub(crate) const TIMED_OUT: u8 = 4;
-    /// Interrupted by Ctrl-C; the task keeps running on the server.
-    pub(crate) const INTERRUPTED: u8 = 130;
-}
+use crate::error::exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(session::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             output::to_stderr(format_args!("error: {error}"));

@@ -1,0 +1,183 @@
+//! The session every API command runs in (client, printer, progress), the dispatch from the
+//! parsed command line, and the steps the commands share: wait options, finishing a task
+//! (print or download), and the `--out` check made before anything is sent.
+
+use std::path::Path;
+
+use veo3_reqwest::{Client, WaitOptions};
+use veo3_types::TaskRecord;
+
+use crate::args::{Cli, Command, WaitTuning};
+use crate::error::CliError;
+use crate::interrupt::{Interrupt, interruptible};
+use crate::output::{Printer, download_json, record_json, record_text};
+use crate::progress::Progress;
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    Interrupt::install();
+    let printer = Printer { json: cli.json };
+    let progress = Progress::new(cli.json);
+    let result = match &cli.command {
+        Command::Sandbox(args) => return crate::demo::sandbox(args, printer).await,
+        Command::Demo(args) => return crate::demo::demo(args, printer, progress).await,
+        Command::Listen(args) => return crate::listen::listen(args, printer).await,
+        command => {
+            let client = client(&cli, &progress)?;
+            let session = Session {
+                client,
+                printer,
+                progress: progress.clone(),
+            };
+            match command {
+                Command::Generate(args) => session.generate(args).await,
+                Command::Status(args) => session.status(args).await,
+                Command::Wait(args) => session.wait(args).await,
+                Command::Download(args) => session.download(args).await,
+                Command::Upgrade(args) => session.upgrade(args).await,
+                Command::Extend(args) => session.extend(args).await,
+                Command::Credits => session.credits().await,
+                Command::Sandbox(_) | Command::Demo(_) | Command::Listen(_) => Ok(()),
+            }
+        }
+    };
+    progress.clear();
+    result
+}
+
+fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError> {
+    let key = cli
+        .api_key
+        .as_deref()
+        .filter(|key| !key.trim().is_empty())
+        .ok_or_else(|| CliError::Usage("no API key: pass --api-key or set KIE_API_KEY".into()))?;
+    Ok(Client::builder()
+        .api_key(key)
+        .base_url(&cli.base_url)
+        .observer(progress.observer())
+        .build()?)
+}
+
+pub(crate) fn wait_options(tuning: &WaitTuning) -> WaitOptions {
+    let mut options = WaitOptions::default();
+    if let Some(interval) = tuning.poll_interval {
+        // A user who sets the interval expects the first poll on it too, not after the
+        // stage's default first delay.
+        options = options.poll_interval(interval).first_delay(interval);
+    }
+    if let Some(timeout) = tuning.timeout {
+        options = options.timeout(timeout);
+    }
+    options
+}
+
+/// What every API command holds.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    pub(crate) printer: Printer,
+    pub(crate) progress: Progress,
+}
+
+impl Session {
+    /// Waits for a task and, with `out`, downloads its first video.
+    pub(crate) async fn finish_task(
+        &self,
+        task_id: &str,
+        tuning: &WaitTuning,
+        out: Option<&Path>,
+    ) -> Result<(), CliError> {
+        let options = wait_options(tuning);
+        let record = interruptible(
+            task_id,
+            &self.progress,
+            self.client.wait_for_task(task_id, &options),
+        )
+        .await?;
+        self.finish_record(record, out).await
+    }
+
+    /// Prints a finished task and, with `out`, downloads its first video.
+    pub(crate) async fn finish_record(
+        &self,
+        record: TaskRecord,
+        out: Option<&Path>,
+    ) -> Result<(), CliError> {
+        let task_id = record.task_id.as_str();
+        self.progress.clear();
+        match out {
+            None => self
+                .printer
+                .result(record_json(&record), || record_text(&record)),
+            Some(path) => {
+                let url = first_video(&record)?;
+                let downloaded =
+                    interruptible(task_id, &self.progress, self.client.download(&url, path))
+                        .await?;
+                self.progress.clear();
+                let mut value = record_json(&record);
+                value["download"] = download_json(&downloaded.path, downloaded.bytes);
+                self.printer.result(value, || {
+                    format!(
+                        "{}\nsaved {} ({} bytes)",
+                        record_text(&record),
+                        downloaded.path.display(),
+                        downloaded.bytes
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first video URL of a finished task.
+pub(crate) fn first_video(record: &TaskRecord) -> Result<String, CliError> {
+    record.video_urls().first().cloned().ok_or_else(|| {
+        CliError::Other(format!(
+            "task {} succeeded but returned no video URL",
+            record.task_id
+        ))
+    })
+}
+
+/// Refuses an output path whose folder does not exist, before anything is submitted or billed.
+pub(crate) fn check_output_path(path: Option<&Path>) -> Result<(), CliError> {
+    let Some(path) = path else { return Ok(()) };
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--out {} must be a file path",
+            path.display()
+        )));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--out {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_are_checked_before_anything_is_sent() {
+        assert!(check_output_path(None).is_ok());
+        assert!(check_output_path(Some(Path::new("video.mp4"))).is_ok());
+        assert!(matches!(
+            check_output_path(Some(Path::new("/no/such/folder/v.mp4"))),
+            Err(CliError::Usage(_))
+        ));
+        assert!(matches!(
+            check_output_path(Some(Path::new("."))),
+            Err(CliError::Usage(_))
+        ));
+    }
+}

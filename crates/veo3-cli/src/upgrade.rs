@@ -1,0 +1,77 @@
+//! `veo3 upgrade`: 1080p or 4K for a finished task, waited for and optionally downloaded.
+
+use serde_json::json;
+use veo3_types::Upgrade4kRequest;
+
+use crate::args::{UpgradeArgs, UpgradeResolution};
+use crate::error::CliError;
+use crate::interrupt::interruptible;
+use crate::output::download_json;
+use crate::session::{Session, check_output_path, wait_options};
+
+impl Session {
+    pub(crate) async fn upgrade(&self, args: &UpgradeArgs) -> Result<(), CliError> {
+        check_output_path(args.out.as_deref())?;
+        if args.task_id.trim().is_empty() {
+            return Err(veo3_types::ValidationError::EmptyTaskId.into());
+        }
+        let options = wait_options(&args.tuning);
+        let (url, mut value) = match args.resolution {
+            UpgradeResolution::P1080 => {
+                let result = interruptible(
+                    &args.task_id,
+                    &self.progress,
+                    self.client
+                        .upgrade_1080p_and_wait(&args.task_id, Some(args.index), &options),
+                )
+                .await?;
+                let value = json!({"taskId": args.task_id, "resolution": "1080p", "resultUrl": result.result_url});
+                (result.result_url, value)
+            }
+            UpgradeResolution::K4 => {
+                let request = Upgrade4kRequest::new(&args.task_id).index(args.index);
+                let result = interruptible(
+                    &args.task_id,
+                    &self.progress,
+                    self.client.upgrade_4k_and_wait(&request, &options),
+                )
+                .await?;
+                let url = result.result_urls.first().cloned().ok_or_else(|| {
+                    CliError::Other(format!(
+                        "the 4K answer for task {} carried no video URL",
+                        args.task_id
+                    ))
+                })?;
+                let value = json!({
+                    "taskId": args.task_id, "resolution": "4k",
+                    "resultUrls": result.result_urls, "imageUrls": result.image_urls,
+                });
+                (url, value)
+            }
+        };
+        self.progress.clear();
+        let saved = match &args.out {
+            Some(path) => {
+                let downloaded = interruptible(
+                    &args.task_id,
+                    &self.progress,
+                    self.client.download(&url, path),
+                )
+                .await?;
+                self.progress.clear();
+                value["download"] = download_json(&downloaded.path, downloaded.bytes);
+                Some(downloaded)
+            }
+            None => None,
+        };
+        self.printer.result(value, || match saved {
+            Some(downloaded) => format!(
+                "{url}\nsaved {} ({} bytes)",
+                downloaded.path.display(),
+                downloaded.bytes
+            ),
+            None => url.clone(),
+        });
+        Ok(())
+    }
+}
