@@ -75,7 +75,31 @@ pub(crate) fn envelope(sh: &Shared, code: i64, msg: &str, data: Value) -> Respon
         StatusCode::OK
     };
     let body = json!({"code": code, "msg": msg, "data": data}).to_string();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.extensions_mut().insert(EnvelopeCode(code));
+    response
+}
+
+/// The envelope code of an answer, for [`count_answers`] (it may travel in an HTTP 200).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnvelopeCode(pub(crate) i64);
+
+/// Outermost layer of both listeners: counts the answers that say 429, whether the code is in
+/// the envelope or the HTTP status, and whoever produced it (rate limiter or fault).
+pub(crate) async fn count_answers(
+    State(sh): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(req).await;
+    let envelope_429 = response
+        .extensions()
+        .get::<EnvelopeCode>()
+        .is_some_and(|c| c.0 == 429);
+    if envelope_429 || response.status() == StatusCode::TOO_MANY_REQUESTS {
+        sh.lock().stats.answered_429 += 1;
+    }
+    response
 }
 
 /// Admits a new billable task for `key`: refused with 402 when the balance is short, 429 when

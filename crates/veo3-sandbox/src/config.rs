@@ -118,6 +118,21 @@ impl Default for Prices {
 
 /// The generation rate limit: at most `max` new generations (generate + extend) per rolling
 /// `window` of service time, per key. Excess requests get 429 and are dropped, not queued.
+///
+/// The window is service time, so it shrinks with the time scale like every job duration: at
+/// a time scale of 0.01, `20/10s` allows 20 generations per 100 ms of real time.
+///
+/// Parsed from `MAX/WINDOW` (`--rate-limit 20/10s`), the window a number with a unit of `ms`,
+/// `s`, `m` or `h`:
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_sandbox::RateLimit;
+///
+/// let limit: RateLimit = "20/10s".parse().unwrap();
+/// assert_eq!(limit, RateLimit { max: 20, window: Duration::from_secs(10) });
+/// assert!("0/10s".parse::<RateLimit>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests allowed per window.
@@ -132,6 +147,42 @@ impl Default for RateLimit {
             max: 20,
             window: Duration::from_secs(10),
         }
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("expected MAX/WINDOW such as 20/10s or 5/500ms (got {s:?})");
+        let (max, window) = s.trim().split_once('/').ok_or_else(usage)?;
+        let max: u32 = max.trim().parse().map_err(|_| usage())?;
+        if max == 0 {
+            return Err(format!("the maximum must be at least 1 (got {s:?})"));
+        }
+        let window = window.trim();
+        let split = window
+            .find(|c: char| c.is_ascii_alphabetic())
+            .ok_or_else(usage)?;
+        let (number, unit) = window.split_at(split);
+        let number: f64 = number.trim().parse().map_err(|_| usage())?;
+        let unit_secs = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(usage()),
+        };
+        let window = Duration::try_from_secs_f64(number * unit_secs)
+            .ok()
+            .filter(|w| !w.is_zero() && number.is_finite())
+            .ok_or_else(|| format!("the window must be a positive, finite duration (got {s:?})"))?;
+        Ok(Self { max, window })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}ms", self.max, self.window.as_millis())
     }
 }
 
@@ -303,6 +354,26 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(1_767_225_600_000), "2026-01-01T00:00:00Z");
         assert_eq!(iso8601(1_751_365_800_000), "2025-07-01T10:30:00Z");
+    }
+
+    #[test]
+    fn rate_limits_parse_with_units_and_refuse_nonsense() {
+        let parse = |s: &str| s.parse::<RateLimit>();
+        let limit = |max, ms| RateLimit {
+            max,
+            window: Duration::from_millis(ms),
+        };
+        assert_eq!(parse("20/10s"), Ok(limit(20, 10_000)));
+        assert_eq!(parse(" 5 / 500ms "), Ok(limit(5, 500)));
+        assert_eq!(parse("1/1.5m"), Ok(limit(1, 90_000)));
+        assert_eq!(parse("100/1h"), Ok(limit(100, 3_600_000)));
+        for bad in [
+            "", "20", "20/", "/10s", "0/10s", "-1/10s", "20/10", "20/0s", "20/-1s", "20/NaNs",
+            "20/infs", "20/10d", "x/10s",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(parse(&limit(7, 2500).to_string()), Ok(limit(7, 2500)));
     }
 
     #[test]

@@ -83,7 +83,7 @@
 //! # The binary
 //!
 //! `veo3-sandbox --port N --key KEY --time-scale F --seed N --faults SPEC --hmac-key KEY
-//! --shape modern|legacy` prints `{"api": "...", "files": "..."}` on one stdout line, logs to
+//! --shape modern|legacy --rate-limit MAX/WINDOW` prints `{"api": "...", "files": "..."}` on one stdout line, logs to
 //! stderr (`RUST_LOG` filters) and stops on Ctrl-C or SIGTERM. Its time scale defaults to 1
 //! (real durations); the library's to 0.01.
 //!
@@ -91,7 +91,7 @@
 //!
 //! | Route | Behaviour |
 //! |---|---|
-//! | `POST /api/v1/veo/generate` | validates (422 naming the field), debits per model and resolution (402), 20 per 10 s per key (429), creates a task |
+//! | `POST /api/v1/veo/generate` | validates (422 naming the field), debits per model and resolution (402), 20 per 10 s of service time per key by default (429, counted in `answered_429`), creates a task |
 //! | `GET /api/v1/veo/record-info` | the record, settled to the service clock; `record is null` / 14-day 422s |
 //! | `GET /api/v1/veo/get-1080p-video` | 400 "1080P is processing" until ready, then a stable `resultUrl` |
 //! | `POST /api/v1/veo/get-4k-video` | 200 with a new 4K task id, then 422 processing, then 422 with URLs |
@@ -252,7 +252,8 @@ impl SandboxBuilder {
         self
     }
 
-    /// The generation rate limit, or `None` for none (default 20 per 10 s per key).
+    /// The generation rate limit, or `None` for none (default 20 per 10 s per key). The window
+    /// is service time, so it scales with [`SandboxBuilder::time_scale`].
     pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
         self.config.rate_limit = limit;
         self
@@ -336,9 +337,11 @@ impl SandboxBuilder {
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(from_fn_with_state(shared.clone(), server::front_door))
+            .layer(from_fn_with_state(shared.clone(), api::count_answers))
             .with_state(shared.clone());
         let files_router = files::routes()
             .layer(from_fn_with_state(shared.clone(), files::front_door))
+            .layer(from_fn_with_state(shared.clone(), api::count_answers))
             .with_state(shared.clone());
         tokio::spawn(server::serve(api, api_router, stopped.clone()));
         tokio::spawn(server::serve(files, files_router, stopped.clone()));

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::{FaultPlan, FaultSpecError, Sandbox, SandboxBuilder, Shape};
+use crate::{FaultPlan, FaultSpecError, RateLimit, Sandbox, SandboxBuilder, Shape};
 
 /// Options of a sandbox served from the command line (`veo3-sandbox --help`).
 #[derive(Clone, Debug, clap::Args)]
@@ -42,6 +42,13 @@ pub struct ServeArgs {
     /// Credits each key starts with.
     #[arg(long, default_value_t = 100_000)]
     pub credits: i64,
+    /// At most MAX generations (generate + extend) per WINDOW of service time per key, so the
+    /// window scales with --time-scale; the excess is answered 429.
+    #[arg(long, value_name = "MAX/WINDOW", default_value = "20/10s")]
+    pub rate_limit: RateLimit,
+    /// Turns the generation rate limit off.
+    #[arg(long, conflicts_with = "rate_limit")]
+    pub no_rate_limit: bool,
 }
 
 impl ServeArgs {
@@ -60,7 +67,8 @@ impl ServeArgs {
             .shape(self.shape)
             .mirror_http_status(self.mirror_http_status)
             .callbacks(!self.no_callbacks)
-            .initial_credits(self.credits);
+            .initial_credits(self.credits)
+            .rate_limit((!self.no_rate_limit).then_some(self.rate_limit));
         for key in &self.keys {
             builder = builder.key(key);
         }

@@ -28,6 +28,9 @@ pub struct Stats {
     pub faults_injected: BTreeMap<String, u64>,
     /// Generation requests refused by the rate limiter.
     pub rate_limited: u64,
+    /// Answers the sandbox gave with code 429, in the envelope or as the HTTP status, on the
+    /// API and the file host: the rate limiter's refusals and injected 429 faults alike.
+    pub answered_429: u64,
     /// Callback deliveries answered with HTTP 200 (duplicates included).
     pub callbacks_sent: u64,
     /// Callback attempts that failed (non-200, timeout, connection error).
@@ -74,6 +77,7 @@ impl Stats {
             "tasksByKey": self.tasks_by_key,
             "faultsInjected": self.faults_injected,
             "rateLimited": self.rate_limited,
+            "answered429": self.answered_429,
             "callbacksSent": self.callbacks_sent,
             "callbacksFailed": self.callbacks_failed,
             "callbacksAbandoned": self.callbacks_abandoned,
@@ -94,6 +98,7 @@ impl fmt::Debug for Stats {
             .field("tasks_per_key", &per_key)
             .field("faults_injected", &self.faults_injected)
             .field("rate_limited", &self.rate_limited)
+            .field("answered_429", &self.answered_429)
             .field("callbacks_sent", &self.callbacks_sent)
             .field("callbacks_failed", &self.callbacks_failed)
             .field("callbacks_abandoned", &self.callbacks_abandoned)

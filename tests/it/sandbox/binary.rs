@@ -129,3 +129,63 @@ fn the_quickstart_curl_commands_work_against_the_binary() {
     let status = child.0.wait().expect("exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// Starts the binary with `args` and returns it with its API URL (from its first stdout line).
+fn start_binary(args: &[&str]) -> (Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Child(
+        std::process::Command::new(sandbox_binary())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sandbox binary starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let urls: Value = serde_json::from_str(&line).expect("one JSON line");
+    let api = urls["api"].as_str().expect("api").to_owned();
+    (child, api)
+}
+
+#[test]
+fn the_binary_takes_a_rate_limit_and_counts_its_429_answers() {
+    let (_child, api) = start_binary(&["--key", KEY, "--time-scale", "1", "--rate-limit", "2/1h"]);
+    let auth = format!("Authorization: Bearer {KEY}");
+    let generate = |_: usize| {
+        curl(&[
+            "--request",
+            "POST",
+            "--url",
+            &format!("{api}/api/v1/veo/generate"),
+            "--header",
+            &auth,
+            "--data",
+            r#"{"prompt": "A dog playing in a park"}"#,
+        ])["code"]
+            .clone()
+    };
+    let codes: Vec<Value> = (0..3).map(generate).collect();
+    assert_eq!(codes, [200, 200, 429]);
+    let stats = curl(&["--url", &format!("{api}/__sandbox/stats")]);
+    assert_eq!(stats["answered429"], 1, "{stats}");
+    assert_eq!(stats["rateLimited"], 1, "{stats}");
+
+    let (_unlimited, api) = start_binary(&["--time-scale", "1", "--no-rate-limit"]);
+    for _ in 0..25 {
+        let created = curl(&[
+            "--request",
+            "POST",
+            "--url",
+            &format!("{api}/api/v1/veo/generate"),
+            "--header",
+            &auth,
+            "--data",
+            r#"{"prompt": "p"}"#,
+        ]);
+        assert_eq!(created["code"], 200, "{created}");
+    }
+}

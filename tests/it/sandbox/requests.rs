@@ -223,6 +223,60 @@ async fn the_rate_limit_drops_the_21st_generation_in_10_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_rate_limit_allows_max_generations_per_window_of_service_time() {
+    let limit: RateLimit = "3/10s".parse().expect("a rate limit");
+    let (sandbox, api) = start(frozen().rate_limit(Some(limit))).await;
+    let source = api.generate(&text("p")).await;
+    sandbox.complete_now(&source);
+    api.generate(&text("p")).await;
+    // Extensions share the generations' window.
+    let extend = json!({"taskId": source, "prompt": "more"});
+    assert_eq!(api.post("/api/v1/veo/extend", &extend).await.code(), 200);
+    assert_eq!(api.post(GENERATE, &text("p")).await.code(), 429);
+    assert_eq!(api.post("/api/v1/veo/extend", &extend).await.code(), 429);
+    // The window is service time: the frozen clock keeps it shut until it is advanced.
+    sandbox.advance(Duration::from_millis(9_999));
+    assert_eq!(api.post(GENERATE, &text("p")).await.code(), 429);
+    sandbox.advance(Duration::from_millis(1));
+    assert_eq!(api.post(GENERATE, &text("p")).await.code(), 200);
+    let stats = sandbox.stats();
+    assert_eq!((stats.rate_limited, stats.answered_429), (3, 3));
+    assert_eq!(stats.tasks_created, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_429_answer_is_counted_whoever_produced_it() {
+    let limit = RateLimit {
+        max: 1,
+        window: Duration::from_secs(10),
+    };
+    let (sandbox, api) = start(frozen().rate_limit(Some(limit))).await;
+    api.generate(&text("p")).await;
+    assert_eq!(api.post(GENERATE, &text("p")).await.code(), 429);
+    sandbox.script_fault(Route::Credits, Fault::RateLimited(3));
+    sandbox.script_fault(Route::RecordInfo, Fault::Envelope(429));
+    sandbox.script_fault(Route::Credits, Fault::Http(429));
+    sandbox.script_fault(Route::Download, Fault::RateLimited(1));
+    assert_eq!(api.get("/api/v1/chat/credit").await.code(), 429);
+    assert_eq!(api.record("nope").await.code(), 429);
+    assert_eq!(api.get("/api/v1/chat/credit").await.status, 429);
+    let file = reqwest::get(sandbox.big_file_url(10))
+        .await
+        .expect("answered");
+    assert_eq!(file.status(), 429);
+    // Answers that are not 429 are not counted.
+    assert_eq!(api.get("/api/v1/chat/credit").await.code(), 200);
+    assert_eq!(api.post(GENERATE, &json!({})).await.code(), 422);
+    let stats = sandbox.stats();
+    assert_eq!(stats.rate_limited, 1, "only the limiter's own refusals");
+    assert_eq!(stats.answered_429, 5, "{stats:?}");
+
+    let admin = api.with_key(None);
+    let json = admin.get("/__sandbox/stats").await.json;
+    assert_eq!(json["answered429"], 5, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_mirror_the_library_controls() {
     let (sandbox, api) = start(frozen()).await;
     let admin = api.with_key(None);
