@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use veo3_types::{
-    ApiCode, AspectRatio, Callback, CodeClass, Credits, DownloadUrlRequest, Envelope, ExtendModel,
-    ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult, Model, Resolution, TaskCreated,
-    TaskRecord, TaskState, Timestamp, Upgrade4kRequest, Upgrade4kResult, UploadedFile,
-    ValidationError,
+    ApiCode, AspectRatio, BaseUrl, Callback, CodeClass, Credits, DownloadUrlRequest, Endpoint,
+    Envelope, ExtendModel, ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult,
+    ImageFormat, ImageInput, ImageProblem, Model, Resolution, TaskCreated, TaskRecord, TaskState,
+    Timestamp, Upgrade4kRequest, Upgrade4kResult, UploadAnswer, UploadBase64Request, UploadOptions,
+    UploadUrlRequest, UploadedFile, ValidationError, check_image_count,
 };
 
 use crate::support::{fixture, fixture_names};
@@ -656,18 +657,135 @@ fn other_requests_serialize_to_the_documented_json() {
         serde_json::to_value(&download).unwrap(),
         request_json("request-download-url.json")
     );
+}
 
-    // Upload requests go to another host the clients do not use; they are JSON objects with
-    // the documented required fields.
-    let by_url = request_json("request-upload-url.json");
-    assert!(by_url["fileUrl"].is_string() && by_url["uploadPath"].is_string());
-    let by_base64 = request_json("request-upload-base64.json");
-    assert!(
-        by_base64["base64Data"]
-            .as_str()
-            .unwrap()
-            .starts_with("data:image/png;base64,")
+#[test]
+fn upload_requests_serialize_to_the_documented_json() {
+    let options = UploadOptions::new("images/veo-inputs").file_name("source.jpg");
+    let by_url = UploadUrlRequest::new("https://img.example.com/source.jpg", &options);
+    by_url.validate().unwrap();
+    assert_eq!(
+        serde_json::to_value(&by_url).unwrap(),
+        request_json("request-upload-url.json")
     );
+    let decoded: UploadUrlRequest =
+        serde_json::from_value(request_json("request-upload-url.json")).unwrap();
+    assert_eq!(decoded, by_url);
+
+    // The fixture's one-pixel PNG, encoded by us as a data URL, is byte for byte the fixture.
+    let fixture = request_json("request-upload-base64.json");
+    let data_url = fixture["base64Data"].as_str().unwrap();
+    let pixel = base64_decode(data_url.strip_prefix("data:image/png;base64,").unwrap());
+    assert_eq!(ImageFormat::sniff(&pixel), Some(ImageFormat::Png));
+    let options = UploadOptions::new("images/veo-inputs").file_name("pixel.png");
+    let by_base64 = UploadBase64Request::from_bytes(&pixel, Some("image/png"), &options);
+    by_base64.validate().unwrap();
+    assert_eq!(serde_json::to_value(&by_base64).unwrap(), fixture);
+
+    // Upload options refused before sending, naming the field.
+    let bad = UploadUrlRequest::new("https://x.example.com/a.png", &UploadOptions::new("/abs"));
+    assert_eq!(bad.validate().unwrap_err().field(), "uploadPath");
+    let bad = UploadUrlRequest::new("ftp://x.example.com/a.png", &UploadOptions::default());
+    assert_eq!(bad.validate().unwrap_err().field(), "fileUrl");
+}
+
+/// A small standard-base64 decoder for the fixture (the SDK only encodes).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn upload_answers_decode_every_documented_field_and_the_success_flag() {
+    let ok = UploadAnswer::from_slice(&fixture("upload-ok.json")).unwrap();
+    assert_eq!(ok.success, Some(true));
+    assert_eq!(ok.envelope.code, ApiCode::Success);
+    assert_eq!(ok.envelope.msg, "File uploaded successfully");
+    let file = UploadedFile::from_data(&ok.envelope.data).unwrap();
+    assert_eq!(file.file_name.as_deref(), Some("source.jpg"));
+    assert_eq!(
+        file.file_path.as_deref(),
+        Some("images/veo-inputs/source.jpg")
+    );
+    assert_eq!(file.mime_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(
+        file.uploaded_at,
+        Some(Timestamp::from_epoch_millis(1_767_225_600_000))
+    );
+    for (name, code, needle) in [
+        ("upload-error-400.json", ApiCode::BadRequest, "uploadPath"),
+        (
+            "upload-error-401.json",
+            ApiCode::Unauthorized,
+            "Invalid API Key",
+        ),
+    ] {
+        let answer = UploadAnswer::from_slice(&fixture(name)).unwrap();
+        assert_eq!(answer.success, Some(false), "{name}");
+        assert_eq!(answer.envelope.code, code, "{name}");
+        assert!(answer.envelope.msg.contains(needle), "{name}");
+    }
+    // The one quickstart's invented shape still yields the URL; a missing flag is `None`.
+    let quickstart =
+        json!({"fileId": "f1", "fileUrl": "https://f.example.com/a.png", "expiresAt": 1});
+    let file = UploadedFile::from_data(&quickstart).unwrap();
+    assert_eq!(file.download_url, "https://f.example.com/a.png");
+    let bare = UploadAnswer::from_slice(br#"{"code":200,"msg":"ok","data":null}"#).unwrap();
+    assert_eq!(bare.success, None);
+}
+
+#[test]
+fn uploads_go_to_the_upload_host_and_are_not_billable() {
+    for endpoint in Endpoint::UPLOADS {
+        assert_eq!(endpoint.base_url(), BaseUrl::Upload, "{endpoint}");
+        assert!(!endpoint.is_billable(), "{endpoint}");
+        assert!(endpoint.path().starts_with("/api/file-"), "{endpoint}");
+    }
+    for endpoint in Endpoint::ALL {
+        assert_eq!(endpoint.base_url(), BaseUrl::Api, "{endpoint}");
+    }
+}
+
+#[test]
+fn image_inputs_are_checked_by_content_and_count_before_sending() {
+    let text = ImageInput::Bytes {
+        bytes: b"just some text, not a picture".to_vec(),
+        file_name: "cat.png".to_owned(),
+    };
+    let error = text.validate(0).unwrap_err();
+    assert_eq!(
+        error,
+        ValidationError::Image {
+            name: "cat.png".to_owned(),
+            problem: ImageProblem::NotAnImage
+        }
+    );
+    assert!(error.to_string().contains("cat.png"), "{error}");
+    assert!(
+        ImageInput::parse("HTTPS://img.example.com/a.png")
+            .validate(0)
+            .is_ok()
+    );
+    assert!(matches!(ImageInput::parse("cat.png"), ImageInput::Path(_)));
+    let count = check_image_count(Some(&GenerationType::FirstAndLastFrames), 3).unwrap_err();
+    assert_eq!(count.field(), "imageUrls");
 }
 
 #[test]

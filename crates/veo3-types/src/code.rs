@@ -208,8 +208,8 @@ impl HttpMethod {
     }
 }
 
-/// The Veo endpoints of the API base URL (the upload API lives on another host and is not
-/// used by the clients).
+/// The endpoints: the Veo API on the API base URL, and the file-upload API on its own host
+/// ([`Endpoint::base_url`] says which).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Endpoint {
@@ -227,10 +227,30 @@ pub enum Endpoint {
     Credits,
     /// `POST /api/v1/common/download-url`.
     DownloadUrl,
+    /// `POST /api/file-stream-upload` on the upload host: a multipart upload.
+    UploadStream,
+    /// `POST /api/file-url-upload` on the upload host: the server fetches a URL.
+    UploadUrl,
+    /// `POST /api/file-base64-upload` on the upload host: the bytes inline as base64.
+    UploadBase64,
+}
+
+/// Which base URL an endpoint is joined to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BaseUrl {
+    /// The Veo API (`https://api.kie.ai`).
+    Api,
+    /// kie's file-upload host (`https://kieai.redpandaai.co`); it takes the same API key.
+    Upload,
 }
 
 impl Endpoint {
-    /// Every endpoint.
+    /// The endpoints of the upload host.
+    pub const UPLOADS: [Endpoint; 3] = [Self::UploadStream, Self::UploadUrl, Self::UploadBase64];
+
+    /// Every endpoint of the Veo API base URL (the upload endpoints are in
+    /// [`Endpoint::UPLOADS`]).
     pub const ALL: [Endpoint; 7] = [
         Self::Generate,
         Self::RecordInfo,
@@ -251,6 +271,17 @@ impl Endpoint {
             Self::Extend => "/api/v1/veo/extend",
             Self::Credits => "/api/v1/chat/credit",
             Self::DownloadUrl => "/api/v1/common/download-url",
+            Self::UploadStream => "/api/file-stream-upload",
+            Self::UploadUrl => "/api/file-url-upload",
+            Self::UploadBase64 => "/api/file-base64-upload",
+        }
+    }
+
+    /// The base URL the path is joined to: uploads go to the upload host, not the API.
+    pub fn base_url(self) -> BaseUrl {
+        match self {
+            Self::UploadStream | Self::UploadUrl | Self::UploadBase64 => BaseUrl::Upload,
+            _ => BaseUrl::Api,
         }
     }
 
@@ -258,7 +289,13 @@ impl Endpoint {
     pub fn method(self) -> HttpMethod {
         match self {
             Self::RecordInfo | Self::Hd1080p | Self::Credits => HttpMethod::Get,
-            Self::Generate | Self::Upgrade4k | Self::Extend | Self::DownloadUrl => HttpMethod::Post,
+            Self::Generate
+            | Self::Upgrade4k
+            | Self::Extend
+            | Self::DownloadUrl
+            | Self::UploadStream
+            | Self::UploadUrl
+            | Self::UploadBase64 => HttpMethod::Post,
         }
     }
 
@@ -278,6 +315,9 @@ impl Endpoint {
             Self::Extend => "extend",
             Self::Credits => "credit",
             Self::DownloadUrl => "download-url",
+            Self::UploadStream => "file-stream-upload",
+            Self::UploadUrl => "file-url-upload",
+            Self::UploadBase64 => "file-base64-upload",
         }
     }
 }

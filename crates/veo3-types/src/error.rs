@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::{GenerationType, Model};
+use crate::{GenerationType, ImageProblem, Model};
 
 /// A request that breaks one of the API's documented rules, caught before it is sent.
 ///
@@ -55,6 +55,21 @@ pub enum ValidationError {
         /// The model given.
         model: Model,
     },
+    /// An upload option is malformed (`uploadPath`, `fileName`, `base64Data`).
+    InvalidUploadOption {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An input image is refused before anything is sent (missing, unreadable, too large, not
+    /// an image).
+    Image {
+        /// The file as the caller named it (path, or file name for bytes).
+        name: String,
+        /// What is wrong with it.
+        problem: ImageProblem,
+    },
 }
 
 impl ValidationError {
@@ -67,6 +82,8 @@ impl ValidationError {
             Self::SeedsOutOfRange { .. } => "seeds",
             Self::InvalidUrl { field, .. } => field,
             Self::UnsupportedModel { .. } => "model",
+            Self::InvalidUploadOption { field, .. } => field,
+            Self::Image { .. } => "imageUrls",
         }
     }
 }
@@ -124,6 +141,10 @@ impl fmt::Display for ValidationError {
                 f,
                 "model {model} cannot do {generation_type}; the docs allow only veo3_fast (and veo3_lite)"
             ),
+            Self::InvalidUploadOption { field, reason } => {
+                write!(f, "{field} is invalid: {reason}")
+            }
+            Self::Image { name, problem } => write!(f, "image {name}: {problem}"),
         }
     }
 }

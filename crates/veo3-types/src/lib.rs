@@ -54,10 +54,11 @@ mod quick;
 mod request;
 mod response;
 mod tolerant;
+mod upload;
 mod wire_enum;
 
 pub use callback::{Callback, CallbackInfo};
-pub use code::{ApiCode, CodeClass, Endpoint, HttpMethod, is_processing_message};
+pub use code::{ApiCode, BaseUrl, CodeClass, Endpoint, HttpMethod, is_processing_message};
 pub use error::{DecodeError, ValidationError};
 pub use request::{
     DownloadUrlRequest, ExtendRequest, GenerateRequest, GenerateRequestBuilder, Hd1080pQuery,
@@ -65,7 +66,12 @@ pub use request::{
 };
 pub use response::{
     Credits, Envelope, Hd1080pResult, TaskCreated, TaskRecord, TaskResponse, TaskState,
-    Upgrade4kResult, UploadedFile,
+    Upgrade4kResult, UploadAnswer, UploadedFile,
 };
 pub use tolerant::{Timestamp, parse_url_list};
+pub use upload::{
+    DEFAULT_UPLOAD_PATH, ImageFormat, ImageInput, ImageProblem, MAX_IMAGE_BYTES, SNIFF_BYTES,
+    UploadBase64Request, UploadOptions, UploadUrlRequest, check_image, check_image_count,
+    stream_upload_fields,
+};
 pub use wire_enum::{AspectRatio, ExtendModel, GenerationType, Model, Resolution};

@@ -77,19 +77,7 @@ impl GenerateRequest {
         if self.prompt.trim().is_empty() {
             return Err(ValidationError::EmptyPrompt);
         }
-        let (min, max) = match &self.generation_type {
-            Some(ty) => ty.image_range().unwrap_or((0, usize::MAX)),
-            None => (0, 3),
-        };
-        let actual = self.image_urls.len();
-        if actual < min || actual > max {
-            return Err(ValidationError::ImageCount {
-                generation_type: self.generation_type.clone(),
-                min,
-                max: max.min(3),
-                actual,
-            });
-        }
+        crate::upload::check_image_count(self.generation_type.as_ref(), self.image_urls.len())?;
         for (index, url) in self.image_urls.iter().enumerate() {
             check_url(url).map_err(|reason| ValidationError::InvalidUrl {
                 field: "imageUrls",
@@ -495,7 +483,7 @@ fn check_callback(url: Option<&str>) -> Result<(), ValidationError> {
 }
 
 /// Accepts `http://host...` and `https://host...` (any case) without whitespace.
-fn check_url(url: &str) -> Result<(), &'static str> {
+pub(crate) fn check_url(url: &str) -> Result<(), &'static str> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
         &url[8..]

@@ -458,6 +458,19 @@ impl Credits {
 }
 
 /// `data` of the upload API (separate host): where the uploaded file now lives.
+///
+/// ```
+/// use veo3_types::{UploadAnswer, UploadedFile};
+/// let body = br#"{"success":true,"code":200,"msg":"File uploaded successfully",
+///   "data":{"fileName":"a.png","filePath":"images/a.png","downloadUrl":"https://files.example.com/a.png",
+///           "fileSize":"68","mimeType":"image/png","uploadedAt":"2026-01-01T00:00:00.000Z"}}"#;
+/// let answer = UploadAnswer::from_slice(body)?;
+/// assert_eq!(answer.success, Some(true));
+/// let file = UploadedFile::from_data(&answer.envelope.data)?;
+/// assert_eq!(file.file_size, Some(68));
+/// assert_eq!(file.uploaded_at.map(|t| t.epoch_millis()), Some(1_767_225_600_000));
+/// # Ok::<(), veo3_types::DecodeError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct UploadedFile {
@@ -467,27 +480,69 @@ pub struct UploadedFile {
     /// The stored file name.
     #[serde(rename = "fileName")]
     pub file_name: Option<String>,
+    /// Where it is stored on the upload host (`uploadPath/fileName`).
+    #[serde(rename = "filePath")]
+    pub file_path: Option<String>,
     /// The size in bytes.
     #[serde(rename = "fileSize")]
     pub file_size: Option<i64>,
     /// The MIME type.
     #[serde(rename = "mimeType")]
     pub mime_type: Option<String>,
+    /// When it was stored (ISO-8601 in the spec; any timestamp shape is accepted).
+    #[serde(rename = "uploadedAt")]
+    pub uploaded_at: Option<Timestamp>,
 }
 
 impl UploadedFile {
-    /// Reads the upload payload.
+    /// Reads the upload payload; only the URL is required.
     pub fn from_data(data: &Value) -> Result<Self, DecodeError> {
         let data = object(data, "an upload result object")?;
         Ok(Self {
-            download_url: field(data, &["downloadUrl", "fileUrl"])
+            download_url: field(data, &["downloadUrl", "fileUrl", "download_url", "url"])
                 .and_then(as_text)
                 .ok_or(DecodeError::MissingField {
                     field: "downloadUrl",
                 })?,
-            file_name: data.get("fileName").and_then(as_text),
-            file_size: data.get("fileSize").and_then(as_i64),
-            mime_type: data.get("mimeType").and_then(as_text),
+            file_name: field(data, &["fileName", "file_name"]).and_then(as_text),
+            file_path: field(data, &["filePath", "file_path"]).and_then(as_text),
+            file_size: field(data, &["fileSize", "file_size"]).and_then(as_i64),
+            mime_type: field(data, &["mimeType", "mime_type"]).and_then(as_text),
+            uploaded_at: field(data, &["uploadedAt", "uploaded_at"])
+                .and_then(Timestamp::from_value),
+        })
+    }
+}
+
+/// An answer of the upload host: the usual envelope plus its `success` flag.
+///
+/// The envelope `code` stays authoritative (as for the Veo API); `success` is kept for
+/// callers that want it, and is `None` when absent or not a boolean.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct UploadAnswer {
+    /// `success`: `true` exactly when `code` is 200 in every documented example.
+    pub success: Option<bool>,
+    /// `code`, `msg` and `data`.
+    #[serde(flatten)]
+    pub envelope: Envelope,
+}
+
+impl UploadAnswer {
+    /// Parses raw bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|error| DecodeError::NotJson {
+            detail: format!(
+                "{} at line {} column {}",
+                classify(&error),
+                error.line(),
+                error.column()
+            ),
+        })?;
+        let success = value.get("success").and_then(as_bool);
+        Ok(Self {
+            success,
+            envelope: Envelope::from_value(value)?,
         })
     }
 }
