@@ -256,6 +256,69 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Refuses settings that cannot describe a working sandbox, naming the builder setting: a
+    /// non-finite or negative time scale (0 is allowed: it freezes the clock), an empty rate
+    /// window, negative credits, and zero timeouts or lifetimes.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let scale = self.time_scale;
+        if !scale.is_finite() || scale < 0.0 {
+            return Err(format!(
+                "time_scale must be a finite number, 0 or more (0 freezes the clock); got {scale}"
+            ));
+        }
+        if let Some(limit) = self.rate_limit {
+            if limit.max == 0 || limit.window.is_zero() {
+                return Err(format!(
+                    "rate_limit must allow at least 1 request in a window longer than 0 \
+                     (None turns it off); got {} per {:?}",
+                    limit.max, limit.window
+                ));
+            }
+        }
+        if self.initial_credits < 0 {
+            return Err(format!(
+                "initial_credits must not be negative; got {}",
+                self.initial_credits
+            ));
+        }
+        if let Some((_, credits)) = self.credits.iter().find(|(_, c)| *c < 0) {
+            return Err(format!("credits must not be negative; got {credits}"));
+        }
+        for (name, value) in [
+            ("callback_timeout", self.callback_timeout),
+            ("retention", self.retention),
+            ("result_url_ttl", self.result_url_ttl),
+            ("download_url_ttl", self.download_url_ttl),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{name} must be longer than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--time-scale`: a finite number above 0 (0 would stop the clock of a server nobody can
+/// advance by hand, and leave every task generating forever).
+pub(crate) fn parse_time_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+        Ok(_) => {
+            Err("must be a finite number above 0, e.g. 1 (real time) or 0.01 (100x faster)".into())
+        }
+        Err(_) => Err("must be a number, e.g. 1 or 0.01".into()),
+    }
+}
+
+/// `--credits`: a whole number, 0 or more.
+pub(crate) fn parse_credits(s: &str) -> Result<i64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(credits) if credits >= 0 => Ok(credits),
+        _ => Err("must be a whole number, 0 or more".into()),
+    }
+}
+
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The sandbox's service clock: real elapsed time divided by the time scale, plus manual

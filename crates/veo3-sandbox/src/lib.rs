@@ -176,13 +176,9 @@ impl SandboxBuilder {
 
     /// Multiplies every duration by `scale` (0.01: three minutes take 1.8 s). 0 stops the
     /// clock: only [`SandboxHandle::advance`] and [`SandboxHandle::complete_now`] move tasks.
-    /// Negative or non-finite values count as 0.
+    /// A negative or non-finite scale makes [`SandboxBuilder::start`] fail.
     pub fn time_scale(mut self, scale: f64) -> Self {
-        self.config.time_scale = if scale.is_finite() {
-            scale.max(0.0)
-        } else {
-            0.0
-        };
+        self.config.time_scale = scale;
         self
     }
 
@@ -321,7 +317,14 @@ impl SandboxBuilder {
 
     /// Binds both listeners on 127.0.0.1 and serves them on the current tokio runtime (which
     /// must be multi-threaded if the test blocks a thread while the sandbox serves).
+    ///
+    /// Fails with [`io::ErrorKind::InvalidInput`], naming the setting, when a setting cannot
+    /// work: a negative or non-finite time scale, a rate limit of 0 requests or an empty
+    /// window, negative credits, a zero callback timeout, retention or URL lifetime.
     pub async fn start(self) -> io::Result<SandboxHandle> {
+        self.config
+            .check()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("sandbox: {e}")))?;
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let api = TcpListener::bind((ip, self.config.api_port)).await?;
         let files = TcpListener::bind((ip, self.config.files_port)).await?;

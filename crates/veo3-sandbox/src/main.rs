@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let builder = match args.builder() {
         Ok(builder) => builder,
         Err(e) => {
-            eprintln!("veo3-sandbox: {e}");
+            eprintln!("veo3-sandbox: --faults: {e}");
             return ExitCode::from(2);
         }
     };

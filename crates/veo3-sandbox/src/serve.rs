@@ -18,8 +18,14 @@ pub struct ServeArgs {
     /// Accepted bearer key (repeatable); with none, any non-empty key is accepted.
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
-    /// Multiplies every job duration (0.01: three minutes take under two seconds).
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplies every job duration (0.01: three minutes take under two seconds); a finite
+    /// number above 0.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        value_parser = crate::config::parse_time_scale
+    )]
     pub time_scale: f64,
     /// Seed for task ids and random faults.
     #[arg(long, default_value_t = 0)]
@@ -39,8 +45,13 @@ pub struct ServeArgs {
     /// Sends no callbacks.
     #[arg(long)]
     pub no_callbacks: bool,
-    /// Credits each key starts with.
-    #[arg(long, default_value_t = 100_000)]
+    /// Credits each key starts with (0 or more).
+    #[arg(
+        long,
+        default_value_t = 100_000,
+        allow_negative_numbers = true,
+        value_parser = crate::config::parse_credits
+    )]
     pub credits: i64,
     /// At most MAX generations (generate + extend) per WINDOW of service time per key, so the
     /// window scales with --time-scale; the excess is answered 429.

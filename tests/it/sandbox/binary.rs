@@ -189,3 +189,49 @@ fn the_binary_takes_a_rate_limit_and_counts_its_429_answers() {
         assert_eq!(created["code"], 200, "{created}");
     }
 }
+
+#[test]
+fn the_binary_refuses_impossible_numbers_naming_the_option() {
+    use std::io::Read as _;
+    let cases: &[(&[&str], &str)] = &[
+        (&["--time-scale", "0"], "--time-scale"),
+        (&["--time-scale", "NaN"], "--time-scale"),
+        (&["--time-scale", "inf"], "--time-scale"),
+        (&["--time-scale", "-1"], "--time-scale"),
+        (&["--time-scale=-0.5"], "--time-scale"),
+        (&["--credits=-5"], "--credits"),
+        (&["--credits", "-5"], "--credits"),
+        (&["--rate-limit", "0/10s"], "--rate-limit"),
+        (&["--rate-limit", "20/0s"], "--rate-limit"),
+        (&["--rate-limit", "20/NaNs"], "--rate-limit"),
+        (&["--faults", "generate:lost=NaN"], "--faults"),
+    ];
+    for (args, option) in cases {
+        let mut child = Child(
+            std::process::Command::new(sandbox_binary())
+                .args(*args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("sandbox binary starts"),
+        );
+        // A sandbox that started prints its URLs; a refused one closes stdout with nothing.
+        let mut stdout = String::new();
+        let mut out = child.0.stdout.take().expect("stdout");
+        let mut first = [0_u8; 1];
+        let started = out.read(&mut first).expect("stdout readable") > 0;
+        assert!(!started, "{args:?} was accepted: the sandbox started");
+        out.read_to_string(&mut stdout).expect("stdout");
+        let mut stderr = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("stderr");
+        let status = child.0.wait().expect("exits");
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(option), "{args:?}: {stderr}");
+    }
+}

@@ -245,6 +245,44 @@ async fn a_configured_rate_limit_allows_max_generations_per_window_of_service_ti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_builder_settings_are_refused_at_start_naming_the_setting() {
+    let empty_window = RateLimit {
+        max: 5,
+        window: Duration::ZERO,
+    };
+    let no_requests = RateLimit {
+        max: 0,
+        window: Duration::from_secs(10),
+    };
+    let cases = [
+        (frozen().time_scale(f64::NAN), "time_scale"),
+        (frozen().time_scale(f64::INFINITY), "time_scale"),
+        (frozen().time_scale(-1.0), "time_scale"),
+        (frozen().rate_limit(Some(empty_window)), "rate_limit"),
+        (frozen().rate_limit(Some(no_requests)), "rate_limit"),
+        (frozen().initial_credits(-1), "initial_credits"),
+        (frozen().credits(KEY, -1), "credits"),
+        (
+            frozen().callback_timeout(Duration::ZERO),
+            "callback_timeout",
+        ),
+        (frozen().retention(Duration::ZERO), "retention"),
+        (frozen().result_url_ttl(Duration::ZERO), "result_url_ttl"),
+        (
+            frozen().download_url_ttl(Duration::ZERO),
+            "download_url_ttl",
+        ),
+    ];
+    for (builder, setting) in cases {
+        let error = builder.start().await.expect_err(setting);
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{setting}");
+        assert!(error.to_string().contains(setting), "{setting}: {error}");
+    }
+    // 0 is a time scale of its own: the frozen clock the tests move by hand.
+    start(frozen().time_scale(0.0).initial_credits(0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_429_answer_is_counted_whoever_produced_it() {
     let limit = RateLimit {
         max: 1,
