@@ -69,7 +69,7 @@ async fn advance(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn complete(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) -> Response {
     match sh.complete_now(&task_id) {
         Some(jobs) => {
-            sh.dispatch(jobs);
+            crate::callbacks::dispatch(&sh, jobs);
             ok(json!({}))
         }
         None => (
@@ -82,7 +82,7 @@ async fn complete(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) ->
 
 async fn complete_all(State(sh): State<Arc<Shared>>) -> Response {
     let (count, jobs) = sh.complete_all();
-    sh.dispatch(jobs);
+    crate::callbacks::dispatch(&sh, jobs);
     ok(json!({"completed": count}))
 }
 
@@ -103,7 +103,9 @@ async fn outcome(
 }
 
 async fn task(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) -> Response {
-    match sh.task_info(&task_id) {
+    let (info, job) = sh.task_info(&task_id);
+    crate::callbacks::dispatch(&sh, job);
+    match info {
         Some(info) => axum::Json(json!({
             "taskId": info.task_id,
             "successFlag": info.success_flag,

@@ -381,7 +381,7 @@ async fn generate(
 /// Looks up `id` for `key`, settling it; the 422 answers of the record routes otherwise.
 fn find(sh: &Arc<Shared>, st: &mut World, key: &str, id: &str, now: i64) -> Result<(), Response> {
     if let Some(job) = sh.settle(st, id, now) {
-        sh.dispatch(vec![job]);
+        crate::callbacks::dispatch(sh, [job]);
     }
     match st.tasks.get(id) {
         Some(task) if task.key == key => {
@@ -531,7 +531,7 @@ async fn upgrade_4k(
     let aspect = source.aspect.clone();
     if let Some(existing) = source.upgrades.get(&index).cloned() {
         if let Some(job) = sh.settle(&mut st, &existing, now) {
-            sh.dispatch(vec![job]);
+            crate::callbacks::dispatch(&sh, [job]);
         }
         if let Some(upgrade) = st.tasks.get(&existing) {
             let nulls = json!({"taskId": existing, "resultUrls": null, "imageUrls": null});
@@ -638,7 +638,7 @@ async fn extend(
     let now = sh.now();
     let mut st = sh.lock();
     if let Some(job) = sh.settle(&mut st, &source_id, now) {
-        sh.dispatch(vec![job]);
+        crate::callbacks::dispatch(&sh, [job]);
     }
     let aspect = match st.tasks.get(&source_id) {
         Some(t) if t.key == key => {

@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::ms;
+use crate::render;
 use crate::state::{CallbackJob, Shared};
 
 /// `base64(HMAC-SHA256(key, task_id + "." + timestamp))`, reference section 4.4.
@@ -33,14 +34,31 @@ pub fn webhook_signature(key: &[u8], task_id: &str, timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Delivers `job` in the background (if the runtime still runs).
-pub(crate) fn spawn(sh: Arc<Shared>, job: CallbackJob) {
-    if let Some(runtime) = sh.runtime.clone() {
-        runtime.spawn(deliver(sh, job));
+/// A callback rendered and ready to POST.
+struct Delivery {
+    task_id: String,
+    url: String,
+    body: String,
+}
+
+/// Renders each of `jobs` (released by the state's settling) and delivers it in the background,
+/// if the sandbox's runtime still runs.
+pub(crate) fn dispatch(sh: &Arc<Shared>, jobs: impl IntoIterator<Item = CallbackJob>) {
+    for job in jobs {
+        let Some(runtime) = sh.runtime.clone() else {
+            return;
+        };
+        let body = render::callback(&job.task, job.shape, sh.cfg.prices.upgrade_4k).to_string();
+        let delivery = Delivery {
+            task_id: job.task.id,
+            url: job.url,
+            body,
+        };
+        runtime.spawn(deliver(sh.clone(), delivery));
     }
 }
 
-async fn deliver(sh: Arc<Shared>, job: CallbackJob) {
+async fn deliver(sh: Arc<Shared>, job: Delivery) {
     let copies = if sh.cfg.callback_duplicates { 2 } else { 1 };
     for _ in 0..copies {
         if !deliver_once(&sh, &job).await {
@@ -50,7 +68,7 @@ async fn deliver(sh: Arc<Shared>, job: CallbackJob) {
 }
 
 /// One delivery with its retries; true when the receiver answered 200.
-async fn deliver_once(sh: &Arc<Shared>, job: &CallbackJob) -> bool {
+async fn deliver_once(sh: &Arc<Shared>, job: &Delivery) -> bool {
     for attempt in 0..=sh.cfg.callback_retries {
         if attempt > 0 {
             if let Some(delay) = sh.clock.real_delay(ms(sh.cfg.callback_retry_delay)) {

@@ -422,7 +422,7 @@ async fn method_not_allowed(
 async fn scheduler(sh: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     loop {
         let (jobs, next_due) = sh.settle_due();
-        sh.dispatch(jobs);
+        callbacks::dispatch(&sh, jobs);
         let delay = next_due.and_then(|due| sh.clock.real_delay(due - sh.now() + 1));
         let sleep = async {
             match delay {
@@ -492,7 +492,7 @@ impl SandboxHandle {
     pub fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);
         let (jobs, _) = self.shared.settle_due();
-        self.shared.dispatch(jobs);
+        callbacks::dispatch(&self.shared, jobs);
         self.shared.wake.notify_one();
     }
 
@@ -501,7 +501,7 @@ impl SandboxHandle {
     pub fn complete_now(&self, task_id: &str) -> bool {
         match self.shared.complete_now(task_id) {
             Some(jobs) => {
-                self.shared.dispatch(jobs);
+                callbacks::dispatch(&self.shared, jobs);
                 true
             }
             None => false,
@@ -511,7 +511,7 @@ impl SandboxHandle {
     /// Completes every running task (and pending 1080p job) now; returns how many tasks.
     pub fn complete_all(&self) -> usize {
         let (count, jobs) = self.shared.complete_all();
-        self.shared.dispatch(jobs);
+        callbacks::dispatch(&self.shared, jobs);
         count
     }
 
@@ -522,7 +522,9 @@ impl SandboxHandle {
 
     /// A task's current state (settled to the service clock).
     pub fn task(&self, task_id: &str) -> Option<TaskInfo> {
-        self.shared.task_info(task_id)
+        let (info, job) = self.shared.task_info(task_id);
+        callbacks::dispatch(&self.shared, job);
+        info
     }
 
     /// Applies `fault` to the next request on `route` (before any random fault).

@@ -1,6 +1,8 @@
 //! The sandbox's mutable world: tasks, the credit ledger, rate-limit windows, minted file URLs,
 //! scripts and counters, all behind one mutex. Every method is synchronous and never awaits while
-//! holding the lock; network work (callbacks) is returned as values for the caller to spawn.
+//! holding the lock; network work is returned as values ([`CallbackJob`]: a snapshot of the
+//! settled task) for the caller to hand to `callbacks::dispatch`, which renders and sends it.
+//! This module imports neither `callbacks` nor `render`: they depend on it, not the reverse.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -13,7 +15,6 @@ use tokio::sync::Notify;
 
 use crate::config::{Clock, Config, Shape, ms};
 use crate::faults::{Drawn, Fault, FaultPlan, Outcome, Route, mix};
-use crate::render;
 
 /// A snapshot of the sandbox's counters, from [`crate::SandboxHandle::stats`] or
 /// `GET /__sandbox/stats`.
@@ -138,7 +139,7 @@ pub struct TaskInfo {
     pub result_urls: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Results {
     pub(crate) result_urls: Vec<String>,
     pub(crate) origin_urls: Option<Vec<String>>,
@@ -146,13 +147,13 @@ pub(crate) struct Results {
     pub(crate) image_urls: Option<Vec<String>>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct HdJob {
     pub(crate) due_ms: i64,
     pub(crate) url: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Task {
     pub(crate) id: String,
     pub(crate) key: String,
@@ -200,12 +201,13 @@ pub(crate) struct FileEntry {
     pub(crate) name: String,
 }
 
-/// A callback ready to send.
+/// A callback to send: where, and the settled task as it was when it completed (the body is
+/// rendered from this snapshot by `callbacks::dispatch`).
 #[derive(Debug)]
 pub(crate) struct CallbackJob {
-    pub(crate) task_id: String,
     pub(crate) url: String,
-    pub(crate) body: String,
+    pub(crate) task: Task,
+    pub(crate) shape: Shape,
 }
 
 /// Parameters of a new task, decided by the API handlers.
@@ -548,9 +550,9 @@ impl Shared {
             return None;
         }
         Some(CallbackJob {
-            task_id: task.id.clone(),
             url,
-            body: render::callback(task, shape, self.cfg.prices.upgrade_4k).to_string(),
+            task: task.clone(),
+            shape,
         })
     }
 
@@ -645,12 +647,12 @@ impl Shared {
         }
     }
 
-    pub(crate) fn task_info(self: &Arc<Self>, id: &str) -> Option<TaskInfo> {
+    /// A task's state, settled to now, with the callback its settling released (if any).
+    pub(crate) fn task_info(&self, id: &str) -> (Option<TaskInfo>, Option<CallbackJob>) {
         let now = self.now();
         let mut st = self.lock();
         let job = self.settle(&mut st, id, now);
-        let task = st.tasks.get(id)?;
-        let info = TaskInfo {
+        let info = st.tasks.get(id).map(|task| TaskInfo {
             task_id: task.id.clone(),
             success_flag: task.flag,
             outcome: task.outcome,
@@ -663,16 +665,7 @@ impl Shared {
                 .as_ref()
                 .map(|r| r.result_urls.clone())
                 .unwrap_or_default(),
-        };
-        drop(st);
-        self.dispatch(job.into_iter().collect());
-        Some(info)
-    }
-
-    /// Sends the callbacks `jobs` in the background.
-    pub(crate) fn dispatch(self: &Arc<Self>, jobs: Vec<CallbackJob>) {
-        for job in jobs {
-            crate::callbacks::spawn(self.clone(), job);
-        }
+        });
+        (info, job)
     }
 }
