@@ -1,0 +1,44 @@
+//! A durable journal of Veo 3 jobs, and a batch runner that never loses or re-bills a video.
+//!
+//! Every generate request is billed, has no idempotency key and cannot be cancelled. So the
+//! one rule this crate is built around is: **a submit is journaled before it is sent, and its
+//! answer the moment it arrives**. A job is `submitting` in the journal before the request
+//! leaves, and `submitted` with its task id as soon as kie answers. Whatever happens in
+//! between (a crash, SIGKILL, a lost answer) leaves `submitting`, which a resume reports as
+//! `unknown` instead of sending again. A job with a task id is only ever *waited on*.
+//!
+//! - [`job`]: jobs, their [`JobState`] machine ([`JobState::allowed`]), batches and settings;
+//! - [`Store`]: the storage trait (compare-and-set transitions); [`SqliteStore`], one SQLite
+//!   file in WAL mode with `synchronous=FULL` (feature `sqlite`, on by default);
+//! - [`PriceTable`]: estimated costs, for `--max-credits`;
+//! - [`input`]: batch files (JSONL, CSV or one prompt per line), validated line by line before
+//!   anything is sent;
+//! - [`Runner`]: paces submits under the account's rate limit (governor), bounds the tasks in
+//!   flight, stops submitting on 402 or when asked, waits (by polling or with callbacks),
+//!   downloads with a SHA-256, and recovers lost answers from callbacks that carry the job id.
+
+pub mod input;
+pub mod job;
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+mod migrate;
+mod price;
+pub mod report;
+mod runner;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod store;
+#[cfg(test)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
+mod suite;
+
+pub use job::{
+    Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
+};
+pub use price::PriceTable;
+pub use runner::{
+    Callbacks, Preflight, RunError, RunEvent, RunSummary, Runner, RunnerOptions, StopReason,
+    callback_url,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+pub use store::{JobQuery, Store, StoreError};

@@ -1,0 +1,71 @@
+//! Versioned schema migrations, the same mechanism for every backend.
+//!
+//! Each backend has its ordered list of [`Migration`]s (SQL files under `migrations/<backend>`),
+//! and a table `veo3_migrations` records which versions were applied. Opening a journal
+//! applies the missing ones, each in its own transaction, and refuses a journal whose version
+//! is newer than the program's. A crate such as refinery does the same with a larger tree
+//! (regex, toml, time...); the whole mechanism here is this file, and a second backend reuses
+//! it with its own SQL.
+
+#[cfg(feature = "sqlite")]
+use crate::store::StoreError;
+
+/// One schema step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Migration {
+    /// Its version: 1, 2, 3... in order, never reused.
+    pub(crate) version: i64,
+    /// What it does.
+    pub(crate) name: &'static str,
+    /// The SQL, run as one batch.
+    pub(crate) sql: &'static str,
+}
+
+/// Applies the migrations `connection` lacks.
+#[cfg(feature = "sqlite")]
+pub(crate) fn apply_sqlite(
+    connection: &mut rusqlite::Connection,
+    migrations: &[Migration],
+    path: &str,
+) -> Result<(), StoreError> {
+    let fail = |e: rusqlite::Error| StoreError::Backend {
+        path: path.to_owned(),
+        message: format!("migrating the schema: {e}"),
+    };
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS veo3_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)",
+        )
+        .map_err(fail)?;
+    let current: i64 = connection
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM veo3_migrations",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(fail)?;
+    let known = migrations.last().map_or(0, |m| m.version);
+    if current > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known,
+        });
+    }
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        let tx = connection.transaction().map_err(fail)?;
+        tx.execute_batch(migration.sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                migration.version,
+                migration.name,
+                crate::sqlite::now_ms()
+            ],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
