@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use veo3_core::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use veo3_core::{Event, Observer, PollSchedule, PollTrigger, Veo3Api};
 use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
 use veo3_types::{GenerateRequest, Model, TaskState};
 use veo3_webhook::{
     BlockingReceiver, Config, Receiver, RejectReason, VerifiedCallback, Verifier, WebhookKey,
 };
+use veo3_webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use crate::support::fixture;
 

@@ -635,8 +635,7 @@ async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
     let _ = child.kill();
     let _ = child.wait();
     let printed: Value = serde_json::from_str(&line).expect("a JSON line");
-    assert_eq!(printed["taskId"], task_id);
-    assert_eq!(printed["authenticated"], true);
+    assert_eq!(printed["signed"]["taskId"], task_id);
     let rest: Vec<String> = std::io::BufRead::lines(reader)
         .map_while(Result::ok)
         .collect();

@@ -768,3 +768,16 @@ fn veo3_core_has_no_http_client_or_runtime_in_its_tree() {
     }
     assert!(tree.contains("veo3-types"), "the tree was read: {tree}");
 }
+
+/// Webhook verification lives in veo3-webhook: SDK users who only poll do not compile HMAC.
+#[test]
+fn veo3_core_has_no_webhook_crypto_in_its_tree() {
+    let tree = crate::support::cargo_tree("veo3-core");
+    for forbidden in ["hmac", "sha2", "base64", "subtle"] {
+        assert!(
+            !crate::support::in_tree(&tree, forbidden),
+            "{forbidden} in veo3-core's tree:\n{tree}"
+        );
+    }
+    assert!(tree.contains("veo3-types"), "the tree was read: {tree}");
+}

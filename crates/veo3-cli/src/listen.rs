@@ -35,7 +35,8 @@ pub(crate) async fn listen(args: &ListenArgs, printer: Printer) -> Result<(), Cl
         use std::io::Write as _;
         // One JSON line per verified, deduplicated callback, flushed at once for pipes.
         let mut stdout = std::io::stdout().lock();
-        let written = writeln!(stdout, "{}", callback.to_json()).and_then(|()| stdout.flush());
+        let written =
+            writeln!(stdout, "{}", veo3_webhook::to_json(&callback)).and_then(|()| stdout.flush());
         if written.is_err() {
             closed.notify_one();
         }

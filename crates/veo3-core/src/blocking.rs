@@ -171,13 +171,14 @@ impl BlockingExecutor {
     }
 
     /// Runs a hybrid wait: like [`BlockingExecutor::wait`], but each sleep also ends when a
-    /// callback for the wait's task reaches `inbox` ([`BlockingSleeper::sleep_or_callback`]),
+    /// callback for the wait's task reaches `inbox` ([`Inbox::sleep_or_take`]),
     /// and the poll that follows confirms it. The blocking twin of
     /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid); `wait`'s schedule is the safety
     /// net (see [`PollSchedule::safety_net`](crate::PollSchedule::safety_net)).
     ///
     /// ```
-    /// use veo3_core::webhook::{Inbox, Verifier};
+    /// use veo3_core::types::Callback;
+    /// use veo3_core::webhook::{Inbox, VerifiedCallback};
     /// use veo3_core::{accept_task, BlockingExecutor, Clock, Observer, PollSchedule};
     /// use veo3_core::{RetryPolicy, SimulatedClock, WaitState, WaitTarget};
     ///
@@ -188,7 +189,7 @@ impl BlockingExecutor {
     /// let wait = WaitState::new("t1", WaitTarget::Task, &schedule, Observer::none(), clock.now());
     /// // The receiver (another thread in real life) delivered the task's callback.
     /// let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t1"}}"#;
-    /// inbox.deliver(Verifier::unsigned().verify(None, None, body, 0).unwrap());
+    /// inbox.deliver(VerifiedCallback::new("t1", Callback::from_slice(body).unwrap()));
     /// let mut reads = 0;
     /// let record = executor.wait_hybrid(wait, &inbox, || {
     ///     reads += 1;
@@ -208,7 +209,7 @@ impl BlockingExecutor {
             let Some(delay) = wait.next_delay(self.clock.now(), (self.random)()) else {
                 return Err(wait.timed_out(self.clock.now()));
             };
-            let hint = self.sleeper.sleep_or_callback(inbox, wait.task_id(), delay);
+            let hint = inbox.sleep_or_take(self.sleeper.as_ref(), wait.task_id(), delay);
             let trigger = trigger_of(hint.as_ref());
             match wait.observe_triggered(poll(), self.clock.now(), trigger) {
                 WaitStep::Done(value) => return Ok(value),

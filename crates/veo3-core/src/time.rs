@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::webhook::{Inbox, VerifiedCallback};
-
 /// A monotonic clock: the time elapsed since an arbitrary origin fixed when the clock was made.
 ///
 /// Only differences between two readings mean anything, which is all retry deadlines and poll
@@ -44,20 +42,15 @@ pub trait BlockingSleeper: Send + Sync + fmt::Debug {
     /// Returns after `duration` has passed on the paired clock.
     fn sleep(&self, duration: Duration);
 
-    /// Sleeps like [`BlockingSleeper::sleep`], but returns early with the callback if one for
-    /// `task_id` reaches `inbox` first (at once if one is kept there): the round of a blocking
-    /// hybrid wait.
+    /// Whether sleeping only moves a simulated clock instead of passing real time (`false`
+    /// by default; [`SimulatedClock`] says `true`).
     ///
-    /// The default blocks on the inbox for `duration` of real time
-    /// ([`Inbox::wait_timeout`]), right for any sleeper that really sleeps; a sleeper on
-    /// simulated time must override it ([`SimulatedClock`] does).
-    fn sleep_or_callback(
-        &self,
-        inbox: &Inbox,
-        task_id: &str,
-        duration: Duration,
-    ) -> Option<VerifiedCallback> {
-        inbox.wait_timeout(task_id, duration)
+    /// A blocking wait that can end early when something arrives from another thread (a
+    /// hybrid wait's callback) blocks on that arrival for real time when this is `false`, and
+    /// only checks for it before and after [`BlockingSleeper::sleep`] when it is `true`, so
+    /// that simulated waits stay instant.
+    fn is_simulated(&self) -> bool {
+        false
     }
 }
 
@@ -202,20 +195,8 @@ impl BlockingSleeper for SimulatedClock {
         self.advance(duration);
     }
 
-    /// A kept callback returns at once without sleeping; otherwise the clock advances by
-    /// `duration` and a callback delivered meanwhile (by another thread, or by the code the
-    /// wait calls) is returned then, as if it had arrived at the end of the sleep.
-    fn sleep_or_callback(
-        &self,
-        inbox: &Inbox,
-        task_id: &str,
-        duration: Duration,
-    ) -> Option<VerifiedCallback> {
-        if let Some(kept) = inbox.try_take(task_id) {
-            return Some(kept);
-        }
-        BlockingSleeper::sleep(self, duration);
-        inbox.try_take(task_id)
+    fn is_simulated(&self) -> bool {
+        true
     }
 }
 

@@ -1,26 +1,16 @@
-//! Callbacks (webhooks): signature verification, deduplication, and the inbox hybrid waits
-//! listen on.
+//! Callbacks (webhooks) as the waits see them: the [`Inbox`] a receiver delivers into, and the
+//! [`VerifiedCallback`] it carries.
 //!
-//! # What kie signs, and why that shapes everything here
+//! # What a callback proves, and what it does not
 //!
-//! When an account has a webhook HMAC key, every callback carries two headers:
-//! `X-Webhook-Timestamp` (Unix seconds) and `X-Webhook-Signature`, which is
-//! `base64(HMAC-SHA256(key, taskId + "." + timestamp))`. Only the task id and the timestamp are
-//! signed, not the body. So [`Verifier::verify`] reads the task id out of the *raw* body bytes
-//! exactly as they arrived (never out of re-serialized JSON, which is how signature checks
-//! break), compares signatures in constant time against every configured key (so keys can be
-//! rotated without dropping callbacks), and refuses timestamps outside a tolerance window
-//! (±5 minutes by default) so a captured request cannot be replayed later. Because the body
-//! is not covered, everything in it beyond the task id is a *hint*: the one thing a verified
-//! callback proves is "kie says something happened to task X around time T". The
-//! authoritative answer is always a record-info read.
-//!
-//! kie also redelivers (retries, network jitter), so [`Deduplicator`] remembers the
-//! `(task id, outcome)` pairs it has seen, in bounded memory, and the receiver hands each
-//! event to the application once.
-//!
-//! Everything here is pure: the current time comes in as an argument (`now_unix_secs`), there
-//! is no I/O and no async runtime. The HTTP receiver lives in the `veo3-webhook` crate.
+//! kie signs only `taskId + "." + timestamp`, never the body. A receiver that checked the
+//! signature (the `veo3-webhook` crate's `Verifier` does, with the HMAC crates this crate
+//! deliberately does not depend on) therefore knows one thing for certain: "kie says something
+//! happened to task X around time T". Everything else in the body is a *hint*, and the
+//! authoritative answer is always a record-info read. That is why this crate needs no
+//! cryptography at all: the waits below treat a callback as a reason to read the record early,
+//! never as the outcome itself, so a forged or stale callback costs one extra read and nothing
+//! more.
 //!
 //! # Hybrid waiting with the [`Inbox`]
 //!
@@ -46,27 +36,20 @@
 //! }
 //! ```
 //!
-//! The blocking client does the same with [`Inbox::wait_timeout`] in place of the race:
-//! `inbox.wait_timeout(&task_id, safety_poll_interval)` blocks until a callback arrives or the
-//! interval passes. (A blocking loop driven by a simulated `BlockingSleeper` in tests takes
-//! [`Inbox::try_take`] followed by `sleeper.sleep(interval)` instead: same decisions, no real
-//! waiting.) Callbacks that arrive before anyone waits (the task can finish before
-//! `generate` has even returned to the caller) are kept, boundedly, for the first waiter of
-//! their task; a callback is consumed by the wait it wakes, so a stale one cannot make a
-//! waiter spin.
+//! The blocking client does the same with [`Inbox::sleep_or_take`] in place of the race: it
+//! blocks until a callback arrives or the interval passes on the wait's
+//! [`BlockingSleeper`](crate::BlockingSleeper) (instantly, on a simulated clock). Callbacks
+//! that arrive before anyone waits (the task can finish before `generate` has even returned
+//! to the caller) are kept, boundedly, for the first waiter of their task; a callback is
+//! consumed by the wait it wakes, so a stale one cannot make a waiter spin.
 //!
 //! ```
-//! use veo3_core::webhook::{Inbox, Verifier, WebhookKey};
+//! use veo3_core::types::Callback;
+//! use veo3_core::webhook::{Inbox, VerifiedCallback};
 //!
-//! let key = WebhookKey::new("test_webhook_hmac_key_0123456789")?;
-//! let verifier = Verifier::new(key.clone());
 //! let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t1","info":{"resultUrls":["https://f/v.mp4"]}}}"#;
-//! let timestamp = "1767225600";
-//! let signature = key.sign("t1", timestamp);
-//!
-//! let verified = verifier.verify(Some(timestamp), Some(&signature), body, 1_767_225_601)?;
-//! assert_eq!(verified.task_id, "t1");
-//! assert!(verified.callback.is_success());
+//! // A receiver builds this after checking the signature (veo3-webhook's `Verifier`).
+//! let verified = VerifiedCallback::new("t1", Callback::from_slice(body)?).signed(1_767_225_600, 0);
 //!
 //! let inbox = Inbox::new();
 //! inbox.deliver(verified);
@@ -75,643 +58,58 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{HashSet, VecDeque};
-use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
-
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use serde_json::Value;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
-use veo3_types::{Callback, Envelope};
+use veo3_types::Callback;
 
 mod inbox;
 
 pub use inbox::{Inbox, WaitFor, WaitUntil};
 
-/// The header carrying the signing time, in Unix seconds.
-pub const TIMESTAMP_HEADER: &str = "X-Webhook-Timestamp";
-/// The header carrying `base64(HMAC-SHA256(key, taskId + "." + timestamp))`.
-pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
-/// How far the signing time may be from "now", either way, by default: five minutes, the
-/// window integrators use (kie documents none).
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-/// The largest body accepted by default. Real callbacks are a few kilobytes (a task id, a
-/// handful of URLs, the echoed prompt); 64 KiB leaves room for long prompts and many URLs
-/// while keeping a flood of junk cheap to refuse, and bounds what an [`Inbox`] can hold.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-/// The reply a receiver should send for an accepted callback (the official samples' body).
-pub const ACK_BODY: &str = r#"{"code":200,"msg":"success"}"#;
-
-/// The account's webhook HMAC key (kie.ai settings page), as a secret.
+/// A callback a receiver accepted, as delivered to an [`Inbox`] and to applications.
 ///
-/// `Debug` and `Display` print `WebhookKey(***)` / `***`: the key cannot leak through an
-/// error, a log line or a `{:?}` of a config struct.
-///
-/// ```
-/// use veo3_core::webhook::WebhookKey;
-///
-/// let key = WebhookKey::new("  test_webhook_hmac_key_0123456789\n")?;
-/// assert_eq!(format!("{key:?}"), "WebhookKey(***)");
-/// assert_eq!(key.to_string(), "***");
-/// assert_eq!(
-///     key.sign("3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21", "1767225600"),
-///     "fMhBtXDLyt/vyA/PLaFS2P1XwCk/91pXYffoZ6B4oo8=",
-/// );
-/// assert!(WebhookKey::new("   ").is_err());
-/// # Ok::<(), veo3_core::webhook::InvalidWebhookKey>(())
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookKey(String);
-
-impl WebhookKey {
-    /// Wraps a key. Surrounding whitespace is trimmed (keys are usually pasted or read from an
-    /// environment variable with a trailing newline); an empty key is refused, because HMAC
-    /// with an empty key would "verify" signatures anyone can compute.
-    pub fn new(key: impl Into<String>) -> Result<Self, InvalidWebhookKey> {
-        let key = key.into();
-        let trimmed = key.trim();
-        if trimmed.is_empty() {
-            return Err(InvalidWebhookKey);
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    /// The signature kie would send for `task_id` at `timestamp`:
-    /// `base64(HMAC-SHA256(key, task_id + "." + timestamp))`.
-    ///
-    /// Receivers do not need this ([`Verifier::verify`] does the comparison); it exists for
-    /// tests and emulators that must produce genuine signatures.
-    pub fn sign(&self, task_id: &str, timestamp: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.mac(task_id, timestamp))
-    }
-
-    fn mac(&self, task_id: &str, timestamp: &str) -> Vec<u8> {
-        // HMAC takes keys of any length, so `new_from_slice` cannot fail; an empty output would
-        // simply never match a signature.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()) else {
-            return Vec::new();
-        };
-        mac.update(task_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.finalize().into_bytes().to_vec()
-    }
-
-    /// Whether `signature` (the header value, base64) is this key's signature of
-    /// `task_id.timestamp`. Constant-time in the signature's content.
-    fn matches(&self, task_id: &str, timestamp: &str, signature: &str) -> bool {
-        let expected = self.sign(task_id, timestamp);
-        // The length of a base64 HMAC-SHA256 is public (44), so checking it first leaks nothing.
-        expected.len() == signature.len()
-            && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
-    }
-}
-
-impl fmt::Debug for WebhookKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WebhookKey(***)")
-    }
-}
-
-impl fmt::Display for WebhookKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// The error of [`WebhookKey::new`]: the key is empty or only whitespace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvalidWebhookKey;
-
-impl fmt::Display for InvalidWebhookKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the webhook HMAC key is empty")
-    }
-}
-
-impl std::error::Error for InvalidWebhookKey {}
-
-/// Checks callbacks: signature, timestamp window and size, then decodes them.
-///
-/// Built with the account's key ([`Verifier::new`]), more keys for rotation
-/// ([`Verifier::add_key`]), or, for accounts without an HMAC key, explicitly without
-/// signatures ([`Verifier::unsigned`]). There is deliberately no `Default`: accepting
-/// unsigned callbacks must be a visible decision.
-///
-/// ```
-/// use std::time::Duration;
-/// use veo3_core::webhook::{RejectReason, Verifier, WebhookKey};
-///
-/// // Rotation: callbacks signed with either key verify while the account switches over.
-/// let old = WebhookKey::new("old-key")?;
-/// let new = WebhookKey::new("new-key")?;
-/// let verifier = Verifier::new(new).add_key(old.clone()).tolerance(Duration::from_secs(60));
-/// let body = br#"{"code":501,"msg":"generation failed","data":{"taskId":"t9"}}"#;
-///
-/// let verified = verifier.verify(Some("1000"), Some(&old.sign("t9", "1000")), body, 1030)?;
-/// assert_eq!(verified.key_index, Some(1));
-/// assert!(!verified.callback.is_success());
-///
-/// // A replay ten minutes later is refused, with the status a receiver should answer.
-/// let stale = verifier.verify(Some("1000"), Some(&old.sign("t9", "1000")), body, 1600);
-/// assert_eq!(stale.unwrap_err().http_status(), 401);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Verifier {
-    /// Empty means unsigned mode (only [`Verifier::unsigned`] builds that).
-    keys: Vec<WebhookKey>,
-    tolerance: Duration,
-    max_body_bytes: usize,
-}
-
-impl Verifier {
-    /// Requires callbacks signed with `key`, within [`DEFAULT_TOLERANCE`] of now and at most
-    /// [`DEFAULT_MAX_BODY_BYTES`] long.
-    pub fn new(key: WebhookKey) -> Self {
-        Self {
-            keys: vec![key],
-            tolerance: DEFAULT_TOLERANCE,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        }
-    }
-
-    /// Accepts callbacks without checking any signature, for accounts that have not enabled
-    /// the webhook HMAC key. Size and shape are still checked, and a task id is still required.
-    ///
-    /// Anyone who can reach the receiver can then inject callbacks. With hybrid waits that
-    /// costs at most a record-info read per forged callback (the record, not the callback,
-    /// decides the outcome), but an application that acts on callback bodies directly should
-    /// enable signing instead.
-    pub fn unsigned() -> Self {
-        Self {
-            keys: Vec::new(),
-            tolerance: DEFAULT_TOLERANCE,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        }
-    }
-
-    /// Also accepts signatures made with `key`: during a rotation, list the new key and the
-    /// old one until the old one is retired. Calling this on an unsigned verifier makes it
-    /// require signatures.
-    pub fn add_key(mut self, key: WebhookKey) -> Self {
-        self.keys.push(key);
-        self
-    }
-
-    /// How far the signed timestamp may lie from now, in either direction (default five
-    /// minutes). Callbacks outside the window are refused as stale or from the future.
-    ///
-    /// kie does not say whether a redelivery is signed anew; if it reuses the first attempt's
-    /// timestamp, retries after a longer outage are refused too. Nothing is lost that way:
-    /// the waits' safety poll still finds the outcome.
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.tolerance = tolerance;
-        self
-    }
-
-    /// The largest body accepted, in bytes (default [`DEFAULT_MAX_BODY_BYTES`]).
-    pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        self.max_body_bytes = limit;
-        self
-    }
-
-    /// The body size limit; receivers should stop reading the request beyond it.
-    pub fn body_limit(&self) -> usize {
-        self.max_body_bytes
-    }
-
-    /// Whether signatures are required (`false` only for [`Verifier::unsigned`]).
-    pub fn requires_signature(&self) -> bool {
-        !self.keys.is_empty()
-    }
-
-    /// Verifies and decodes one callback.
-    ///
-    /// `timestamp` and `signature` are the values of [`TIMESTAMP_HEADER`] and
-    /// [`SIGNATURE_HEADER`] (`None` when absent), `body` the raw request body exactly as
-    /// received, and `now_unix_secs` the current time. In order: the size is checked, the task
-    /// id is read from the raw body, the timestamp is parsed, the signature is compared in
-    /// constant time against each key, the timestamp window is checked, and finally the body
-    /// is decoded in every documented shape.
-    ///
-    /// The window is checked after the signature on purpose: a rejection as stale or future
-    /// then always means a genuine callback out of its window (a replay or a skewed clock),
-    /// never a forgery, which is what an operator needs to know.
-    pub fn verify(
-        &self,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
-        body: &[u8],
-        now_unix_secs: u64,
-    ) -> Result<VerifiedCallback, RejectReason> {
-        if body.len() > self.max_body_bytes {
-            return Err(RejectReason::BodyTooLarge {
-                size: body.len(),
-                limit: self.max_body_bytes,
-            });
-        }
-        // Parse once; the task id that is checked and the callback that is returned come from
-        // the same parsed value, so they cannot disagree (even with duplicate JSON keys).
-        let value: Value =
-            serde_json::from_slice(body).map_err(|error| RejectReason::UndecodableBody {
-                detail: format!("not JSON (line {} column {})", error.line(), error.column()),
-            })?;
-        let task_id = Callback::task_id_of(&value).ok_or(RejectReason::MissingTaskId)?;
-
-        let (signed_at, key_index) = if self.requires_signature() {
-            let (signed_at, key_index) = self.authenticate(&task_id, timestamp, signature)?;
-            (Some(signed_at), Some(key_index))
-        } else {
-            (None, None)
-        };
-        if let Some(signed_at) = signed_at {
-            self.check_window(signed_at, now_unix_secs)?;
-        }
-
-        let mut callback = Envelope::from_value(value)
-            .and_then(Callback::from_envelope)
-            .map_err(|error| RejectReason::UndecodableBody {
-                detail: error.to_string(),
-            })?;
-        match &callback.task_id {
-            // `task_id_of` also accepts a top-level `taskId`, which the decoder does not read.
-            None => callback.task_id = Some(task_id.clone()),
-            // Both read the same fields in the same order; this guards that invariant.
-            Some(decoded) if *decoded != task_id => {
-                return Err(RejectReason::UndecodableBody {
-                    detail: "conflicting task ids".into(),
-                });
-            }
-            Some(_) => {}
-        }
-        Ok(VerifiedCallback {
-            task_id,
-            callback,
-            signed_at,
-            key_index,
-        })
-    }
-
-    /// Checks the headers; returns the parsed timestamp and the index of the matching key.
-    fn authenticate(
-        &self,
-        task_id: &str,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
-    ) -> Result<(u64, usize), RejectReason> {
-        let timestamp = timestamp
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or(RejectReason::MissingHeader {
-                header: TIMESTAMP_HEADER,
-            })?;
-        let signature = signature
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or(RejectReason::MissingHeader {
-                header: SIGNATURE_HEADER,
-            })?;
-        let signed_at = parse_unix_seconds(timestamp).ok_or(RejectReason::MalformedTimestamp)?;
-        // The signed message uses the header text as sent, not the parsed number re-printed.
-        // Every key is tried, so the time taken does not reveal which one matched.
-        let mut matched = None;
-        for (index, key) in self.keys.iter().enumerate() {
-            if key.matches(task_id, timestamp, signature) && matched.is_none() {
-                matched = Some(index);
-            }
-        }
-        let key_index = matched.ok_or(RejectReason::BadSignature)?;
-        Ok((signed_at, key_index))
-    }
-
-    fn check_window(&self, signed_at: u64, now: u64) -> Result<(), RejectReason> {
-        let tolerance = self.tolerance.as_secs();
-        if signed_at > now.saturating_add(tolerance) {
-            return Err(RejectReason::FutureTimestamp {
-                ahead_secs: signed_at - now,
-            });
-        }
-        if signed_at.saturating_add(tolerance) < now {
-            return Err(RejectReason::StaleTimestamp {
-                age_secs: now - signed_at,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Unix seconds as kie sends them: ASCII digits only, at most 12 of them (year 33658), so a
-/// millisecond value or junk is refused rather than misread.
-fn parse_unix_seconds(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// A callback that passed [`Verifier::verify`].
-///
-/// Only `task_id` (and, for signed callbacks, the time) is authenticated; the rest of
-/// `callback` is a hint to confirm with record-info.
+/// Only `task_id` and, for signed callbacks, `signed_at` are covered by kie's signature; the
+/// rest of `callback` (code, message, result URLs) is a hint to confirm with record-info.
+/// Receivers build it with [`VerifiedCallback::new`] once they have checked what they check
+/// (`veo3-webhook`'s `Verifier`); tests build it directly.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct VerifiedCallback {
     /// The task id, as signed.
     pub task_id: String,
-    /// The decoded body (its `task_id` is always `Some(task_id)`).
+    /// The decoded body (its `task_id` is always `Some(task_id)`). Not signed.
     pub callback: Callback,
-    /// The signed `X-Webhook-Timestamp`; `None` when verified in unsigned mode.
+    /// The signed `X-Webhook-Timestamp`; `None` when accepted without a signature.
     pub signed_at: Option<u64>,
-    /// Which key (in the order given to the verifier) matched; `None` in unsigned mode.
+    /// Which key (in the order given to the verifier) matched; `None` without a signature.
     /// Useful to tell when callbacks stop arriving under an old key during a rotation.
     pub key_index: Option<usize>,
 }
 
 impl VerifiedCallback {
-    /// Whether the signature was checked (`false` for unsigned mode).
+    /// A callback for `task_id` accepted without a signature; the body's task id is set to
+    /// `task_id`, so the two cannot disagree. Add the signature's facts with
+    /// [`VerifiedCallback::signed`].
+    pub fn new(task_id: impl Into<String>, mut callback: Callback) -> Self {
+        let task_id = task_id.into();
+        callback.task_id = Some(task_id.clone());
+        Self {
+            task_id,
+            callback,
+            signed_at: None,
+            key_index: None,
+        }
+    }
+
+    /// The same callback, recorded as signed at `signed_at` (Unix seconds) by the key at
+    /// `key_index` in the verifier's list.
+    pub fn signed(mut self, signed_at: u64, key_index: usize) -> Self {
+        self.signed_at = Some(signed_at);
+        self.key_index = Some(key_index);
+        self
+    }
+
+    /// Whether the signature was checked (`false` when accepted without one).
     pub fn is_authenticated(&self) -> bool {
         self.key_index.is_some()
-    }
-
-    /// A normalized JSON rendering, one line per callback for logs and `veo3 listen`:
-    /// `taskId`, `code`, `msg`, `success`, `resultUrls`, and when present `originUrls`,
-    /// `imageUrls`, `resolution`, `promptJson`, `signedAt`, plus `authenticated`. The same
-    /// fields whichever documented shape the callback arrived in.
-    ///
-    /// ```
-    /// use veo3_core::webhook::Verifier;
-    ///
-    /// let body = br#"{"code":200,"msg":"ok","data":{"task_id":"t1","result_urls":"[\"https://f/4k.mp4\"]"}}"#;
-    /// let verified = Verifier::unsigned().verify(None, None, body, 0)?;
-    /// let json = verified.to_json();
-    /// assert_eq!(json["taskId"], "t1");
-    /// assert_eq!(json["resultUrls"][0], "https://f/4k.mp4");
-    /// assert_eq!(json["authenticated"], false);
-    /// # Ok::<(), veo3_core::webhook::RejectReason>(())
-    /// ```
-    pub fn to_json(&self) -> Value {
-        let callback = &self.callback;
-        let mut json = serde_json::json!({
-            "taskId": self.task_id,
-            "code": callback.code.as_i64(),
-            "msg": callback.msg,
-            "success": callback.is_success(),
-            "resultUrls": callback.result_urls(),
-            "authenticated": self.is_authenticated(),
-        });
-        let info = callback.info.as_ref();
-        let optional = [
-            (
-                "originUrls",
-                info.and_then(|i| i.origin_urls.as_ref())
-                    .map(|u| Value::from(u.clone())),
-            ),
-            (
-                "imageUrls",
-                info.and_then(|i| i.image_urls.as_ref())
-                    .map(|u| Value::from(u.clone())),
-            ),
-            (
-                "resolution",
-                info.and_then(|i| i.resolution.as_ref())
-                    .map(|r| Value::from(r.as_str())),
-            ),
-            ("promptJson", callback.prompt_json.clone()),
-            ("signedAt", self.signed_at.map(Value::from)),
-        ];
-        if let Some(object) = json.as_object_mut() {
-            for (name, value) in optional {
-                if let Some(value) = value {
-                    object.insert(name.to_owned(), value);
-                }
-            }
-        }
-        json
-    }
-
-    /// The identity used to drop redeliveries: see [`EventKey`].
-    pub fn event_key(&self) -> EventKey {
-        let mut hasher = DefaultHasher::new();
-        self.callback.result_urls().hash(&mut hasher);
-        EventKey {
-            task_id: self.task_id.clone(),
-            code: self.callback.code.as_i64(),
-            results: hasher.finish(),
-        }
-    }
-}
-
-/// Why a callback was refused.
-///
-/// Each reason maps to the HTTP status a receiver should answer ([`RejectReason::http_status`]).
-/// `Display` names the problem without echoing header values or the body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// A required header is absent or empty.
-    MissingHeader {
-        /// The header's name.
-        header: &'static str,
-    },
-    /// `X-Webhook-Timestamp` is not Unix seconds.
-    MalformedTimestamp,
-    /// The signature is genuine but older than the tolerance allows (a replay, or a slow
-    /// redelivery).
-    StaleTimestamp {
-        /// How old the timestamp is.
-        age_secs: u64,
-    },
-    /// The signature is genuine but its time is further ahead than the tolerance allows (a
-    /// skewed clock on one side).
-    FutureTimestamp {
-        /// How far ahead the timestamp is.
-        ahead_secs: u64,
-    },
-    /// No key produces this signature for this task id and timestamp: forged, made with
-    /// another key, or for another task than the body names.
-    BadSignature,
-    /// The body exceeds the size limit.
-    BodyTooLarge {
-        /// The body's size in bytes (as far as it was read).
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The body is not JSON, or not a callback envelope.
-    UndecodableBody {
-        /// What was wrong (position and kind, never content).
-        detail: String,
-    },
-    /// The body names no task id (`data.taskId`, `data.task_id` or `taskId`).
-    MissingTaskId,
-}
-
-impl RejectReason {
-    /// The HTTP status to answer: 401 for authentication failures (missing headers, bad
-    /// signature, timestamps out of the window), 400 for malformed requests, 413 for oversized
-    /// bodies.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::MissingHeader { .. }
-            | Self::StaleTimestamp { .. }
-            | Self::FutureTimestamp { .. }
-            | Self::BadSignature => 401,
-            Self::MalformedTimestamp | Self::UndecodableBody { .. } | Self::MissingTaskId => 400,
-            Self::BodyTooLarge { .. } => 413,
-        }
-    }
-
-    /// Whether the request failed authentication (as opposed to being malformed or too big).
-    pub fn is_authentication_failure(&self) -> bool {
-        self.http_status() == 401
-    }
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingHeader { header } => write!(f, "missing header {header}"),
-            Self::MalformedTimestamp => {
-                write!(f, "{TIMESTAMP_HEADER} is not a Unix time in seconds")
-            }
-            Self::StaleTimestamp { age_secs } => {
-                write!(
-                    f,
-                    "signed timestamp is {age_secs} s old, outside the tolerance"
-                )
-            }
-            Self::FutureTimestamp { ahead_secs } => write!(
-                f,
-                "signed timestamp is {ahead_secs} s in the future, outside the tolerance"
-            ),
-            Self::BadSignature => f.write_str("signature does not match"),
-            Self::BodyTooLarge { size, limit } => {
-                write!(f, "body of {size} bytes exceeds the limit of {limit} bytes")
-            }
-            Self::UndecodableBody { detail } => write!(f, "body is not a callback: {detail}"),
-            Self::MissingTaskId => f.write_str("body names no task id"),
-        }
-    }
-}
-
-impl std::error::Error for RejectReason {}
-
-/// What makes two callbacks "the same event": the task id, the callback's code, and its
-/// result URLs (as a 64-bit fingerprint).
-///
-/// The code alone is not enough: a task's generation success and its later 4K success both
-/// carry code 200 and the same task id, and must both reach the application. A redelivery
-/// carries the same body, hence the same key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct EventKey {
-    task_id: String,
-    code: i64,
-    results: u64,
-}
-
-impl EventKey {
-    /// The task id.
-    pub fn task_id(&self) -> &str {
-        &self.task_id
-    }
-
-    /// The callback's code (200 success; 400, 422, 500, 501 failures).
-    pub fn code(&self) -> i64 {
-        self.code
-    }
-}
-
-/// Remembers recent events to drop redeliveries, in bounded memory.
-///
-/// Holds at most `capacity` keys; when full, the oldest is forgotten. A redelivery of an
-/// event that old passes again, which is why the waits that consume callbacks confirm with
-/// record-info instead of trusting them. kie gives up after three retries, so a capacity well
-/// above "callbacks per retry window" is plenty; the default is 4096 (about 300 KiB).
-///
-/// ```
-/// use veo3_core::webhook::{Deduplicator, Verifier};
-///
-/// let verifier = Verifier::unsigned();
-/// let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t1","info":{"resultUrls":["u"]}}}"#;
-/// let callback = verifier.verify(None, None, body, 0)?;
-///
-/// let mut seen = Deduplicator::default();
-/// assert!(seen.first_time(&callback));
-/// assert!(!seen.first_time(&callback));
-/// # Ok::<(), veo3_core::webhook::RejectReason>(())
-/// ```
-#[derive(Debug)]
-pub struct Deduplicator {
-    capacity: usize,
-    order: VecDeque<EventKey>,
-    seen: HashSet<EventKey>,
-}
-
-impl Deduplicator {
-    /// The default capacity.
-    pub const DEFAULT_CAPACITY: usize = 4096;
-
-    /// Remembers up to `capacity` events (at least one).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        Self {
-            capacity,
-            order: VecDeque::new(),
-            seen: HashSet::new(),
-        }
-    }
-
-    /// Records `callback`'s event; `true` the first time it is seen, `false` for a repeat.
-    pub fn first_time(&mut self, callback: &VerifiedCallback) -> bool {
-        self.insert(callback.event_key())
-    }
-
-    /// Records `key`; `true` if it was not already remembered.
-    pub fn insert(&mut self, key: EventKey) -> bool {
-        if self.seen.contains(&key) {
-            return false;
-        }
-        if self.order.len() >= self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.seen.remove(&oldest);
-            }
-        }
-        self.seen.insert(key.clone());
-        self.order.push_back(key);
-        true
-    }
-
-    /// Forgets `key`, so its next delivery counts as new (for a receiver that could not hand
-    /// the event on and wants kie's redelivery to be processed).
-    pub fn forget(&mut self, key: &EventKey) {
-        if self.seen.remove(key) {
-            self.order.retain(|kept| kept != key);
-        }
-    }
-
-    /// How many events are remembered.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Whether nothing is remembered yet.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    /// The most events remembered at once.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-}
-
-impl Default for Deduplicator {
-    fn default() -> Self {
-        Self::new(Self::DEFAULT_CAPACITY)
     }
 }
 

@@ -3,11 +3,12 @@
 //!
 //! # Why a separate crate
 //!
-//! Receiving callbacks needs an HTTP server; most users of the SDK only poll and should not
-//! compile one. So the rules live in `veo3-core` (pure: [`Verifier`], [`Deduplicator`],
-//! [`Inbox`]) and this crate only wires them to axum. Mount [`router`] (or [`method_router`])
-//! in your own axum server, or run [`Receiver`] (async) / [`BlockingReceiver`] (its own thread
-//! and runtime, for blocking programs) on an address of its own.
+//! Receiving callbacks needs an HTTP server and HMAC; most users of the SDK only poll and should
+//! compile neither. So `veo3-core` keeps only what the waits need (the [`Inbox`] and
+//! [`VerifiedCallback`]), and this crate holds the rest: the pure rules ([`Verifier`],
+//! [`Deduplicator`]) and their wiring to axum. Mount [`router`] (or [`method_router`]) in your
+//! own axum server, or run [`Receiver`] (async) / [`BlockingReceiver`] (its own thread and
+//! runtime, for blocking programs) on an address of its own.
 //!
 //! # What happens to a request
 //!
@@ -18,8 +19,10 @@
 //!    configured key). Failures answer 401 (authentication) or 400 (malformed) with a JSON
 //!    body naming the problem, and never reach the application.
 //! 3. A [`Deduplicator`] drops redeliveries of an event already handed on: kie retries and
-//!    duplicates, and the application should see each event once. Duplicates are still
-//!    answered 200, so kie stops retrying.
+//!    duplicates, and the application should see each event once. It is keyed by what is
+//!    signed, so other bodies replayed under a captured signature are repeats too and cannot
+//!    push genuine events out of its memory. Duplicates are still answered 200, so kie stops
+//!    retrying.
 //! 4. The callback goes into the [`Inbox`] (where hybrid waits pick it up) and to the
 //!    application's handler ([`Config::on_callback`]), then the answer is
 //!    `200 {"code":200,"msg":"success"}`. kie counts a delivery as failed after 15 s, so the
@@ -53,8 +56,11 @@
 //! # }
 //! ```
 
+mod dedup;
 mod receive;
+mod render;
 mod server;
+mod verify;
 
 use std::fmt;
 use std::sync::Arc;
@@ -63,10 +69,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::routing::{MethodRouter, post};
 
+pub use dedup::Deduplicator;
+pub use render::to_json;
 pub use server::{BlockingReceiver, Receiver};
-pub use veo3_core::webhook::{
-    Deduplicator, Inbox, InvalidWebhookKey, RejectReason, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-    VerifiedCallback, Verifier, WebhookKey,
+pub use veo3_core::webhook::{Inbox, VerifiedCallback};
+pub use verify::{
+    ACK_BODY, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, InvalidWebhookKey, RejectReason,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier, WebhookKey,
 };
 
 /// The application's callback handler: called once per new verified callback, before the

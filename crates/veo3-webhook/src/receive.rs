@@ -11,12 +11,10 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use veo3_core::webhook::{
-    ACK_BODY, Deduplicator, Inbox, RejectReason, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-    VerifiedCallback, Verifier,
-};
+use veo3_core::webhook::{Inbox, VerifiedCallback};
 
-use crate::{Config, Handler, Stats, UnixClock};
+use crate::verify::{ACK_BODY, RejectReason, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier};
+use crate::{Config, Deduplicator, Handler, Stats, UnixClock};
 
 /// Everything a request needs, shared by all requests of one receiver.
 pub(crate) struct Shared {
@@ -70,28 +68,28 @@ impl Shared {
 
     /// Hands a verified callback on once; the answer for kie.
     fn accept(&self, verified: VerifiedCallback) -> Response {
-        let key = verified.event_key();
         let first_time = self
             .seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone());
+            .first_time(&verified);
         if !first_time {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(task_id = %verified.task_id, "duplicate callback dropped");
             return ack();
         }
-        tracing::debug!(task_id = %verified.task_id, code = key.code(), "callback accepted");
+        tracing::debug!(task_id = %verified.task_id, "callback accepted");
         self.inbox.deliver(verified.clone());
         if let Some(handler) = &self.handler {
             // The handler is the application's code: if it panics, the event was not handed
             // on, so forget it and answer 500 to make kie deliver it again.
-            if catch_unwind(AssertUnwindSafe(|| handler(verified))).is_err() {
+            let handed = verified.clone();
+            if catch_unwind(AssertUnwindSafe(|| handler(handed))).is_err() {
                 self.seen
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .forget(&key);
-                tracing::error!(task_id = %key.task_id(), "callback handler panicked");
+                    .forget(&verified);
+                tracing::error!(task_id = %verified.task_id, "callback handler panicked");
                 return json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     r#"{"code":500,"msg":"callback handler failed"}"#.to_owned(),

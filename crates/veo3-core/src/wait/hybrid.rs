@@ -82,7 +82,8 @@ pub(crate) fn trigger_of(hint: Option<&VerifiedCallback>) -> PollTrigger {
 ///
 /// ```
 /// use std::time::Duration;
-/// use veo3_core::webhook::{Inbox, Verifier};
+/// use veo3_core::types::Callback;
+/// use veo3_core::webhook::{Inbox, VerifiedCallback};
 /// use veo3_core::{wait_for_task_hybrid, Clock, Env, PollSchedule, SimulatedClock};
 ///
 /// # #[cfg(feature = "mock")] {
@@ -96,7 +97,7 @@ pub(crate) fn trigger_of(hint: Option<&VerifiedCallback>) -> PollTrigger {
 /// // The task finished and its callback arrived before the wait began: it is kept.
 /// let inbox = Inbox::new();
 /// let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t1"}}"#;
-/// inbox.deliver(Verifier::unsigned().verify(None, None, body, 0).unwrap());
+/// inbox.deliver(VerifiedCallback::new("t1", Callback::from_slice(body).unwrap()));
 ///
 /// let clock = SimulatedClock::new();
 /// let env = Env::simulated(&clock);

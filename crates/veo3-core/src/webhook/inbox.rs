@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::VerifiedCallback;
+use crate::time::BlockingSleeper;
 
 /// Where a receiver drops verified callbacks and waiters pick up the ones for their task.
 ///
@@ -28,19 +29,20 @@ use super::VerifiedCallback;
 ///
 /// ```
 /// use std::time::Duration;
-/// use veo3_core::webhook::{Inbox, Verifier};
+/// use veo3_core::types::Callback;
+/// use veo3_core::webhook::{Inbox, VerifiedCallback};
 ///
 /// let inbox = Inbox::new();
 /// let receiver_side = inbox.clone();
 /// let body = br#"{"code":200,"msg":"ok","data":{"taskId":"t7"}}"#;
-/// let callback = Verifier::unsigned().verify(None, None, body, 0)?;
+/// let callback = VerifiedCallback::new("t7", Callback::from_slice(body)?);
 ///
 /// let receiver = std::thread::spawn(move || receiver_side.deliver(callback));
 /// // Blocks until the callback arrives (or 10 minutes pass).
 /// let arrived = inbox.wait_timeout("t7", Duration::from_secs(600));
 /// assert_eq!(arrived.map(|c| c.task_id).as_deref(), Some("t7"));
 /// receiver.join().unwrap();
-/// # Ok::<(), veo3_core::webhook::RejectReason>(())
+/// # Ok::<(), veo3_core::types::DecodeError>(())
 /// ```
 #[derive(Clone)]
 pub struct Inbox {
@@ -187,6 +189,30 @@ impl Inbox {
         // `wait` unregisters on drop (nothing left to return to the inbox).
         drop(wait);
         arrived
+    }
+
+    /// The round of a blocking hybrid wait: sleeps `duration` on `sleeper`, but returns early
+    /// with the callback for `task_id` if one arrives first (at once if one is kept).
+    ///
+    /// A sleeper that passes real time is not called at all: the thread blocks on the inbox
+    /// for `duration` instead ([`Inbox::wait_timeout`]). A simulated one
+    /// ([`BlockingSleeper::is_simulated`]) advances its clock by `duration`, and a callback
+    /// delivered meanwhile (by the code the wait calls) is returned as if it had arrived at
+    /// the end of the sleep.
+    pub fn sleep_or_take(
+        &self,
+        sleeper: &dyn BlockingSleeper,
+        task_id: &str,
+        duration: Duration,
+    ) -> Option<VerifiedCallback> {
+        if !sleeper.is_simulated() {
+            return self.wait_timeout(task_id, duration);
+        }
+        if let Some(kept) = self.try_take(task_id) {
+            return Some(kept);
+        }
+        sleeper.sleep(duration);
+        self.try_take(task_id)
     }
 
     /// How many tasks have a kept (unclaimed) callback.
