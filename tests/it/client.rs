@@ -734,6 +734,30 @@ fn the_tls_feature_picks_exactly_one_tls_stack() {
     }
 }
 
+/// The default tree stays lean: at most 100 crates (0.8 times async-openai with one API
+/// feature), counted as ARCHITECTURE.md does (`cargo tree -e normal`, each crate once).
+/// HTTP/2 and tracing's `#[instrument]` macros are opt-in for that reason.
+#[test]
+fn the_default_tree_has_at_most_100_crates() {
+    use crate::support::{cargo_tree, in_tree};
+
+    let tree = cargo_tree("veo3-reqwest");
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .map(|line| line.trim_end_matches(" (*)").trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert!(
+        crates.len() <= 100,
+        "{} crates in veo3-reqwest's default tree:\n{}",
+        crates.len(),
+        crates.into_iter().collect::<Vec<_>>().join("\n")
+    );
+    for opt_in in ["h2", "tracing-attributes"] {
+        assert!(!in_tree(&tree, opt_in), "{opt_in} by default:\n{tree}");
+    }
+}
+
 /// A download whose future is dropped half-way (a timeout, a `select!`, Ctrl-C in the CLI)
 /// leaves neither the file nor its `.part` behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
