@@ -21,8 +21,16 @@
 //!    (`.part`, fsync, rename), next to `curl -o` of the same URL to the same folder; and the
 //!    client process's peak RSS. Targets: at least 0.9x curl, under 32 MiB.
 //!
+//! Every comparison is made honestly: the sides take turns in an order that rotates from round
+//! to round (so none always runs first, on a cold cache, or last, after the others warmed the
+//! machine), every side is timed the same way (status sides by their own call counts over the
+//! same window; both downloads from this process, spawn to exit, with the peak RSS of each
+//! child from GNU time), and each ratio is printed with its spread: the least and greatest of
+//! the per-round ratios, each taken between the sides of one round.
+//!
 //! `--quick` shortens the windows and the file (for a smoke run).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -35,6 +43,8 @@ const KEY: &str = "sk-bench-client-0123456789";
 const CONCURRENCY: usize = 16;
 /// Rounds of each status measurement; the best window of each side is kept.
 const ROUNDS: usize = 5;
+/// Rounds of the download comparison (an even number, so each side goes first equally often).
+const DOWNLOAD_ROUNDS: usize = 4;
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("--child") {
@@ -66,24 +76,43 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 
     // 1. Status calls.
     println!(
-        "status calls per second (best of {ROUNDS} alternating {} s windows):",
+        "status calls per second ({ROUNDS} rounds of {} s windows, sides in rotating order;",
         window.as_secs_f64()
     );
+    println!("best window and least client CPU per call; ratios: of the bests [per-round range]):");
     let seconds = window.as_secs_f64().to_string();
     for connections in [1, CONCURRENCY] {
-        // Alternate the client and wrk, five rounds, and keep each side's best window: on a
-        // shared machine this cancels most of the noise of other processes.
-        let (mut ours, mut bare, mut hyper) =
-            (Figures::default(), Figures::default(), Figures::default());
-        let mut theirs = None::<f64>;
         let callers = connections.to_string();
-        for _ in 0..ROUNDS {
-            let args = [sandbox.api_url(), task_id.as_str(), &seconds, &callers];
-            ours.add(&child_line(&[&["status"], &args[..]].concat())?)?;
-            bare.add(&child_line(&[&["reqwest"], &args[..]].concat())?)?;
-            hyper.add(&child_line(&[&["hyper"], &args[..]].concat())?)?;
-            if let Some(rate) = wrk(&status_url, connections, window)? {
-                theirs = Some(theirs.map_or(rate, |best| best.max(rate)));
+        let child_args = [sandbox.api_url(), task_id.as_str(), &seconds, &callers];
+        let mut sides = vec![
+            Side::new("veo3-reqwest (one client)", Kind::Child("status")),
+            Side::new(
+                "reqwest alone (same calls, no decoding)",
+                Kind::Child("reqwest"),
+            ),
+            Side::new(
+                "hyper alone (reqwest's HTTP/1.1 layer, no reqwest)",
+                Kind::Child("hyper"),
+            ),
+            Side::new(&format!("wrk -c{connections}"), Kind::Wrk),
+        ];
+        if connections == 1 {
+            sides.push(Side::new("python, requests.get per call", Kind::Python));
+        }
+        for round in 0..ROUNDS {
+            // Rotate the order each round, so every side takes every position once in a while.
+            let count = sides.len();
+            for turn in 0..count {
+                let side = &mut sides[(round + turn) % count];
+                let sample = match side.kind {
+                    Kind::Child(mode) => Some(Sample::parse(&child_line(
+                        &[&[mode], &child_args[..]].concat(),
+                    )?)?),
+                    Kind::Wrk => wrk(&status_url, connections, window)?.map(Sample::rate),
+                    Kind::Python => python(&status_url, window)?.map(Sample::rate),
+                    Kind::Curl => None,
+                };
+                side.samples.push(sample);
             }
         }
         let flavor = if connections == 1 {
@@ -91,55 +120,32 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         } else {
             "multi-thread"
         };
-        println!(
-            "  {connections} caller(s), {flavor} runtime (calls/s; client CPU per call, least of the windows):"
-        );
-        let row = |name: &str, figures: &Figures| {
-            println!(
-                "    {name:<52} {:>8.0}/s {:>6.1} us   client/this = {:.2}x",
-                figures.rate,
-                figures.cpu_us,
-                ours.rate / figures.rate
-            );
-        };
-        row("veo3-reqwest (one client)", &ours);
-        row("reqwest alone (same calls, no decoding)", &bare);
-        row("hyper alone (reqwest's HTTP/1.1 layer, no reqwest)", &hyper);
-        let ceilings = |baseline: f64| {
-            format!(
-                "reqwest alone {:.2}x, hyper alone {:.2}x",
-                bare.rate / baseline,
-                hyper.rate / baseline
-            )
-        };
-        match theirs {
-            Some(theirs) => println!(
-                "    wrk -c{connections:<2} {theirs:>52.0}/s            client/wrk = {:.2}x (target >= 0.8x; {})",
-                ours.rate / theirs,
-                ceilings(theirs)
-            ),
-            None => println!(
-                "    wrk: not found; install it (Debian: apt-get update && apt-get install -y wrk) for this baseline"
-            ),
-        }
-        if connections == 1 {
-            let mut python_best = None::<f64>;
-            for _ in 0..ROUNDS {
-                if let Some(rate) = python(&status_url, window)? {
-                    python_best = Some(python_best.map_or(rate, |best| best.max(rate)));
-                }
-            }
-            match python_best {
-                Some(theirs) => println!(
-                    "    {:<52} {theirs:>8.0}/s            client/python = {:.1}x (target >= 10x; {})",
-                    "python, requests.get per call",
-                    ours.rate / theirs,
-                    ceilings(theirs)
+        println!("  {connections} caller(s), {flavor} runtime:");
+        let ours = &sides[0];
+        for side in &sides {
+            let Some(best) = side.best() else {
+                println!("    {}: {}", side.name, side.kind.missing());
+                continue;
+            };
+            let cpu = side
+                .least_cpu()
+                .map_or_else(|| "       -  ".to_owned(), |cpu| format!("{cpu:>6.1} us"));
+            let ratio = match side.kind {
+                Kind::Child("status") | Kind::Curl => String::new(),
+                Kind::Wrk => format!(
+                    "client/wrk = {} (target >= 0.8x)",
+                    ours.ratio_to(side, |r| format!("{r:.2}x"))
                 ),
-                None => println!(
-                    "    python3 with requests: not found; `pip install requests` for this baseline"
+                Kind::Python => format!(
+                    "client/python = {} (target >= 10x)",
+                    ours.ratio_to(side, |r| format!("{r:.1}x"))
                 ),
-            }
+                Kind::Child(_) => format!(
+                    "client/this = {}",
+                    ours.ratio_to(side, |r| format!("{r:.2}x"))
+                ),
+            };
+            println!("    {:<52} {best:>8.0}/s {cpu}   {ratio}", side.name);
         }
     }
     println!();
@@ -148,45 +154,70 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let dir = download_dir()?;
     let url = sandbox.big_file_url(file_bytes);
     let mib = file_bytes as f64 / f64::from(1 << 20);
-    println!("download of {mib:.0} MiB to {}:", dir.display());
+    println!(
+        "download of {mib:.0} MiB to {} ({DOWNLOAD_ROUNDS} rounds, the first side alternating; both timed from",
+        dir.display()
+    );
+    println!("this process, spawn to exit, with each child's peak RSS from GNU time):");
     let curl_path = dir.join("curl.bin");
     let ours_path = dir.join("client.bin");
-    let mut curl_rate = None;
-    let mut ours: (f64, f64) = (0.0, 0.0);
-    // Alternate the two, twice, and keep each side's best run, so neither pays for a cold
-    // page cache alone.
-    for _ in 0..2 {
-        if let Some(rate) = curl(&url, &curl_path, file_bytes)? {
-            curl_rate = Some(curl_rate.map_or(rate, |best: f64| best.max(rate)));
+    let client_program: Vec<OsString> = [
+        std::env::current_exe()?.into_os_string(),
+        "client".into(),
+        "--child".into(),
+        "download".into(),
+        sandbox.api_url().into(),
+        url.as_str().into(),
+        ours_path.clone().into_os_string(),
+        file_bytes.to_string().into(),
+    ]
+    .into();
+    let curl_program: Vec<OsString> = [
+        "curl".into(),
+        "-sS".into(),
+        "-f".into(),
+        "-o".into(),
+        curl_path.clone().into_os_string(),
+        url.as_str().into(),
+    ]
+    .into();
+    let mut ours = Side::new("veo3-reqwest Client::download", Kind::Child("download"));
+    let mut curl = Side::new("curl -o", Kind::Curl);
+    for round in 0..DOWNLOAD_ROUNDS {
+        let mut turns = [
+            (&mut ours, &client_program, &ours_path),
+            (&mut curl, &curl_program, &curl_path),
+        ];
+        if round % 2 == 1 {
+            turns.reverse();
         }
-        let _ = std::fs::remove_file(&curl_path);
-        let line = child_line(&[
-            "download",
-            sandbox.api_url(),
-            &url,
-            &ours_path.to_string_lossy(),
-            &file_bytes.to_string(),
-        ])?;
-        let mut fields = line.split_whitespace().map(str::parse::<f64>);
-        let (Some(Ok(rate)), Some(Ok(rss))) = (fields.next(), fields.next()) else {
-            bail!("unexpected child output {line:?}");
-        };
-        ours = (
-            ours.0.max(rate),
-            if ours.1 == 0.0 { rss } else { ours.1.max(rss) },
-        );
-        let _ = std::fs::remove_file(&ours_path);
+        for (side, program, path) in turns {
+            let sample = timed_download(program, path, file_bytes)?;
+            let _ = std::fs::remove_file(path);
+            side.samples.push(sample);
+        }
     }
-    println!(
-        "  veo3-reqwest Client::download: {:>8.0} MiB/s, peak RSS {:.1} MiB (target < 32 MiB)",
-        ours.0, ours.1
-    );
-    match curl_rate {
-        Some(rate) => println!(
-            "  curl -o:                       {rate:>8.0} MiB/s   -> client/curl = {:.2}x (target >= 0.9x)",
-            ours.0 / rate
-        ),
-        None => println!("  curl: not found; install curl for this baseline"),
+    for side in [&ours, &curl] {
+        let Some(best) = side.best() else {
+            println!("  {}: {}", side.name, side.kind.missing());
+            continue;
+        };
+        let (low, high) = side.range().unwrap_or_default();
+        let rss = side.rss_range().unwrap_or_default();
+        println!(
+            "  {:<31} {best:>8.0} MiB/s (rounds {low:.0}-{high:.0}), peak RSS {:.1}-{:.1} MiB{}",
+            side.name,
+            rss.0,
+            rss.1,
+            if side.kind == Kind::Curl {
+                format!(
+                    "   -> client/curl = {} (target >= 0.9x)",
+                    ours.ratio_to(side, |r| format!("{r:.2}x"))
+                )
+            } else {
+                " (target < 32 MiB)".to_owned()
+            }
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     let stats = sandbox.stats();
@@ -199,27 +230,132 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The best rate and the least CPU per call a child reported over the rounds.
-#[derive(Default)]
-struct Figures {
-    rate: f64,
-    cpu_us: f64,
+/// How a side is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// This binary as a child, in the given mode.
+    Child(&'static str),
+    Wrk,
+    Python,
+    Curl,
 }
 
-impl Figures {
-    /// Adds a child's `"<calls/s> <CPU us per call>"` line.
-    fn add(&mut self, line: &str) -> anyhow::Result<()> {
+impl Kind {
+    /// Why a baseline has no figures.
+    fn missing(self) -> &'static str {
+        match self {
+            Kind::Wrk => {
+                "not found; install it (Debian: apt-get update && apt-get install -y wrk) for this baseline"
+            }
+            Kind::Python => {
+                "python3 with requests not found; `pip install requests` for this baseline"
+            }
+            Kind::Curl => "not found; install curl for this baseline",
+            Kind::Child(_) => "no figures",
+        }
+    }
+}
+
+/// One round's measurement of a side: a rate, and the client CPU per call or the peak RSS
+/// when the side reports it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    rate: f64,
+    cpu_us: Option<f64>,
+    rss_mib: Option<f64>,
+}
+
+impl Sample {
+    fn rate(rate: f64) -> Self {
+        Self {
+            rate,
+            ..Self::default()
+        }
+    }
+
+    /// A child's `"<calls/s> <CPU us per call>"` line.
+    fn parse(line: &str) -> anyhow::Result<Self> {
         let mut fields = line.split_whitespace().map(str::parse::<f64>);
         let (Some(Ok(rate)), Some(Ok(cpu_us))) = (fields.next(), fields.next()) else {
             bail!("unexpected child output {line:?}");
         };
-        self.rate = self.rate.max(rate);
-        self.cpu_us = if self.cpu_us == 0.0 {
-            cpu_us
-        } else {
-            self.cpu_us.min(cpu_us)
+        Ok(Self {
+            rate,
+            cpu_us: Some(cpu_us),
+            rss_mib: None,
+        })
+    }
+}
+
+/// A side of a comparison and its samples, one per round (`None` when the tool is missing).
+struct Side {
+    name: String,
+    kind: Kind,
+    samples: Vec<Option<Sample>>,
+}
+
+impl Side {
+    fn new(name: &str, kind: Kind) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn rates(&self) -> impl Iterator<Item = f64> + '_ {
+        self.samples.iter().flatten().map(|s| s.rate)
+    }
+
+    fn best(&self) -> Option<f64> {
+        self.rates().reduce(f64::max)
+    }
+
+    fn range(&self) -> Option<(f64, f64)> {
+        Some((self.rates().reduce(f64::min)?, self.best()?))
+    }
+
+    fn least_cpu(&self) -> Option<f64> {
+        self.samples
+            .iter()
+            .flatten()
+            .filter_map(|s| s.cpu_us)
+            .reduce(f64::min)
+    }
+
+    fn rss_range(&self) -> Option<(f64, f64)> {
+        let rss = || self.samples.iter().flatten().filter_map(|s| s.rss_mib);
+        Some((rss().reduce(f64::min)?, rss().reduce(f64::max)?))
+    }
+
+    /// `best / other's best [least-greatest of the per-round ratios]`, each number formatted
+    /// by `format`.
+    fn ratio_to(&self, other: &Side, format: impl Fn(f64) -> String) -> String {
+        let (Some(ours), Some(theirs)) = (self.best(), other.best()) else {
+            return "-".into();
         };
-        Ok(())
+        let per_round: Vec<f64> = self
+            .samples
+            .iter()
+            .zip(&other.samples)
+            .filter_map(|(a, b)| Some(a.as_ref()?.rate / b.as_ref()?.rate))
+            .collect();
+        let low = per_round
+            .iter()
+            .copied()
+            .reduce(f64::min)
+            .unwrap_or(f64::NAN);
+        let high = per_round
+            .iter()
+            .copied()
+            .reduce(f64::max)
+            .unwrap_or(f64::NAN);
+        format!(
+            "{} [{}-{}]",
+            format(ours / theirs),
+            format(low),
+            format(high)
+        )
     }
 }
 
@@ -361,17 +497,15 @@ fn child(args: &[String]) -> anyhow::Result<()> {
         "download" => {
             let (api, url, path) = (arg(1).to_owned(), arg(2).to_owned(), arg(3).to_owned());
             let expected: u64 = arg(4).parse()?;
-            let rate = runtime.block_on(async move {
+            // Timed from the parent, spawn to exit, exactly like curl.
+            runtime.block_on(async move {
                 let client = Client::builder().api_key(KEY).base_url(api).build()?;
-                let started = Instant::now();
                 let done = client.download(&url, &path).await?;
-                let elapsed = started.elapsed().as_secs_f64();
                 if done.bytes != expected {
                     bail!("downloaded {} of {expected} bytes", done.bytes);
                 }
-                Ok(done.bytes as f64 / f64::from(1 << 20) / elapsed)
+                Ok(())
             })?;
-            println!("{rate} {}", peak_rss_mib()?);
         }
         other => bail!("unknown child mode {other:?}"),
     }
@@ -442,17 +576,6 @@ async fn hyper_caller(address: String, path: String, deadline: Instant) -> anyho
     Ok(calls)
 }
 
-/// This process's peak resident set size (`VmHWM`), in MiB.
-fn peak_rss_mib() -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/self/status")?;
-    Ok(kib / 1024.0)
-}
-
 /// `wrk` on `url` with `connections` connections for `window`; `None` when wrk is missing.
 fn wrk(url: &str, connections: usize, window: Duration) -> anyhow::Result<Option<f64>> {
     let threads = connections.min(2);
@@ -509,26 +632,54 @@ print(calls / (time.time() - start))
     Ok(String::from_utf8_lossy(&output.stdout).trim().parse().ok())
 }
 
-/// `curl -o` of `url` to `path`, in MiB/s; `None` when curl is missing.
-fn curl(url: &str, path: &Path, expected: u64) -> anyhow::Result<Option<f64>> {
+/// Runs a download program (curl, or this binary's download child) and times it from here,
+/// spawn to exit: MiB/s, and its peak RSS as GNU time (`/usr/bin/time -f %M`) reports it,
+/// when installed (both sides are wrapped alike). `None` when the program is missing.
+fn timed_download(
+    program: &[OsString],
+    path: &Path,
+    expected: u64,
+) -> anyhow::Result<Option<Sample>> {
+    let gnu_time = Path::new("/usr/bin/time");
+    let rss_file = path.with_extension("rss");
+    let mut command = if gnu_time.exists() {
+        let mut command = Command::new(gnu_time);
+        command
+            .args(["-f", "%M", "-o"])
+            .arg(&rss_file)
+            .args(program);
+        command
+    } else {
+        let mut command = Command::new(&program[0]);
+        command.args(&program[1..]);
+        command
+    };
     let started = Instant::now();
-    let status = match Command::new("curl")
-        .args(["-sS", "-f", "-o"])
-        .arg(path)
-        .arg(url)
-        .status()
-    {
+    let status = match command.status() {
         Ok(status) => status,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error.into()),
     };
     let elapsed = started.elapsed().as_secs_f64();
+    // GNU time exits 127 when it cannot find the program.
+    if status.code() == Some(127) {
+        return Ok(None);
+    }
     if !status.success() {
-        bail!("curl failed: {status}");
+        bail!("{program:?} failed: {status}");
     }
     let len = std::fs::metadata(path)?.len();
     if len != expected {
-        bail!("curl downloaded {len} of {expected} bytes");
+        bail!("{program:?} downloaded {len} of {expected} bytes");
     }
-    Ok(Some(len as f64 / f64::from(1 << 20) / elapsed))
+    let rss_mib = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|text| text.lines().last()?.trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0);
+    let _ = std::fs::remove_file(&rss_file);
+    Ok(Some(Sample {
+        rate: len as f64 / f64::from(1 << 20) / elapsed,
+        cpu_us: None,
+        rss_mib,
+    }))
 }
