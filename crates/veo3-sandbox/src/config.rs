@@ -223,6 +223,7 @@ pub(crate) struct Config {
     pub(crate) epoch_ms: Option<i64>,
     pub(crate) api_port: u16,
     pub(crate) files_port: u16,
+    pub(crate) uploads_port: u16,
 }
 
 impl Default for Config {
@@ -252,6 +253,7 @@ impl Default for Config {
             epoch_ms: None,
             api_port: 0,
             files_port: 0,
+            uploads_port: 0,
         }
     }
 }

@@ -19,10 +19,11 @@
 //! counts requests per route, tasks per key, injected faults, callbacks, and notes any request
 //! to the file host that carried an `Authorization` header (the API key must never go there).
 //!
-//! Two listeners run on loopback: the **API** (the Veo3 routes plus admin routes under
-//! `/__sandbox/`) and the **file host** (result media: small real MP4 files with `Content-Length`,
-//! `HEAD`, `Range` and `ETag`, and `/big/<bytes>` deterministic bodies of any size, streamed; see
-//! [`big_file_byte`]).
+//! Three listeners run on loopback: the **API** (the Veo3 routes plus admin routes under
+//! `/__sandbox/`), the **upload host** (kie's file-upload API, on a host of its own as upstream)
+//! and the **file host** (result media and uploaded files: small real MP4 files with
+//! `Content-Length`, `HEAD`, `Range` and `ETag`, and `/big/<bytes>` deterministic bodies of any
+//! size, streamed; see [`big_file_byte`]).
 //!
 //! # Example
 //!
@@ -83,7 +84,8 @@
 //! # The binary
 //!
 //! `veo3-sandbox --port N --key KEY --time-scale F --seed N --faults SPEC --hmac-key KEY
-//! --shape modern|legacy --rate-limit MAX/WINDOW` prints `{"api": "...", "files": "..."}` on one stdout line, logs to
+//! --shape modern|legacy --rate-limit MAX/WINDOW` prints `{"api": "...", "files": "...",
+//! "uploads": "..."}` on one stdout line, logs to
 //! stderr (`RUST_LOG` filters) and stops on Ctrl-C or SIGTERM. Its time scale defaults to 1
 //! (real durations); the library's to 0.01.
 //!
@@ -98,7 +100,7 @@
 //! | `POST /api/v1/veo/extend` | a new task whose record carries `fullResultUrls` |
 //! | `GET /api/v1/chat/credit` | the key's balance |
 //! | `POST /api/v1/common/download-url` | a fresh 20-minute link for a sandbox media URL; 422 for others |
-//! | `POST /api/file-{stream,url,base64}-upload` | the upload API (upstream on its own host; here on the API listener), files served by the file host for 24 h |
+//! | `POST /api/file-{stream,url,base64}-upload` | the upload API, on the upload host ([`SandboxHandle::upload_url`]), files served by the file host for 24 h |
 
 mod admin;
 mod api;
@@ -315,7 +317,13 @@ impl SandboxBuilder {
         self
     }
 
-    /// Binds both listeners on 127.0.0.1 and serves them on the current tokio runtime (which
+    /// The upload host's port (default 0: any free port).
+    pub fn uploads_port(mut self, port: u16) -> Self {
+        self.config.uploads_port = port;
+        self
+    }
+
+    /// Binds the three listeners (API, file host, upload host) on 127.0.0.1 and serves them on the current tokio runtime (which
     /// must be multi-threaded if the test blocks a thread while the sandbox serves).
     ///
     /// Fails with [`io::ErrorKind::InvalidInput`], naming the setting, when a setting cannot
@@ -328,17 +336,23 @@ impl SandboxBuilder {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let api = TcpListener::bind((ip, self.config.api_port)).await?;
         let files = TcpListener::bind((ip, self.config.files_port)).await?;
+        let uploads = TcpListener::bind((ip, self.config.uploads_port)).await?;
         let api_url = format!("http://{}", api.local_addr()?);
         let files_url = format!("http://{}", files.local_addr()?);
-        let shared = Shared::new(self.config, api_url, files_url);
+        let upload_url = format!("http://{}", uploads.local_addr()?);
+        let shared = Shared::new(self.config, api_url, files_url, upload_url);
         let (stop, stopped) = watch::channel(false);
 
         let api_router = Router::new()
             .merge(api::routes())
             .merge(admin::routes())
-            .merge(uploads::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(from_fn_with_state(shared.clone(), server::front_door))
+            .layer(from_fn_with_state(shared.clone(), api::count_answers))
+            .with_state(shared.clone());
+        // The upload API on a host of its own, as kie's is; faults by path, like the API's.
+        let uploads_router = uploads::routes()
             .layer(from_fn_with_state(shared.clone(), server::front_door))
             .layer(from_fn_with_state(shared.clone(), api::count_answers))
             .with_state(shared.clone());
@@ -348,8 +362,14 @@ impl SandboxBuilder {
             .with_state(shared.clone());
         tokio::spawn(server::serve(api, api_router, stopped.clone()));
         tokio::spawn(server::serve(files, files_router, stopped.clone()));
+        tokio::spawn(server::serve(uploads, uploads_router, stopped.clone()));
         tokio::spawn(scheduler(shared.clone(), stopped));
-        tracing::info!(api = %shared.api_url, files = %shared.files_url, "sandbox started");
+        tracing::info!(
+            api = %shared.api_url,
+            files = %shared.files_url,
+            uploads = %shared.upload_url,
+            "sandbox started"
+        );
         Ok(SandboxHandle {
             shared,
             stop,
@@ -452,9 +472,15 @@ impl SandboxHandle {
         &self.shared.api_url
     }
 
-    /// The file host's base URL (result media, `/big/<bytes>`).
+    /// The file host's base URL (result media, uploaded files, `/big/<bytes>`).
     pub fn files_url(&self) -> &str {
         &self.shared.files_url
+    }
+
+    /// The upload API's base URL: a host of its own, like kie's `kieai.redpandaai.co`
+    /// (`/api/file-stream-upload`, `/api/file-url-upload`, `/api/file-base64-upload`).
+    pub fn upload_url(&self) -> &str {
+        &self.shared.upload_url
     }
 
     /// The URL of a deterministic body of `bytes` bytes (see [`big_file_byte`]).

@@ -1,7 +1,8 @@
 //! `veo3-sandbox`: runs the Veo3 API emulator until Ctrl-C or SIGTERM.
 //!
 //! On start it prints one JSON line to stdout, `{"api": "http://127.0.0.1:PORT", "files":
-//! "http://127.0.0.1:PORT2"}`, so a script can read the URLs; everything else goes to stderr.
+//! "http://127.0.0.1:PORT2", "uploads": "http://127.0.0.1:PORT3"}`, so a script can read the
+//! URLs; everything else goes to stderr.
 
 use std::process::ExitCode;
 

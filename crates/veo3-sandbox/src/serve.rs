@@ -15,6 +15,9 @@ pub struct ServeArgs {
     /// File-host port (0 or absent: any free port).
     #[arg(long, default_value_t = 0)]
     pub files_port: u16,
+    /// Upload-host port (0 or absent: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub uploads_port: u16,
     /// Accepted bearer key (repeatable); with none, any non-empty key is accepted.
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
@@ -72,6 +75,7 @@ impl ServeArgs {
         let mut builder = Sandbox::builder()
             .api_port(self.port)
             .files_port(self.files_port)
+            .uploads_port(self.uploads_port)
             .time_scale(self.time_scale)
             .seed(self.seed)
             .faults(faults)
@@ -90,11 +94,15 @@ impl ServeArgs {
     }
 }
 
-/// Starts a sandbox, prints `{"api": ..., "files": ...}` as one line on stdout, and serves
+/// Starts a sandbox, prints `{"api": ..., "files": ..., "uploads": ...}` as one line on stdout, and serves
 /// until Ctrl-C or SIGTERM. `builder` comes from [`ServeArgs::builder`] or is made by hand.
 pub async fn serve_until_signal(builder: SandboxBuilder) -> std::io::Result<()> {
     let sandbox = builder.start().await?;
-    let line = serde_json::json!({"api": sandbox.api_url(), "files": sandbox.files_url()});
+    let line = serde_json::json!({
+        "api": sandbox.api_url(),
+        "files": sandbox.files_url(),
+        "uploads": sandbox.upload_url(),
+    });
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{line}")?;

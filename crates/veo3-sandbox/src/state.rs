@@ -248,6 +248,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) api_url: String,
     pub(crate) files_url: String,
+    pub(crate) upload_url: String,
     pub(crate) wake: Notify,
     /// Notified (all waiters) whenever callback counters change.
     pub(crate) stats_changed: Notify,
@@ -259,7 +260,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config, api_url: String, files_url: String) -> Arc<Self> {
+    pub(crate) fn new(
+        cfg: Config,
+        api_url: String,
+        files_url: String,
+        upload_url: String,
+    ) -> Arc<Self> {
         let clock = Clock::new(cfg.time_scale, cfg.epoch_ms);
         let mut state = State {
             faults: cfg.faults.clone(),
@@ -279,6 +285,7 @@ impl Shared {
             clock,
             api_url,
             files_url,
+            upload_url,
             wake: Notify::new(),
             stats_changed: Notify::new(),
             http,

@@ -1,6 +1,6 @@
 //! The file-upload API (`/api/file-stream-upload`, `/api/file-url-upload`,
-//! `/api/file-base64-upload`). Upstream it lives on its own host; the sandbox serves it on the
-//! API listener (the paths do not collide) and serves the uploaded bytes from its file host.
+//! `/api/file-base64-upload`), served on a listener of its own like kie's separate upload host;
+//! the uploaded bytes are served back by the file host.
 
 use std::sync::Arc;
 
@@ -25,6 +25,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/file-stream-upload", post(stream_upload))
         .route("/api/file-url-upload", post(url_upload))
         .route("/api/file-base64-upload", post(base64_upload))
+        .fallback(
+            |State(sh): State<Arc<Shared>>| async move { answer(&sh, 404, "Not Found", None) },
+        )
+        .method_not_allowed_fallback(|State(sh): State<Arc<Shared>>| async move {
+            answer(&sh, 405, "Method Not Allowed", None)
+        })
         .layer(DefaultBodyLimit::max(128 << 20))
 }
 

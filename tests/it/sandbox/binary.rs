@@ -63,6 +63,8 @@ fn the_quickstart_curl_commands_work_against_the_binary() {
         .expect("first line");
     let urls: Value = serde_json::from_str(&line).expect("one JSON line");
     let api = urls["api"].as_str().expect("api").to_owned();
+    let uploads = urls["uploads"].as_str().expect("the upload host's URL");
+    assert!(uploads.starts_with("http://127.0.0.1:") && uploads != api);
     assert!(
         urls["files"]
             .as_str()

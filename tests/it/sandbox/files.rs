@@ -121,8 +121,12 @@ async fn the_file_host_serves_big_bodies_and_notes_authorization_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_upload_api_stores_files_on_the_file_host() {
-    let (sandbox, api) = start(frozen()).await;
+async fn the_upload_api_on_its_own_host_stores_files_on_the_file_host() {
+    let (sandbox, on_api_host) = start(frozen()).await;
+    // Uploads live on a host of their own, as kie's do: not on the API's.
+    let api = Api::new(sandbox.upload_url(), KEY);
+    assert_ne!(sandbox.upload_url(), sandbox.api_url());
+    assert_ne!(sandbox.upload_url(), sandbox.files_url());
     let request: Value =
         serde_json::from_slice(&crate::support::fixture("request-upload-base64.json"))
             .expect("fixture");
@@ -198,4 +202,17 @@ async fn the_upload_api_stores_files_on_the_file_host() {
     assert_eq!(unauthorized.code(), 401);
     assert_eq!(sandbox.stats().requests(Route::Upload), 5);
     assert!(sandbox.stats().file_auth_headers.is_empty());
+
+    let elsewhere = on_api_host
+        .post("/api/file-base64-upload", &json!({"base64Data": "AAAA"}))
+        .await;
+    assert_eq!(elsewhere.code(), 404, "{:?}", elsewhere.json);
+    let unknown = api.get("/api/v1/chat/credit").await;
+    assert_eq!(
+        (unknown.code(), unknown.json["success"].clone()),
+        (404, json!(false)),
+        "the upload host serves only the upload API"
+    );
+    let wrong_method = api.get("/api/file-base64-upload").await;
+    assert_eq!(wrong_method.code(), 405, "{:?}", wrong_method.json);
 }
