@@ -30,13 +30,22 @@ fn connect(setup: &Setup) -> Box<dyn Flows> {
 }
 
 fn builder(setup: &Setup) -> veo3_reqwest::ClientBuilder {
-    Client::builder()
+    let mut builder = Client::builder()
         .api_key(&setup.key)
         .base_url(&setup.base_url)
         .retry_policy(setup.retry.clone())
-        .poll_schedules(setup.schedule.clone())
         .download_policy(setup.download.clone())
-        .observer(setup.observer.clone())
+        .observer(setup.observer.clone());
+    if !setup.preset_schedules {
+        builder = builder.poll_schedules(setup.schedule.clone());
+    }
+    if let Some(clock) = &setup.clock {
+        builder = builder.effects(veo3_reqwest::Effects::simulated(clock).with_random(|| 0));
+    }
+    if let Some(bytes) = setup.max_response_bytes {
+        builder = builder.max_response_bytes(bytes);
+    }
+    builder
 }
 
 impl Flows for AsyncFlows {
@@ -131,6 +140,18 @@ impl Flows for AsyncFlows {
 
     fn download(&self, url: String, path: PathBuf) -> BoxFuture<'_, Result<u64, Error>> {
         Box::pin(async move { self.client.download(&url, &path).await.map(|d| d.bytes) })
+    }
+
+    fn generate_and_wait_hybrid(
+        &self,
+        request: GenerateRequest,
+        inbox: veo3_reqwest::Inbox,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            (self.client)
+                .generate_and_wait_hybrid(&request, &inbox, &WaitOptions::default())
+                .await
+        })
     }
 }
 
@@ -642,7 +663,7 @@ async fn on_simulated_time_a_thirty_minute_wait_follows_the_preset_schedule_exac
     let client = Client::builder()
         .api_key(KEY)
         .base_url(sandbox.api_url())
-        .env(veo3_reqwest::Env::simulated(&clock).with_random(|| 0))
+        .effects(veo3_reqwest::Effects::simulated(&clock).with_random(|| 0))
         .build()
         .expect("client");
     // The default (Fast model) schedule: first poll at 90 s, 30 min deadline.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use veo3_core::{
-    ApiClient, Clock, Env, Error, Event, Executor, Finish, GiveUpReason, HttpRequest, HttpResponse,
-    MockVeo3Api, Observer, PollSchedule, PollStatus, RetryBudget, RetryPolicy, RetryReason,
-    SimulatedClock, Transport, TransportError, TransportPhase, UpgradeStatus, Veo3Api,
+    ApiClient, Clock, Effects, Error, Event, Executor, Finish, GiveUpReason, HttpRequest,
+    HttpResponse, MockVeo3Api, Observer, PollSchedule, PollStatus, RetryBudget, RetryPolicy,
+    RetryReason, SimulatedClock, Transport, TransportError, TransportPhase, UpgradeStatus, Veo3Api,
     generate_and_wait, upgrade_4k_and_wait, wait_for_1080p, wait_for_task,
 };
 use veo3_types::{
@@ -70,8 +70,8 @@ fn client(
     policy: RetryPolicy,
     transport: ScriptedTransport,
 ) -> ApiClient<ScriptedTransport> {
-    let env = Env::simulated(clock).with_random(|| 1 << 63);
-    ApiClient::new(transport, Executor::new(policy, env))
+    let effects = Effects::simulated(clock).with_random(|| 1 << 63);
+    ApiClient::new(transport, Executor::new(policy, effects))
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -331,12 +331,12 @@ fn read_only_calls_retry_transient_failures_with_backoff() {
     });
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let env = Env::simulated(&clock)
+    let effects = Effects::simulated(&clock)
         .with_random(|| 1 << 63)
         .with_observer(Observer::new(move |e: &Event| {
             sink.lock().unwrap().push(e.clone())
         }));
-    let api = ApiClient::new(transport, Executor::new(RetryPolicy::default(), env));
+    let api = ApiClient::new(transport, Executor::new(RetryPolicy::default(), effects));
 
     assert_eq!(block_on(api.credits()).expect("credits"), Credits(1850));
     assert_eq!(api.transport().sent(), 3);
@@ -370,12 +370,12 @@ fn the_shared_budget_stops_a_retry_storm() {
     let clock = SimulatedClock::new();
     let transport = ScriptedTransport::new(|_, _, _| Ok(HttpResponse::new(500, "down")));
     let budget = Arc::new(RetryBudget::new(50));
-    let env = Env::simulated(&clock).with_random(|| 0);
+    let effects = Effects::simulated(&clock).with_random(|| 0);
     let executor = Executor::new(
         RetryPolicy::default()
             .with_max_attempts(5)
             .with_deadline(None),
-        env,
+        effects,
     )
     .with_budget(budget.clone());
     let api = ApiClient::new(transport, executor);
@@ -515,10 +515,10 @@ fn an_unknown_success_flag_ends_the_wait_at_the_deadline() {
     let mut api = MockVeo3Api::new();
     api.expect_record_info().returning(|_| Ok(record(9)));
     let clock = SimulatedClock::new();
-    let env = Env::simulated(&clock).with_random(|| 0);
+    let effects = Effects::simulated(&clock).with_random(|| 0);
     let schedule = PollSchedule::generation().with_deadline(Duration::from_secs(10 * 60));
 
-    let error = block_on(wait_for_task(&api, TASK, &schedule, &env)).expect_err("deadline");
+    let error = block_on(wait_for_task(&api, TASK, &schedule, &effects)).expect_err("deadline");
     assert!(error.is_timeout());
     assert_eq!(error.task_id(), Some(TASK));
     assert_eq!(
@@ -557,7 +557,7 @@ fn generate_and_wait_with_the_mock_reports_progress() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let clock = SimulatedClock::new();
-    let env = Env::simulated(&clock)
+    let effects = Effects::simulated(&clock)
         .with_random(|| 0)
         .with_observer(Observer::new(move |e: &Event| {
             sink.lock().unwrap().push(e.clone())
@@ -567,7 +567,7 @@ fn generate_and_wait_with_the_mock_reports_progress() {
         &api,
         &generate_request(),
         &PollSchedule::generation(),
-        &env,
+        &effects,
     ))
     .expect("done");
     assert_eq!(record.video_urls(), ["https://cdn.example.com/v.mp4"]);
@@ -600,9 +600,14 @@ fn a_failed_task_reports_its_own_code_and_message() {
     let mut api = MockVeo3Api::new();
     api.expect_record_info().returning(|_| Ok(record(2)));
     let clock = SimulatedClock::new();
-    let env = Env::simulated(&clock);
-    let error =
-        block_on(wait_for_task(&api, TASK, &PollSchedule::generation(), &env)).expect_err("failed");
+    let effects = Effects::simulated(&clock);
+    let error = block_on(wait_for_task(
+        &api,
+        TASK,
+        &PollSchedule::generation(),
+        &effects,
+    ))
+    .expect_err("failed");
     assert!(error.is_task_failed());
     assert_eq!(error.code(), Some(ApiCode::BadRequest));
     assert_eq!(error.message(), Some("Your prompt was flagged"));
@@ -631,13 +636,13 @@ fn upgrades_poll_until_ready() {
         }
     });
     let clock = SimulatedClock::new();
-    let env = Env::simulated(&clock).with_random(|| 0);
+    let effects = Effects::simulated(&clock).with_random(|| 0);
     let hd = block_on(wait_for_1080p(
         &api,
         TASK,
         Some(0),
         &PollSchedule::hd_1080p(),
-        &env,
+        &effects,
     ))
     .expect("1080p");
     assert_eq!(hd.result_url, "https://cdn.example.com/v_1080p.mp4");
@@ -672,12 +677,12 @@ fn upgrades_poll_until_ready() {
         }
     });
     let clock = SimulatedClock::new();
-    let env = Env::simulated(&clock).with_random(|| 0);
+    let effects = Effects::simulated(&clock).with_random(|| 0);
     let k4 = block_on(upgrade_4k_and_wait(
         &api,
         &Upgrade4kRequest::new(TASK),
         &PollSchedule::upgrade_4k(),
-        &env,
+        &effects,
     ))
     .expect("4k");
     assert_eq!(k4.result_urls, ["https://cdn.example.com/v_4k.mp4"]);

@@ -6,6 +6,7 @@ mod callbacks;
 mod cli;
 mod client;
 mod core;
+mod drivers;
 mod jobs;
 mod sandbox;
 mod support;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use ureq::Agent;
 use veo3_core::download::DownloadPolicy;
 use veo3_core::{
-    ApiKey, BlockingExecutor, BlockingSleeper, Call, Clock, Error, Observer, PollSchedule,
-    RetryBudget, RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
+    BlockingExecutor, BlockingSleeper, Call, Clock, Error, Observer, PollSchedule, RetryBudget,
+    RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
 };
 use veo3_types::{
     Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
@@ -16,20 +16,13 @@ use veo3_types::{
 };
 
 use crate::transport::ApiTransport;
-use veo3_core::settings::{EnvSettings, Schedules, Stage, normalize_base_url};
+use veo3_core::settings::{ClientConfig, ClientSettings, Schedules, Stage};
 
 /// The default API base URL.
 pub use veo3_core::settings::DEFAULT_BASE_URL;
-
-/// The largest API answer read (API answers are a few kilobytes; this bounds memory when a
-/// proxy or a broken server sends something else).
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// The default time to establish a connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default time a download may go without receiving a byte before the transfer counts as
-/// cut (and is resumed).
-pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub use veo3_core::settings::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOWNLOAD_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+};
 
 type Random = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -149,11 +142,8 @@ impl Client {
 
     /// `GET /api/v1/veo/record-info`: the state and result of any Veo task.
     pub fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
-        let mut record = self.execute(Call::record_info(task_id)?)?;
-        if record.task_id.is_empty() {
-            task_id.clone_into(&mut record.task_id);
-        }
-        Ok(record)
+        // The core's decoder fills in the id when the answer omits it.
+        self.execute(Call::record_info(task_id)?)
     }
 
     /// `GET /api/v1/veo/get-1080p-video`: the 1080p version of video `index` (default 0),
@@ -194,58 +184,23 @@ impl Client {
 }
 
 /// Configures a [`Client`]; see [`Client::builder`].
-#[derive(Clone)]
+///
+/// The settings mean what they mean for the async client: both builders record into the
+/// core's [`ClientSettings`] and build from its one resolution ([`ClientBuilder::config`]).
+#[derive(Clone, Default)]
 #[must_use]
 pub struct ClientBuilder {
-    api_key: Option<String>,
-    env_error: Option<String>,
-    base_url: Option<String>,
-    connect_timeout: Duration,
-    stall_timeout: Option<Duration>,
-    user_agent: String,
-    policy: RetryPolicy,
-    budget: Option<Arc<RetryBudget>>,
-    schedules: Schedules,
-    download_policy: DownloadPolicy,
-    observer: Observer,
+    settings: ClientSettings,
     clock: Option<Arc<dyn Clock>>,
     sleeper: Option<Arc<dyn BlockingSleeper>>,
     random: Option<Random>,
     agent: Option<Agent>,
-    max_response_bytes: usize,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        Self {
-            api_key: None,
-            env_error: None,
-            base_url: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            stall_timeout: Some(DEFAULT_DOWNLOAD_IDLE_TIMEOUT),
-            user_agent: concat!("veo3-blocking/", env!("CARGO_PKG_VERSION")).to_owned(),
-            policy: RetryPolicy::default(),
-            budget: None,
-            schedules: Schedules::default(),
-            download_policy: DownloadPolicy::default(),
-            observer: Observer::none(),
-            clock: None,
-            sleeper: None,
-            random: None,
-            agent: None,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        }
-    }
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
-            .field("base_url", &self.base_url)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("retry_policy", &self.policy)
-            .field("observer", &self.observer)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -253,102 +208,95 @@ impl fmt::Debug for ClientBuilder {
 impl ClientBuilder {
     /// The kie.ai API key (required).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
+        self.settings.api_key(key);
         self
     }
 
     /// The API base URL (default [`DEFAULT_BASE_URL`]); `http://` or `https://`, with or
     /// without a path prefix. The key is sent to this origin only.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
+        self.settings.base_url(url);
         self
     }
 
-    /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty); a key
+    /// Reads `KIE_API_KEY` and `KIE_BASE_URL` (an empty variable counts as unset), used
+    /// unless the builder is given a key or base URL of its own (in any order); a variable
     /// that is not UTF-8 is reported by [`ClientBuilder::build`].
     pub fn from_env(mut self) -> Self {
-        let env = EnvSettings::read();
-        if env.api_key.is_some() {
-            self.api_key = env.api_key;
-        }
-        if env.base_url.is_some() {
-            self.base_url = env.base_url;
-        }
-        if env.problem.is_some() {
-            self.env_error = env.problem;
-        }
+        self.settings.from_env();
         self
     }
 
     /// How long establishing a connection may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout(timeout);
         self
     }
 
-    /// The time limit of one attempt of an API call (default 60 s); also how long a download
-    /// may wait for its response head.
+    /// The time limit of one attempt of an API call (default 60 s; overrides the retry
+    /// policy's, whichever is set first); also how long a download may wait for its response
+    /// head.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.policy = self.policy.with_attempt_timeout(Some(timeout));
+        self.settings.attempt_timeout(timeout);
         self
     }
 
-    /// The time limit of one API call, retries and their pauses included (default 3 min).
+    /// The time limit of one API call, retries and their pauses included (default 3 min;
+    /// overrides the retry policy's deadline, whichever is set first).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.policy = self.policy.with_deadline(Some(timeout));
+        self.settings.timeout(timeout);
         self
     }
 
     /// How long a download may receive nothing before the transfer counts as cut and is
     /// resumed (default 60 s; `None`: no limit).
     pub fn download_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.stall_timeout = timeout;
+        self.settings.download_idle_timeout(timeout);
         self
     }
 
     /// The `User-Agent` header (default `veo3-blocking/<version>`).
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+        self.settings.user_agent(user_agent);
         self
     }
 
-    /// The retry policy of API calls (replaces `attempt_timeout` and `timeout` set before).
+    /// The retry policy of API calls (default [`RetryPolicy::default`]);
+    /// [`ClientBuilder::attempt_timeout`] and [`ClientBuilder::timeout`] apply on top of it.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
+        self.settings.retry_policy(policy);
         self
     }
 
     /// Shares a retry budget with other clients of the same account.
     pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
-        self.budget = Some(budget);
+        self.settings.retry_budget(budget);
         self
     }
 
     /// The default polling schedule of one stage (see [`WaitOptions`](crate::WaitOptions)
     /// for per-call changes).
     pub fn poll_schedule(mut self, stage: Stage, schedule: PollSchedule) -> Self {
-        self.schedules.set(stage, schedule);
+        self.settings.poll_schedule(stage, schedule);
         self
     }
 
     /// The same poll schedule for every stage (handy against a sandbox).
-    pub fn poll_schedules(self, schedule: PollSchedule) -> Self {
-        self.poll_schedule(Stage::Generation, schedule.clone())
-            .poll_schedule(Stage::Hd1080p, schedule.clone())
-            .poll_schedule(Stage::Upgrade4k, schedule.clone())
-            .poll_schedule(Stage::Extension, schedule)
+    pub fn poll_schedules(mut self, schedule: PollSchedule) -> Self {
+        self.settings.poll_schedules(schedule);
+        self
     }
 
     /// Resumes, backoff and link refresh of downloads.
     pub fn download_policy(mut self, policy: DownloadPolicy) -> Self {
-        self.download_policy = policy;
+        self.settings.download_policy(policy);
         self
     }
 
     /// Receives progress [`Event`](veo3_core::Event)s (submitted, polled, retrying,
     /// finished, download progress).
     pub fn observer(mut self, observer: Observer) -> Self {
-        self.observer = observer;
+        self.settings.observer(observer);
         self
     }
 
@@ -380,28 +328,30 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest API answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    /// The largest API answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`], at least 1 KiB);
+    /// a longer answer is an error that says so.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = bytes;
+        self.settings.max_response_bytes(bytes);
         self
+    }
+
+    /// The settings as the client will use them: the core's
+    /// [`ClientSettings::resolve`], which decides defaults and precedence for both clients.
+    pub fn config(&self) -> Result<ClientConfig, Error> {
+        self.settings.resolve()
     }
 
     /// Checks the configuration and builds the client. Fails, naming the problem, on a
     /// missing or malformed key or an unusable base URL; nothing is sent.
     pub fn build(self) -> Result<Client, Error> {
-        if let Some(problem) = self.env_error {
-            return Err(Error::invalid_input(problem));
-        }
-        let key = ApiKey::new(self.api_key.ok_or_else(|| {
-            Error::invalid_input("no API key: call `api_key` or set KIE_API_KEY")
-        })?)?;
-        let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let config = self.config()?;
+        let user_agent = config.user_agent_or(concat!("veo3-blocking/", env!("CARGO_PKG_VERSION")));
         let api_agent = self.agent.clone().unwrap_or_else(|| {
             Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
-                .timeout_connect(Some(self.connect_timeout))
-                .user_agent(self.user_agent.as_str())
+                .timeout_connect(Some(config.connect_timeout))
+                .user_agent(user_agent)
                 .build()
                 .into()
         });
@@ -411,10 +361,10 @@ impl ClientBuilder {
             Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(5)
-                .timeout_connect(Some(self.connect_timeout))
-                .timeout_recv_response(self.policy.attempt_timeout)
-                .timeout_per_read(self.stall_timeout)
-                .user_agent(self.user_agent.as_str())
+                .timeout_connect(Some(config.connect_timeout))
+                .timeout_recv_response(config.retry_policy.attempt_timeout)
+                .timeout_per_read(config.download_idle_timeout)
+                .user_agent(user_agent)
                 .build()
                 .into()
         });
@@ -426,24 +376,25 @@ impl ClientBuilder {
         let sleeper: Arc<dyn BlockingSleeper> =
             self.sleeper.unwrap_or_else(|| Arc::new(ThreadSleeper));
         let draw = random.clone();
-        let executor = BlockingExecutor::new(self.policy, clock.clone(), sleeper.clone())
-            .with_budget(self.budget.unwrap_or_else(RetryBudget::shared))
-            .with_observer(self.observer.clone())
-            .with_random(move || draw())
-            .with_secret(key.clone());
+        let executor =
+            BlockingExecutor::new(config.retry_policy.clone(), clock.clone(), sleeper.clone())
+                .with_budget(config.retry_budget())
+                .with_observer(config.observer.clone())
+                .with_random(move || draw())
+                .with_secret(config.api_key.clone());
         Ok(Client {
             inner: Arc::new(Inner {
                 api: ApiTransport::new(
                     api_agent,
-                    base_url,
-                    key,
-                    u64::try_from(self.max_response_bytes).unwrap_or(u64::MAX),
+                    config.base_url,
+                    config.api_key,
+                    u64::try_from(config.max_response_bytes).unwrap_or(u64::MAX),
                 ),
                 files,
                 executor,
-                schedules: self.schedules,
-                download_policy: self.download_policy,
-                observer: self.observer,
+                schedules: config.schedules,
+                download_policy: config.download_policy,
+                observer: config.observer,
                 clock,
                 sleeper,
                 random,

@@ -1,10 +1,14 @@
 //! Hybrid waits, blocking: finish as soon as a verified callback for the task arrives,
 //! confirmed by one record-info read, with rare polling kept as the safety net. The loop is
 //! the core's [`BlockingExecutor::wait_hybrid`](veo3_core::BlockingExecutor::wait_hybrid);
-//! this module only picks the schedules.
+//! the schedule is the core's choice too; this module only connects them.
 
+use veo3_core::settings::WaitMode;
 use veo3_core::webhook::Inbox;
-use veo3_core::{Error, Event, PollSchedule, WaitState, WaitTarget, accept_task};
+use veo3_core::{
+    Error, PollSchedule, WaitState, WaitTarget, accept_task, announce_submitted,
+    warn_without_callback,
+};
 use veo3_types::{Endpoint, ExtendRequest, GenerateRequest, TaskRecord};
 
 use crate::{Client, Stage, WaitOptions};
@@ -57,9 +61,7 @@ impl Client {
         warn_without_callback(request.call_back_url.as_deref());
         let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait);
         let created = self.generate(request)?;
-        self.inner
-            .observer
-            .emit(&Event::submitted(Endpoint::Generate, &created.task_id));
+        announce_submitted(&self.inner.observer, Endpoint::Generate, &created.task_id);
         self.wait_hybrid_with(&created.task_id, inbox, &schedule)
     }
 
@@ -74,9 +76,7 @@ impl Client {
         warn_without_callback(request.call_back_url.as_deref());
         let schedule = self.safety_net(Stage::Extension, None, wait);
         let created = self.extend(request)?;
-        self.inner
-            .observer
-            .emit(&Event::submitted(Endpoint::Extend, &created.task_id));
+        announce_submitted(&self.inner.observer, Endpoint::Extend, &created.task_id);
         self.wait_hybrid_with(&created.task_id, inbox, &schedule)
     }
 
@@ -100,25 +100,14 @@ impl Client {
             .wait_hybrid(state, inbox, || self.record_info(task_id).map(accept_task))
     }
 
-    /// The safety-net schedule of a hybrid wait of `stage`, with `wait` applied.
+    /// The schedule of a hybrid wait: the core's one choice
+    /// ([`Schedules::choose`](veo3_core::settings::Schedules::choose)).
     fn safety_net(
         &self,
         stage: Stage,
         model: Option<&veo3_types::Model>,
         wait: &WaitOptions,
     ) -> PollSchedule {
-        let schedules = &self.inner.schedules;
-        let base = model.map_or_else(|| schedules.get(stage), |model| schedules.for_model(model));
-        wait.apply(base.safety_net())
-    }
-}
-
-/// A hybrid wait for a task created without `callBackUrl` still works (it polls), but is
-/// almost certainly not what the caller meant.
-fn warn_without_callback(call_back_url: Option<&str>) {
-    if call_back_url.is_none_or(|url| url.trim().is_empty()) {
-        tracing::warn!(
-            "hybrid wait for a request without callBackUrl: no callback will come; only the safety-net polls will notice the result"
-        );
+        (self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid)
     }
 }

@@ -83,15 +83,15 @@ impl ApiTransport {
         if let Err(error) = reader.read_to_end(&mut body) {
             return Err(self.failure(body_error(&error)));
         }
-        if body.len() as u64 > self.max_body {
-            return Err(TransportError::new(
-                TransportPhase::ReadingBody,
-                false,
-                format!("the response body exceeds {} bytes", self.max_body),
-            ));
-        }
         self.scrub(&mut body);
-        let mut response = HttpResponse::new(status, body);
+        // Past the limit the core decides what the answer means (`HttpResponse::oversized`).
+        let mut response = if body.len() as u64 > self.max_body {
+            let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+            body.truncate(limit);
+            HttpResponse::oversized(status, limit, body)
+        } else {
+            HttpResponse::new(status, body)
+        };
         response.headers = headers;
         Ok(response)
     }

@@ -2,8 +2,8 @@
 //! it (submit and wait, upgrade and wait).
 
 use veo3_core::{
-    Acceptance, Error, Event, PollSchedule, UpgradeStatus, WaitState, WaitTarget, accept_task,
-    accept_upgrade,
+    Acceptance, Error, PollSchedule, UpgradeStatus, WaitState, WaitTarget, accept_task,
+    accept_upgrade, announce_submitted,
 };
 use veo3_types::{
     Endpoint, ExtendRequest, GenerateRequest, Hd1080pResult, TaskRecord, Upgrade4kRequest,
@@ -11,15 +11,15 @@ use veo3_types::{
 };
 
 use crate::Client;
-use veo3_core::settings::{Stage, WaitOptions};
+#[cfg(doc)]
+use veo3_core::settings::Schedules;
+use veo3_core::settings::{Stage, WaitMode, WaitOptions};
 use veo3_types::Model;
 
 impl Client {
-    /// The schedule of a wait of `stage` (of a generation with `model`, when known), with
-    /// `wait` applied.
+    /// The schedule of a polling wait: the core's one choice ([`Schedules::choose`]).
     fn schedule(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
-        let schedules = &self.inner.schedules;
-        wait.apply(model.map_or_else(|| schedules.get(stage), |model| schedules.for_model(model)))
+        (self.inner.schedules).choose(stage, model, wait, WaitMode::Polling)
     }
 
     /// The blocking wait loop over the core's [`BlockingExecutor`](veo3_core::BlockingExecutor).
@@ -71,7 +71,7 @@ impl Client {
     ) -> Result<TaskRecord, Error> {
         let schedule = self.schedule(Stage::Generation, Some(&request.model), wait);
         let created = self.generate(request)?;
-        self.emit_submitted(Endpoint::Generate, &created.task_id);
+        announce_submitted(&self.inner.observer, Endpoint::Generate, &created.task_id);
         self.wait_for_task_with(&created.task_id, schedule)
     }
 
@@ -84,7 +84,7 @@ impl Client {
     ) -> Result<TaskRecord, Error> {
         let schedule = self.schedule(Stage::Extension, None, wait);
         let created = self.extend(request)?;
-        self.emit_submitted(Endpoint::Extend, &created.task_id);
+        announce_submitted(&self.inner.observer, Endpoint::Extend, &created.task_id);
         self.wait_for_task_with(&created.task_id, schedule)
     }
 
@@ -117,7 +117,7 @@ impl Client {
         match self.upgrade_4k(request)? {
             UpgradeStatus::Ready(result) => Ok(result),
             UpgradeStatus::Processing { .. } => {
-                self.emit_submitted(Endpoint::Upgrade4k, &request.task_id);
+                announce_submitted(&self.inner.observer, Endpoint::Upgrade4k, &request.task_id);
                 self.wait_for_4k(request, wait)
             }
             // `UpgradeStatus` is non-exhaustive: a future state is polled like processing.
@@ -136,11 +136,5 @@ impl Client {
         let _span = tracing::info_span!("veo3.wait", task_id, target = "4k").entered();
         let state = self.wait_state(task_id, WaitTarget::Upgrade4k, &schedule);
         self.drive(state, || self.upgrade_4k(request).map(accept_upgrade))
-    }
-
-    fn emit_submitted(&self, endpoint: Endpoint, task_id: &str) {
-        self.inner
-            .observer
-            .emit(&Event::submitted(endpoint, task_id));
     }
 }

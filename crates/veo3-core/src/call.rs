@@ -474,6 +474,18 @@ fn evaluate_response<T>(
     task_id: &str,
     response: &HttpResponse,
 ) -> Evaluation<T> {
+    if let Some(limit) = response.exceeded_limit() {
+        let error = Error::Decode {
+            endpoint,
+            task_id: None,
+            message: format!(
+                "the answer (HTTP {}) exceeded the {limit}-byte limit (max_response_bytes)",
+                response.status
+            ),
+            excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+        };
+        return unreadable(endpoint, error.about_task(task_id));
+    }
     // The one-pass reading settles the common case, a success or pending answer; every other
     // answer (and every other shape) is read envelope-first below, which explains failures.
     if let Some((code, message, value)) = readers
@@ -512,12 +524,7 @@ fn evaluate_response<T>(
                         excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
                     }
                     .about_task(task_id);
-                    // A billable success we cannot read may still have created a task.
-                    if endpoint.is_billable() {
-                        Evaluation::Failed(outcome_unknown(endpoint, error))
-                    } else {
-                        Evaluation::Failed(error)
-                    }
+                    unreadable(endpoint, error)
                 }
             }
         }
@@ -533,6 +540,17 @@ fn evaluate_response<T>(
         Disposition::Stop(_) => {
             Evaluation::Failed(parsed.error(endpoint, response).about_task(task_id))
         }
+    }
+}
+
+/// An answer that cannot be read (undecodable, or beyond the size limit): the one rule for
+/// both, decided by the endpoint's billability.
+fn unreadable<T>(endpoint: Endpoint, error: Error) -> Evaluation<T> {
+    // A billable success we cannot read may still have created a task.
+    if endpoint.is_billable() {
+        Evaluation::Failed(outcome_unknown(endpoint, error))
+    } else {
+        Evaluation::Failed(error)
     }
 }
 

@@ -630,7 +630,7 @@ mod tests {
         assert_send_sync::<Error>();
         assert_send_sync::<crate::Event>();
         assert_send_sync::<crate::Observer>();
-        assert_send_sync::<crate::Env>();
+        assert_send_sync::<crate::Effects>();
         assert_send_sync::<crate::Executor>();
         assert_send_sync::<crate::RetryBudget>();
         assert_send_sync::<crate::Call<veo3_types::TaskRecord>>();

@@ -24,18 +24,18 @@ use crate::time::{Clock, SimulatedClock, Sleeper};
 /// The effects a driver needs, injected: a clock, a way to sleep, randomness for jitter, and
 /// an observer for progress events.
 ///
-/// Production: `Env::new(Arc::new(SystemClock::new()), Arc::new(<runtime sleeper>))`. Tests:
-/// [`Env::simulated`], on which nothing ever really sleeps.
+/// Production: `Effects::new(Arc::new(SystemClock::new()), Arc::new(<runtime sleeper>))`. Tests:
+/// [`Effects::simulated`], on which nothing ever really sleeps.
 #[derive(Clone)]
-pub struct Env {
+pub struct Effects {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     observer: Observer,
     random: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
-impl Env {
-    /// An environment over `clock` and `sleeper`, with `fastrand` jitter and no observer.
+impl Effects {
+    /// Effects over `clock` and `sleeper`, with `fastrand` jitter and no observer.
     // The one default source of randomness; pure code receives its draws as arguments.
     #[allow(clippy::disallowed_methods)]
     pub fn new(clock: Arc<dyn Clock>, sleeper: Arc<dyn Sleeper>) -> Self {
@@ -47,7 +47,7 @@ impl Env {
         }
     }
 
-    /// An environment on simulated time: `clock` is both the clock and the sleeper.
+    /// Effects on simulated time: `clock` is both the clock and the sleeper.
     pub fn simulated(clock: &SimulatedClock) -> Self {
         Self::new(Arc::new(clock.clone()), Arc::new(clock.clone()))
     }
@@ -91,9 +91,9 @@ impl Env {
     }
 }
 
-impl fmt::Debug for Env {
+impl fmt::Debug for Effects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Env")
+        f.debug_struct("Effects")
             .field("clock", &self.clock)
             .field("sleeper", &self.sleeper)
             .field("observer", &self.observer)
@@ -102,22 +102,22 @@ impl fmt::Debug for Env {
 }
 
 /// Runs calls with retries: a [`RetryPolicy`], the client's shared [`RetryBudget`], and the
-/// [`Env`]. One per client; cheap to clone (clones share the budget).
+/// [`Effects`]. One per client; cheap to clone (clones share the budget).
 #[derive(Clone, Debug)]
 pub struct Executor {
     policy: RetryPolicy,
     budget: Arc<RetryBudget>,
-    env: Env,
+    effects: Effects,
     secret: Option<ApiKey>,
 }
 
 impl Executor {
-    /// An executor with `policy`, a fresh default budget, and `env`.
-    pub fn new(policy: RetryPolicy, env: Env) -> Self {
+    /// An executor with `policy`, a fresh default budget, and `effects`.
+    pub fn new(policy: RetryPolicy, effects: Effects) -> Self {
         Self {
             policy,
             budget: RetryBudget::shared(),
-            env,
+            effects,
             secret: None,
         }
     }
@@ -144,9 +144,9 @@ impl Executor {
         &self.budget
     }
 
-    /// The environment.
-    pub fn env(&self) -> &Env {
-        &self.env
+    /// The effects (clock, sleeper, observer, randomness).
+    pub fn effects(&self) -> &Effects {
+        &self.effects
     }
 
     /// Sends `call` through `transport`, retrying what [`classify`](crate::classify()) says
@@ -170,13 +170,13 @@ impl Executor {
     }
 
     async fn run<T: Send>(&self, call: &Call<T>, transport: &dyn Transport) -> Result<T, Error> {
-        let env = &self.env;
-        let mut state = RetryState::new(&self.policy, self.budget.clone(), env.now());
+        let effects = &self.effects;
+        let mut state = RetryState::new(&self.policy, self.budget.clone(), effects.now());
         loop {
-            let timeout = state.begin_attempt(env.now());
+            let timeout = state.begin_attempt(effects.now());
             tracing::trace!(attempt = state.attempts(), ?timeout, "sending");
             let result = transport.send(call.request(), timeout).await;
-            match call.step(&mut state, result, env.now(), env.random()) {
+            match call.step(&mut state, result, effects.now(), effects.random()) {
                 Step::Done(value) => return Ok(value),
                 Step::Fail(error) => {
                     tracing::debug!(attempts = state.attempts(), %error, "call failed");
@@ -190,8 +190,8 @@ impl Executor {
                         cause = %plan.cause,
                         "retrying"
                     );
-                    env.observer().emit(&plan.event());
-                    env.sleeper().sleep(plan.delay).await;
+                    effects.observer().emit(&plan.event());
+                    effects.sleeper().sleep(plan.delay).await;
                 }
             }
         }
@@ -204,7 +204,7 @@ impl Executor {
 /// ```
 /// use std::sync::Arc;
 /// use veo3_core::{
-///     ApiClient, Env, Executor, HttpRequest, HttpResponse, RetryPolicy, SimulatedClock,
+///     ApiClient, Effects, Executor, HttpRequest, HttpResponse, RetryPolicy, SimulatedClock,
 ///     Transport, TransportError, Veo3Api,
 /// };
 ///
@@ -219,7 +219,7 @@ impl Executor {
 ///     }
 /// }
 ///
-/// let executor = Executor::new(RetryPolicy::default(), Env::simulated(&SimulatedClock::new()));
+/// let executor = Executor::new(RetryPolicy::default(), Effects::simulated(&SimulatedClock::new()));
 /// let client = ApiClient::new(Canned, executor);
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// assert_eq!(runtime.block_on(client.credits()).unwrap().0, 1850);
@@ -231,7 +231,7 @@ pub struct ApiClient<T> {
 }
 
 impl<T: Transport> ApiClient<T> {
-    /// A client sending through `transport` with `executor`'s retries and environment.
+    /// A client sending through `transport` with `executor`'s retries and effects.
     pub fn new(transport: T, executor: Executor) -> Self {
         Self {
             transport,
@@ -249,9 +249,9 @@ impl<T: Transport> ApiClient<T> {
         &self.executor
     }
 
-    /// The environment (clock, sleeper, observer) for the waiters.
-    pub fn env(&self) -> &Env {
-        self.executor.env()
+    /// The effects (clock, sleeper, observer, randomness) for the waiters.
+    pub fn effects(&self) -> &Effects {
+        self.executor.effects()
     }
 
     async fn submit(&self, call: Call<TaskCreated>) -> Result<TaskCreated, Error> {

@@ -66,8 +66,11 @@ pub struct HttpResponse {
     pub status: u16,
     /// Response headers; only `retry-after` and `date` are read, case-insensitively.
     pub headers: Vec<(String, String)>,
-    /// The body, fully read.
+    /// The body, fully read (or its first bytes, for an [oversized](HttpResponse::oversized)
+    /// answer).
     pub body: Vec<u8>,
+    /// The limit this answer's body went beyond, when it did.
+    exceeded: Option<usize>,
 }
 
 impl HttpResponse {
@@ -80,7 +83,33 @@ impl HttpResponse {
             status,
             headers: Vec::new(),
             body: body.into(),
+            exceeded: None,
         }
+    }
+
+    /// An answer whose body went beyond `limit` bytes (the client's `max_response_bytes`),
+    /// keeping the `head` read so far for the error's excerpt. A transport reads at most
+    /// `limit + 1` bytes and then builds this; the core turns it into one error, the same for
+    /// both clients, that names the limit ([`Call::evaluate`](crate::Call::evaluate)).
+    ///
+    /// ```
+    /// use veo3_core::{Call, Error, HttpResponse};
+    ///
+    /// let answer = HttpResponse::oversized(200, 1024, vec![b'{'; 1025]);
+    /// assert_eq!(answer.exceeded_limit(), Some(1024));
+    /// let error = Call::credits().decode(&answer).unwrap_err();
+    /// assert!(error.to_string().contains("exceeded the 1024-byte limit"), "{error}");
+    /// ```
+    pub fn oversized(status: u16, limit: usize, head: impl Into<Vec<u8>>) -> Self {
+        Self {
+            exceeded: Some(limit),
+            ..Self::new(status, head)
+        }
+    }
+
+    /// The limit the body went beyond, for an [oversized](HttpResponse::oversized) answer.
+    pub fn exceeded_limit(&self) -> Option<usize> {
+        self.exceeded
     }
 
     /// Adds a header.

@@ -30,9 +30,12 @@
 //! and sleeps, with one explicit exception in [`SystemClock`]. The async drivers
 //! ([`Executor::execute`], [`wait_for_task`] and friends, and the hybrid waits such as
 //! [`wait_for_task_hybrid`] that also finish on a callback) are written once here over injected
-//! [`Clock`]/[`Sleeper`] ([`Env`]); the blocking client writes its own short loops over the
-//! same pieces. Tests run on a [`SimulatedClock`]: a thirty-minute wait takes microseconds and
-//! asserts exact times.
+//! [`Clock`]/[`Sleeper`] ([`Effects`], named so as not to be confused with environment
+//! variables); their blocking twins are written here too ([`BlockingExecutor`]'s `execute`,
+//! `wait` and `wait_hybrid`, over a [`BlockingSleeper`]), so the blocking client keeps no loop of
+//! its own. What a builder setting means and which schedule a wait follows are decided once as
+//! well, in [`settings`]. Tests run on a [`SimulatedClock`]: a thirty-minute wait takes
+//! microseconds and asserts exact times.
 //!
 //! # Sans-IO
 //!
@@ -46,7 +49,7 @@
 //! Async (veo3-reqwest): implement [`Transport::send`] (join `path_and_query` to the base URL,
 //! add `Authorization` from [`ApiKey::authorization`] and [`HttpRequest::headers`], enforce
 //! the given timeout, map failures to a [`TransportPhase`]), then
-//! `ApiClient::new(transport, Executor::new(policy, Env::new(clock, sleeper)))`.
+//! `ApiClient::new(transport, Executor::new(policy, Effects::new(clock, sleeper)))`.
 //!
 //! Blocking (veo3-blocking), per call:
 //!
@@ -114,7 +117,7 @@ pub use call::{
 pub use classify::{Answer, Disposition, Outcome, Stop, classify};
 pub use error::{Error, WaitTarget};
 pub use event::{Event, Finish, Observer, PollStatus, PollTrigger};
-pub use executor::{ApiClient, Env, Executor};
+pub use executor::{ApiClient, Effects, Executor};
 pub use http::{HttpRequest, HttpResponse, Transport, TransportError, TransportPhase};
 pub use retry::{
     Decision, GiveUpReason, RetryBudget, RetryPolicy, RetryReason, RetryState, parse_retry_after,
@@ -123,9 +126,10 @@ pub use schedule::PollSchedule;
 pub use secret::{ApiKey, REDACTED, excerpt, redact};
 pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
 pub use wait::{
-    Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, extend_and_wait,
-    extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid, upgrade_4k_and_wait,
-    wait_for_4k, wait_for_1080p, wait_for_task, wait_for_task_hybrid,
+    Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
+    extend_and_wait, extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid,
+    upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task, wait_for_task_hybrid,
+    warn_without_callback,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

@@ -2,14 +2,22 @@
 //! a wait can be in with their schedules, and the per-call [`WaitOptions`].
 //!
 //! The async and the blocking client expose the same builder and the same flows; what those
-//! mean (which schedule a generation uses, how a per-call option changes it, which base URLs
-//! are acceptable) is decided here once, so the two cannot drift apart.
+//! mean is decided here once, so the two cannot drift apart: the builder's settings, defaults
+//! and precedence ([`ClientSettings::resolve`] into a [`ClientConfig`]), which schedule a wait
+//! follows ([`Schedules::choose`]), and which base URLs are acceptable.
 
 use std::time::Duration;
 
 use veo3_types::Model;
 
 use crate::{Error, PollSchedule};
+
+mod client;
+
+pub use client::{
+    ClientConfig, ClientSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOWNLOAD_IDLE_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES,
+};
 
 /// The API base URL of kie.ai.
 pub const DEFAULT_BASE_URL: &str = "https://api.kie.ai";
@@ -33,6 +41,17 @@ pub enum Stage {
     Hd1080p,
     /// A 4K version ([`PollSchedule::upgrade_4k`]).
     Upgrade4k,
+}
+
+/// How a wait learns that its task finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitMode {
+    /// Polling only, on the stage's schedule.
+    Polling,
+    /// A hybrid wait: a callback ends it early, and polling is kept as a rare safety net
+    /// ([`PollSchedule::safety_net`] of the stage's schedule).
+    Hybrid,
 }
 
 /// A client's schedule per stage: the core's presets unless the builder set one.
@@ -98,6 +117,43 @@ impl Schedules {
         self.generation
             .clone()
             .unwrap_or_else(|| PollSchedule::for_model(model))
+    }
+
+    /// The schedule a wait follows: the one place both clients choose it, for every flow.
+    ///
+    /// The base is the stage's schedule; for a generation whose `model` is known, the preset
+    /// that suits the model unless a generation schedule was configured. A hybrid wait makes
+    /// the base its safety net, and `options` apply last.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veo3_core::PollSchedule;
+    /// use veo3_core::settings::{Schedules, Stage, WaitMode, WaitOptions};
+    /// use veo3_types::Model;
+    ///
+    /// let schedules = Schedules::default();
+    /// let quality = schedules.choose(Stage::Generation, Some(&Model::Veo3), &WaitOptions::default(), WaitMode::Hybrid);
+    /// assert_eq!(quality, PollSchedule::for_model(&Model::Veo3).safety_net());
+    /// let options = WaitOptions::default().timeout(Duration::from_secs(60));
+    /// let hd = schedules.choose(Stage::Hd1080p, None, &options, WaitMode::Polling);
+    /// assert_eq!(hd, PollSchedule::hd_1080p().with_deadline(Duration::from_secs(60)));
+    /// ```
+    pub fn choose(
+        &self,
+        stage: Stage,
+        model: Option<&Model>,
+        options: &WaitOptions,
+        mode: WaitMode,
+    ) -> PollSchedule {
+        let base = match (stage, model) {
+            (Stage::Generation, Some(model)) => self.for_model(model),
+            _ => self.get(stage),
+        };
+        let base = match mode {
+            WaitMode::Polling => base,
+            WaitMode::Hybrid => base.safety_net(),
+        };
+        options.apply(base)
     }
 
     fn slot(&mut self, stage: Stage) -> &mut Option<PollSchedule> {
@@ -221,7 +277,7 @@ pub fn normalize_base_url(url: &str) -> Result<String, Error> {
 #[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EnvSettings {
-    /// The API key, when set.
+    /// The API key, when set and not empty.
     pub api_key: Option<String>,
     /// The base URL, when set and not empty.
     pub base_url: Option<String>,
@@ -239,7 +295,8 @@ impl EnvSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Result<String, std::env::VarError>) -> Self {
         let mut settings = Self::default();
         match lookup(API_KEY_ENV) {
-            Ok(key) => settings.api_key = Some(key),
+            Ok(key) if !key.trim().is_empty() => settings.api_key = Some(key),
+            Ok(_) => {}
             Err(std::env::VarError::NotUnicode(_)) => {
                 settings.problem = Some(format!("{API_KEY_ENV} is not valid UTF-8"));
             }
@@ -316,6 +373,48 @@ mod tests {
         assert_eq!(schedules.get(Stage::Generation), PollSchedule::generation());
         assert_eq!(schedules.get(Stage::Extension), PollSchedule::extension());
         assert_eq!(schedules.get(Stage::Upgrade4k), PollSchedule::upgrade_4k());
+    }
+
+    #[test]
+    fn the_schedule_choice_follows_stage_model_mode_and_options() {
+        let mut schedules = Schedules::default();
+        let none = WaitOptions::default();
+        let quality = Some(&Model::Veo3);
+        let hybrid = |stage, model| schedules.choose(stage, model, &none, WaitMode::Hybrid);
+        assert_eq!(
+            hybrid(Stage::Generation, quality),
+            PollSchedule::for_model(&Model::Veo3).safety_net()
+        );
+        assert_eq!(
+            hybrid(Stage::Extension, None),
+            PollSchedule::extension().safety_net()
+        );
+        assert_eq!(
+            schedules.choose(
+                Stage::Generation,
+                Some(&Model::Veo3Fast),
+                &none,
+                WaitMode::Polling
+            ),
+            PollSchedule::generation()
+        );
+        // The model only picks among presets: a configured generation schedule wins, and the
+        // model of a generation never changes another stage's schedule.
+        let fast = PollSchedule::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_secs(9),
+        );
+        schedules.set(Stage::Generation, fast.clone());
+        let options = WaitOptions::default().timeout(Duration::from_secs(5));
+        assert_eq!(
+            schedules.choose(Stage::Generation, quality, &options, WaitMode::Hybrid),
+            fast.safety_net().with_deadline(Duration::from_secs(5))
+        );
+        assert_eq!(
+            schedules.choose(Stage::Upgrade4k, quality, &none, WaitMode::Polling),
+            PollSchedule::upgrade_4k()
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::Error;
 use crate::api::{UpgradeStatus, Veo3Api};
 use crate::error::WaitTarget;
 use crate::event::{Event, Finish, Observer, PollStatus, PollTrigger};
-use crate::executor::Env;
+use crate::executor::Effects;
 use crate::schedule::PollSchedule;
 
 /// What one poll says about the thing awaited.
@@ -360,20 +360,20 @@ impl WaitState {
 }
 
 /// The async wait loop, written once.
-async fn drive<T, F, Fut>(mut wait: WaitState, env: &Env, mut poll: F) -> Result<T, Error>
+async fn drive<T, F, Fut>(mut wait: WaitState, effects: &Effects, mut poll: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Acceptance<T>, Error>>,
 {
     loop {
-        let Some(delay) = wait.next_delay(env.now(), env.random()) else {
-            return Err(wait.timed_out(env.now()));
+        let Some(delay) = wait.next_delay(effects.now(), effects.random()) else {
+            return Err(wait.timed_out(effects.now()));
         };
         if !delay.is_zero() {
-            env.sleeper().sleep(delay).await;
+            effects.sleeper().sleep(delay).await;
         }
         let result = poll().await;
-        match wait.observe(result, env.now()) {
+        match wait.observe(result, effects.now()) {
             WaitStep::Done(value) => return Ok(value),
             WaitStep::Continue => {}
             WaitStep::Fail(error) => return Err(error),
@@ -388,7 +388,7 @@ where
 ///
 /// ```
 /// use std::time::Duration;
-/// use veo3_core::{wait_for_task, Clock, Env, PollSchedule, SimulatedClock};
+/// use veo3_core::{wait_for_task, Clock, Effects, PollSchedule, SimulatedClock};
 ///
 /// # #[cfg(feature = "mock")] {
 /// use veo3_core::MockVeo3Api;
@@ -402,9 +402,9 @@ where
 ///     Ok(veo3_types::TaskRecord::from_data(&data).unwrap())
 /// });
 /// let clock = SimulatedClock::new();
-/// let env = Env::simulated(&clock).with_random(|| 0);
+/// let effects = Effects::simulated(&clock).with_random(|| 0);
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// let record = runtime.block_on(wait_for_task(&api, "t1", &PollSchedule::generation(), &env)).unwrap();
+/// let record = runtime.block_on(wait_for_task(&api, "t1", &PollSchedule::generation(), &effects)).unwrap();
 /// assert_eq!(record.video_urls(), ["https://f.example/v.mp4"]);
 /// // Three polls: at 90 s, then 20 s and 21 s later; no real time passed.
 /// assert_eq!(clock.now(), Duration::from_secs(131));
@@ -414,17 +414,17 @@ pub async fn wait_for_task(
     api: &dyn Veo3Api,
     task_id: &str,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let wait = WaitState::new(
         task_id,
         WaitTarget::Task,
         schedule,
-        env.observer().clone(),
-        env.now(),
+        effects.observer().clone(),
+        effects.now(),
     );
     let span = tracing::info_span!("veo3.wait", task_id, target = "task");
-    drive(wait, env, || async {
+    drive(wait, effects, || async {
         api.record_info(task_id).await.map(accept_task)
     })
     .instrument(span)
@@ -438,18 +438,18 @@ pub async fn wait_for_1080p(
     task_id: &str,
     index: Option<u32>,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<Hd1080pResult, Error> {
     let wait = WaitState::new(
         task_id,
         WaitTarget::Hd1080p,
         schedule,
-        env.observer().clone(),
-        env.now(),
+        effects.observer().clone(),
+        effects.now(),
     )
     .with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p");
-    drive(wait, env, || async {
+    drive(wait, effects, || async {
         api.hd_1080p(task_id, index).await.map(accept_upgrade)
     })
     .instrument(span)
@@ -462,17 +462,17 @@ pub async fn wait_for_4k(
     api: &dyn Veo3Api,
     request: &Upgrade4kRequest,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<Upgrade4kResult, Error> {
     let wait = WaitState::new(
         request.task_id.as_str(),
         WaitTarget::Upgrade4k,
         schedule,
-        env.observer().clone(),
-        env.now(),
+        effects.observer().clone(),
+        effects.now(),
     );
     let span = tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k");
-    drive(wait, env, || async {
+    drive(wait, effects, || async {
         api.upgrade_4k(request).await.map(accept_upgrade)
     })
     .instrument(span)
@@ -487,16 +487,13 @@ pub async fn upgrade_4k_and_wait(
     api: &dyn Veo3Api,
     request: &Upgrade4kRequest,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<Upgrade4kResult, Error> {
     match api.upgrade_4k(request).await? {
         UpgradeStatus::Ready(result) => Ok(result),
         UpgradeStatus::Processing { .. } => {
-            env.observer().emit(&Event::submitted(
-                Endpoint::Upgrade4k,
-                request.task_id.as_str(),
-            ));
-            wait_for_4k(api, request, schedule, env).await
+            announce_submitted(effects.observer(), Endpoint::Upgrade4k, &request.task_id);
+            wait_for_4k(api, request, schedule, effects).await
         }
     }
 }
@@ -509,10 +506,10 @@ pub async fn generate_and_wait(
     api: &dyn Veo3Api,
     request: &GenerateRequest,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
-    let task_id = submit_generation(api, request, env).await?;
-    wait_for_task(api, &task_id, schedule, env).await
+    let task_id = submit_generation(api, request, effects).await?;
+    wait_for_task(api, &task_id, schedule, effects).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it. The stitched video
@@ -521,10 +518,10 @@ pub async fn extend_and_wait(
     api: &dyn Veo3Api,
     request: &ExtendRequest,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
-    let task_id = submit_extension(api, request, env).await?;
-    wait_for_task(api, &task_id, schedule, env).await
+    let task_id = submit_extension(api, request, effects).await?;
+    wait_for_task(api, &task_id, schedule, effects).await
 }
 
 /// Sends a generation (billable, at most once) and announces the new task: the first half of
@@ -532,13 +529,10 @@ pub async fn extend_and_wait(
 pub(crate) async fn submit_generation(
     api: &dyn Veo3Api,
     request: &GenerateRequest,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<String, Error> {
     let created = api.generate(request).await?;
-    env.observer().emit(&Event::submitted(
-        Endpoint::Generate,
-        created.task_id.as_str(),
-    ));
+    announce_submitted(effects.observer(), Endpoint::Generate, &created.task_id);
     Ok(created.task_id)
 }
 
@@ -546,20 +540,27 @@ pub(crate) async fn submit_generation(
 pub(crate) async fn submit_extension(
     api: &dyn Veo3Api,
     request: &ExtendRequest,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<String, Error> {
     let created = api.extend(request).await?;
-    env.observer().emit(&Event::submitted(
-        Endpoint::Extend,
-        created.task_id.as_str(),
-    ));
+    announce_submitted(effects.observer(), Endpoint::Extend, &created.task_id);
     Ok(created.task_id)
+}
+
+/// Announces a task a flow has just created (a generation, an extension, an accepted 4K job):
+/// [`Event::Submitted`] to `observer` and a `tracing` line. The one place both clients'
+/// submit-and-wait flows announce a submission, so the id reaches the caller before any wait.
+pub fn announce_submitted(observer: &Observer, endpoint: Endpoint, task_id: &str) {
+    tracing::info!(task_id, endpoint = endpoint.name(), "task submitted");
+    observer.emit(&Event::submitted(endpoint, task_id));
 }
 
 mod hybrid;
 
 pub(crate) use hybrid::trigger_of;
-pub use hybrid::{extend_and_wait_hybrid, generate_and_wait_hybrid, wait_for_task_hybrid};
+pub use hybrid::{
+    extend_and_wait_hybrid, generate_and_wait_hybrid, wait_for_task_hybrid, warn_without_callback,
+};
 
 #[cfg(test)]
 mod tests;

@@ -8,28 +8,22 @@ use async_trait::async_trait;
 use reqwest::header::HeaderValue;
 use veo3_core::download::DownloadPolicy;
 use veo3_core::{
-    ApiClient, ApiKey, Env, Error, Executor, Observer, PollSchedule, RetryBudget, RetryPolicy,
+    ApiClient, Effects, Error, Executor, Observer, PollSchedule, RetryBudget, RetryPolicy,
     SystemClock, UpgradeStatus, Veo3Api,
 };
 use veo3_types::{
-    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
+    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, Model, TaskCreated, TaskRecord,
     Upgrade4kRequest, Upgrade4kResult,
 };
 
 use crate::transport::{ReqwestTransport, TokioSleeper};
 
 pub use veo3_core::settings::{API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Stage, WaitOptions};
-use veo3_core::settings::{EnvSettings, Schedules, normalize_base_url};
+use veo3_core::settings::{ClientConfig, ClientSettings, Schedules, WaitMode};
 
-/// The default time to establish a connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The default limit on the size of an API answer read into memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// The default time a download may go without receiving a byte before the transfer counts as
-/// cut (and is resumed).
-pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub use veo3_core::settings::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOWNLOAD_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+};
 
 /// The async Veo 3 client. Cheap to clone (an `Arc` inside); clones share the connection pool
 /// and the retry budget. Its `Debug` never shows the key.
@@ -72,18 +66,23 @@ impl Client {
 
     /// The observer receiving this client's events.
     pub fn observer(&self) -> &Observer {
-        self.inner.api.env().observer()
+        self.inner.api.effects().observer()
     }
 
-    /// The environment (clock, sleeper, observer) the flows run in.
-    pub fn env(&self) -> &Env {
-        self.inner.api.env()
+    /// The effects (clock, sleeper, observer, randomness) the flows run in.
+    pub fn effects(&self) -> &Effects {
+        self.inner.api.effects()
     }
 
     /// The poll schedule used for `stage` when a call does not override it; for
     /// [`Stage::Generation`] without an explicit schedule, the Fast-model preset.
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
         self.inner.schedules.get(stage)
+    }
+
+    /// The schedule of a polling wait: the core's one choice ([`Schedules::choose`]).
+    fn schedule(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
+        (self.inner.schedules).choose(stage, model, wait, WaitMode::Polling)
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it to finish.
@@ -95,8 +94,8 @@ impl Client {
         request: &GenerateRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let base = self.inner.schedules.for_model(&request.model);
-        veo3_core::generate_and_wait(self, request, &wait.apply(base), self.env()).await
+        let schedule = self.schedule(Stage::Generation, Some(&request.model), wait);
+        veo3_core::generate_and_wait(self, request, &schedule, self.effects()).await
     }
 
     /// Waits for an existing generation or extension task to finish.
@@ -105,8 +104,8 @@ impl Client {
         task_id: &str,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = wait.apply(self.poll_schedule(Stage::Generation));
-        veo3_core::wait_for_task(self, task_id, &schedule, self.env()).await
+        let schedule = self.schedule(Stage::Generation, None, wait);
+        veo3_core::wait_for_task(self, task_id, &schedule, self.effects()).await
     }
 
     /// Requests the 1080p version of video `index` (default 0) of a finished task and waits
@@ -117,8 +116,8 @@ impl Client {
         index: Option<u32>,
         wait: &WaitOptions,
     ) -> Result<Hd1080pResult, Error> {
-        let schedule = wait.apply(self.poll_schedule(Stage::Hd1080p));
-        veo3_core::wait_for_1080p(self, task_id, index, &schedule, self.env()).await
+        let schedule = self.schedule(Stage::Hd1080p, None, wait);
+        veo3_core::wait_for_1080p(self, task_id, index, &schedule, self.effects()).await
     }
 
     /// Requests the 4K version (billable, sent at most once) and waits until it is ready.
@@ -127,8 +126,8 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = wait.apply(self.poll_schedule(Stage::Upgrade4k));
-        veo3_core::upgrade_4k_and_wait(self, request, &schedule, self.env()).await
+        let schedule = self.schedule(Stage::Upgrade4k, None, wait);
+        veo3_core::upgrade_4k_and_wait(self, request, &schedule, self.effects()).await
     }
 
     /// Waits for a 4K job that was already requested (by repeating the request, which does
@@ -138,8 +137,8 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = wait.apply(self.poll_schedule(Stage::Upgrade4k));
-        veo3_core::wait_for_4k(self, request, &schedule, self.env()).await
+        let schedule = self.schedule(Stage::Upgrade4k, None, wait);
+        veo3_core::wait_for_4k(self, request, &schedule, self.effects()).await
     }
 
     /// Submits an extension (billable, sent at most once) and waits for it; the stitched
@@ -149,8 +148,8 @@ impl Client {
         request: &ExtendRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = wait.apply(self.poll_schedule(Stage::Extension));
-        veo3_core::extend_and_wait(self, request, &schedule, self.env()).await
+        let schedule = self.schedule(Stage::Extension, None, wait);
+        veo3_core::extend_and_wait(self, request, &schedule, self.effects()).await
     }
 }
 
@@ -229,129 +228,108 @@ impl fmt::Debug for Client {
 #[derive(Clone, Default)]
 #[must_use]
 pub struct ClientBuilder {
-    api_key: Option<String>,
-    base_url: Option<String>,
-    connect_timeout: Option<Duration>,
-    attempt_timeout: Option<Option<Duration>>,
-    timeout: Option<Option<Duration>>,
-    user_agent: Option<String>,
-    retry_policy: Option<RetryPolicy>,
-    retry_budget: Option<Arc<RetryBudget>>,
-    schedules: Schedules,
-    download_policy: Option<DownloadPolicy>,
-    download_idle_timeout: Option<Option<Duration>>,
-    max_response_bytes: Option<usize>,
-    observer: Option<Observer>,
+    settings: ClientSettings,
     http_client: Option<reqwest::Client>,
-    env: Option<Env>,
-    env_error: Option<String>,
+    effects: Option<Effects>,
 }
 
 impl ClientBuilder {
     /// The API key (required). Surrounding whitespace is trimmed.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
+        self.settings.api_key(key);
         self
     }
 
     /// The API base URL (default [`DEFAULT_BASE_URL`]); a trailing slash is ignored. Only
     /// this URL's origin ever receives the key.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
+        self.settings.base_url(url);
         self
     }
 
-    /// Reads `KIE_API_KEY` (when set) and `KIE_BASE_URL` (when set and not empty).
+    /// Reads `KIE_API_KEY` and `KIE_BASE_URL` (an empty variable counts as unset), used
+    /// unless the builder is given a key or base URL of its own (in any order).
     pub fn from_env(mut self) -> Self {
-        let env = EnvSettings::read();
-        if env.api_key.is_some() {
-            self.api_key = env.api_key;
-        }
-        if env.base_url.is_some() {
-            self.base_url = env.base_url;
-        }
-        if env.problem.is_some() {
-            self.env_error = env.problem;
-        }
+        self.settings.from_env();
         self
     }
 
     /// Time to establish a connection (default 10 s). Applies to the client this builder
     /// creates, not to one given with [`ClientBuilder::http_client`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.settings.connect_timeout(timeout);
         self
     }
 
     /// Time limit of one attempt of an API call (default 60 s; overrides the retry policy's
-    /// [`RetryPolicy::attempt_timeout`]).
+    /// [`RetryPolicy::attempt_timeout`], whichever is set first).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(Some(timeout));
+        self.settings.attempt_timeout(timeout);
         self
     }
 
     /// Time limit of a whole API call, retries and their pauses included (default 3 min;
-    /// overrides the retry policy's [`RetryPolicy::deadline`]). Waits have their own
-    /// deadlines ([`WaitOptions::timeout`], the poll schedules).
+    /// overrides the retry policy's [`RetryPolicy::deadline`], whichever is set first). Waits
+    /// have their own deadlines ([`WaitOptions::timeout`], the poll schedules).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(Some(timeout));
+        self.settings.timeout(timeout);
         self
     }
 
     /// The `User-Agent` of API requests (default `veo3-reqwest/<version>`).
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.user_agent = Some(agent.into());
+        self.settings.user_agent(agent);
         self
     }
 
     /// How API calls are retried (default [`RetryPolicy::default`]).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = Some(policy);
+        self.settings.retry_policy(policy);
         self
     }
 
     /// Shares a retry budget (e.g. between several clients of one account); by default each
     /// client has its own.
     pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
-        self.retry_budget = Some(budget);
+        self.settings.retry_budget(budget);
         self
     }
 
     /// The poll schedule of `stage` (default: the core's preset for it).
     pub fn poll_schedule(mut self, stage: Stage, schedule: PollSchedule) -> Self {
-        self.schedules.set(stage, schedule);
+        self.settings.poll_schedule(stage, schedule);
         self
     }
 
     /// The same poll schedule for every stage (handy against a sandbox).
     pub fn poll_schedules(mut self, schedule: PollSchedule) -> Self {
-        self.schedules.set_all(schedule);
+        self.settings.poll_schedules(schedule);
         self
     }
 
     /// How downloads resume and refresh links (default [`DownloadPolicy::default`]).
     pub fn download_policy(mut self, policy: DownloadPolicy) -> Self {
-        self.download_policy = Some(policy);
+        self.settings.download_policy(policy);
         self
     }
 
     /// How long a download may receive nothing before the transfer counts as cut and is
     /// resumed (default 60 s; `None`: no limit).
     pub fn download_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.download_idle_timeout = Some(timeout);
+        self.settings.download_idle_timeout(timeout);
         self
     }
 
-    /// The largest API answer read into memory (default 4 MiB); longer answers are cut and
-    /// reported as unreadable.
+    /// The largest API answer read into memory (default 4 MiB, at least 1 KiB); a longer
+    /// answer is an error that says so.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = Some(bytes);
+        self.settings.max_response_bytes(bytes);
         self
     }
 
     /// Receives progress events (submitted, polled, retrying, finished, download progress).
     pub fn observer(mut self, observer: Observer) -> Self {
-        self.observer = Some(observer);
+        self.settings.observer(observer);
         self
     }
 
@@ -363,39 +341,32 @@ impl ClientBuilder {
         self
     }
 
-    /// Runs retries and waits in `env` instead of real time (tests with a
+    /// Runs retries and waits in `effects` instead of real time (tests with a
     /// [`SimulatedClock`](veo3_core::SimulatedClock)). The builder's observer, if any, is
     /// added to it.
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+    pub fn effects(mut self, effects: Effects) -> Self {
+        self.effects = Some(effects);
         self
+    }
+
+    /// The settings as the client will use them: the core's
+    /// [`ClientSettings::resolve`], which decides defaults and precedence for both clients.
+    pub fn config(&self) -> Result<ClientConfig, Error> {
+        self.settings.resolve()
     }
 
     /// Builds the client. Fails without a usable key or with an unusable base URL or user
     /// agent; no request is sent.
     pub fn build(self) -> Result<Client, Error> {
-        if let Some(problem) = self.env_error {
-            return Err(Error::invalid_input(problem));
-        }
-        let key = match self.api_key {
-            Some(key) => ApiKey::new(key)?,
-            None => {
-                return Err(Error::invalid_input(format!(
-                    "no API key: pass one to the builder or set {API_KEY_ENV}"
-                )));
-            }
-        };
-        let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let config = self.config()?;
         let user_agent = HeaderValue::from_str(
-            self.user_agent
-                .as_deref()
-                .unwrap_or(concat!("veo3-reqwest/", env!("CARGO_PKG_VERSION"))),
+            config.user_agent_or(concat!("veo3-reqwest/", env!("CARGO_PKG_VERSION"))),
         )
         .map_err(|_| Error::invalid_input("the user agent cannot be sent in an HTTP header"))?;
         let http = match self.http_client {
             Some(http) => http,
             None => http_builder()
-                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .connect_timeout(config.connect_timeout)
                 .tcp_nodelay(true)
                 // Shorter than common server keep-alive limits (60-75 s), so a billable
                 // request is rarely written into a connection the server has just closed,
@@ -411,40 +382,28 @@ impl ClientBuilder {
                     ))
                 })?,
         };
-        let mut policy = self.retry_policy.unwrap_or_default();
-        if let Some(attempt) = self.attempt_timeout {
-            policy = policy.with_attempt_timeout(attempt);
-        }
-        if let Some(deadline) = self.timeout {
-            policy = policy.with_deadline(deadline);
-        }
-        let mut env = self
-            .env
-            .unwrap_or_else(|| Env::new(Arc::new(SystemClock::new()), Arc::new(TokioSleeper)));
-        if let Some(observer) = self.observer {
-            env = env.with_observer(observer);
+        let mut effects = self
+            .effects
+            .unwrap_or_else(|| Effects::new(Arc::new(SystemClock::new()), Arc::new(TokioSleeper)));
+        if config.observer.is_active() {
+            effects = effects.with_observer(config.observer.clone());
         }
         let transport = ReqwestTransport::new(
             http,
-            base_url,
-            &key,
+            config.base_url.clone(),
+            &config.api_key,
             Some(user_agent),
-            self.max_response_bytes
-                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
-                .max(1024),
+            config.max_response_bytes,
         )?;
-        let mut executor = Executor::new(policy, env).with_secret(key);
-        if let Some(budget) = self.retry_budget {
-            executor = executor.with_budget(budget);
-        }
+        let executor = Executor::new(config.retry_policy.clone(), effects)
+            .with_secret(config.api_key.clone())
+            .with_budget(config.retry_budget());
         Ok(Client {
             inner: Arc::new(Inner {
                 api: ApiClient::new(transport, executor),
-                schedules: self.schedules,
-                download_policy: self.download_policy.unwrap_or_default(),
-                download_idle_timeout: self
-                    .download_idle_timeout
-                    .unwrap_or(Some(DEFAULT_DOWNLOAD_IDLE_TIMEOUT)),
+                schedules: config.schedules,
+                download_policy: config.download_policy,
+                download_idle_timeout: config.download_idle_timeout,
             }),
         })
     }
@@ -453,9 +412,7 @@ impl ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
-            .field("base_url", &self.base_url)
-            .field("retry_policy", &self.retry_policy)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }

@@ -237,10 +237,10 @@ impl Client {
         check_url(original)?;
         let failed = |reason: DownloadError| Error::download(original, reason);
         let http = &self.inner.api.transport().http;
-        let env = self.env();
+        let effects = self.effects();
         let idle = self.inner.download_idle_timeout;
         let mut state = DownloadState::new(self.inner.download_policy.clone());
-        let mut progress = Progress::new(env.observer());
+        let mut progress = Progress::new(effects.observer());
         let mut url = original.to_owned();
         let redacted = redact_url(original);
         loop {
@@ -266,7 +266,10 @@ impl Client {
                         .map_or_else(|| "no answer in time".to_owned(), describe);
                     tracing::debug!(url = %redacted, %reason, "download request failed; resuming");
                     state.on_interrupted().map_err(failed)?;
-                    env.sleeper().sleep(state.backoff(env.random())).await;
+                    effects
+                        .sleeper()
+                        .sleep(state.backoff(effects.random()))
+                        .await;
                     continue;
                 }
             };
@@ -284,7 +287,10 @@ impl Client {
                 }
                 HeadAction::Retry => {
                     tracing::debug!(url = %redacted, status = head.status, "file host failed; retrying");
-                    env.sleeper().sleep(state.backoff(env.random())).await;
+                    effects
+                        .sleeper()
+                        .sleep(state.backoff(effects.random()))
+                        .await;
                     continue;
                 }
                 HeadAction::Write { truncate } => {
@@ -336,7 +342,10 @@ impl Client {
                     state.on_interrupted().map_err(failed)?;
                 }
             }
-            env.sleeper().sleep(state.backoff(env.random())).await;
+            effects
+                .sleeper()
+                .sleep(state.backoff(effects.random()))
+                .await;
         }
     }
 }

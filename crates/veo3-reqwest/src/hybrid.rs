@@ -1,10 +1,12 @@
 //! Hybrid waits: finish as soon as a verified callback for the task arrives, confirmed by
 //! one record-info read, with rare polling kept as the safety net. The loop is the core's
-//! ([`veo3_core::wait_for_task_hybrid`]); this module only picks the schedules.
+//! ([`veo3_core::wait_for_task_hybrid`]) and so is the schedule choice
+//! ([`Schedules::choose`](veo3_core::settings::Schedules::choose)).
 
+use veo3_core::settings::WaitMode;
 use veo3_core::webhook::Inbox;
 use veo3_core::{Error, PollSchedule};
-use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord};
+use veo3_types::{ExtendRequest, GenerateRequest, Model, TaskRecord};
 
 use crate::{Client, Stage, WaitOptions};
 
@@ -41,8 +43,8 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, wait);
-        veo3_core::wait_for_task_hybrid(self, task_id, inbox, &schedule, self.env()).await
+        let schedule = self.safety_net(Stage::Generation, None, wait);
+        veo3_core::wait_for_task_hybrid(self, task_id, inbox, &schedule, self.effects()).await
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it with
@@ -54,8 +56,8 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, wait);
-        veo3_core::generate_and_wait_hybrid(self, request, inbox, &schedule, self.env()).await
+        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait);
+        veo3_core::generate_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
     }
 
     /// Submits an extension (billable, sent at most once) and waits for it with the hybrid
@@ -66,12 +68,14 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Extension, wait);
-        veo3_core::extend_and_wait_hybrid(self, request, inbox, &schedule, self.env()).await
+        let schedule = self.safety_net(Stage::Extension, None, wait);
+        veo3_core::extend_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
     }
 
-    /// The safety-net schedule of a hybrid wait of `stage`, with `wait` applied.
-    fn safety_net(&self, stage: Stage, wait: &WaitOptions) -> PollSchedule {
-        wait.apply(self.poll_schedule(stage).safety_net())
+    /// The schedule of a hybrid wait: the core's one choice ([`Schedules::choose`]).
+    ///
+    /// [`Schedules::choose`]: veo3_core::settings::Schedules::choose
+    fn safety_net(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
+        (self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid)
     }
 }

@@ -49,9 +49,9 @@
 //!   [`Client::builder`] ([`ClientBuilder`]: base URL, connect / attempt / overall timeouts,
 //!   user agent, [`RetryPolicy`] and a shared [`RetryBudget`], a [`PollSchedule`] per
 //!   [`Stage`], [`DownloadPolicy`] and the download idle timeout, the API answer size limit,
-//!   an [`Observer`], a caller's `reqwest::Client`, and an [`Env`] for simulated time in
+//!   an [`Observer`], a caller's `reqwest::Client`, and an [`Effects`] for simulated time in
 //!   tests); [`Client::base_url`], [`Client::poll_schedule`], [`Client::observer`],
-//!   [`Client::env`].
+//!   [`Client::effects`].
 //! - Every endpoint through [`Veo3Api`] (`generate`, `record_info`, `hd_1080p`, `upgrade_4k`,
 //!   `extend`, `credits`, `download_url`), each one logical call with the core's retries.
 //! - Flows bounded by deadlines and reporting [`Event`]s: [`Client::generate_and_wait`],
@@ -91,7 +91,7 @@ pub use veo3_core::webhook::Inbox;
 
 pub use veo3_core::download::{DownloadError, DownloadPolicy};
 pub use veo3_core::{
-    ApiKey, Env, Error, Event, Finish, Observer, PollSchedule, PollStatus, RetryBudget,
+    ApiKey, Effects, Error, Event, Finish, Observer, PollSchedule, PollStatus, RetryBudget,
     RetryPolicy, RetryReason, UpgradeStatus, Veo3Api, WaitTarget,
 };
 pub use veo3_types::{

@@ -111,7 +111,7 @@ impl ReqwestTransport {
             })
             .collect();
         // API answers are small; bound what a misbehaving server or proxy can make us hold.
-        // An oversized body is cut at the limit, which the core then reports as unreadable.
+        // Past the limit the core decides what the answer means (`HttpResponse::oversized`).
         let mut body = Vec::with_capacity(
             response
                 .content_length()
@@ -130,9 +130,11 @@ impl ReqwestTransport {
                 tracing::warn!(
                     limit = self.max_body_bytes,
                     endpoint = request.endpoint.name(),
-                    "API answer larger than the limit; cut"
+                    "API answer larger than the limit"
                 );
-                break;
+                let mut answer = HttpResponse::oversized(status, self.max_body_bytes, body);
+                answer.headers = headers;
+                return Ok(answer);
             }
             body.extend_from_slice(&chunk);
         }

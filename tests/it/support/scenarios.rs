@@ -34,7 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use veo3_core::download::DownloadPolicy;
-use veo3_core::{Error, Observer, PollSchedule, RetryPolicy, UpgradeStatus};
+use veo3_core::settings::{Schedules, Stage, WaitMode, WaitOptions};
+use veo3_core::webhook::Inbox;
+use veo3_core::{Error, Event, Observer, PollSchedule, RetryPolicy, SimulatedClock, UpgradeStatus};
 use veo3_sandbox::{
     Durations, Fault, FaultPlan, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape,
 };
@@ -64,6 +66,13 @@ pub(crate) struct Setup {
     pub(crate) download: DownloadPolicy,
     /// Receives the client's events.
     pub(crate) observer: Observer,
+    /// Simulated time for the client (its clock and sleeper, no jitter), for scenarios that
+    /// check the schedule a wait follows; `None`: real time.
+    pub(crate) clock: Option<SimulatedClock>,
+    /// Leaves every stage on the core's presets instead of `schedule`.
+    pub(crate) preset_schedules: bool,
+    /// The client's `max_response_bytes`, when a scenario sets it.
+    pub(crate) max_response_bytes: Option<usize>,
 }
 
 impl Setup {
@@ -86,6 +95,9 @@ impl Setup {
             .with_jitter(0.0),
             download: DownloadPolicy::default().with_initial_backoff(Duration::from_millis(5)),
             observer: Observer::none(),
+            clock: None,
+            preset_schedules: false,
+            max_response_bytes: None,
         }
     }
 }
@@ -138,6 +150,13 @@ pub(crate) trait Flows: Send + Sync {
     fn extend_and_wait(&self, request: ExtendRequest) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Download `url` to `path` (atomically), returning the bytes written.
     fn download(&self, url: String, path: PathBuf) -> BoxFuture<'_, Result<u64, Error>>;
+    /// Generate and wait for the task with the hybrid wait (callbacks into `inbox`, rare
+    /// safety-net polls).
+    fn generate_and_wait_hybrid(
+        &self,
+        request: GenerateRequest,
+        inbox: Inbox,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
 }
 
 /// Builds a client under test for a sandbox.
@@ -153,6 +172,10 @@ pub(crate) struct Ctx {
     pub(crate) dir: tempfile::TempDir,
     /// The response shape served.
     pub(crate) shape: Shape,
+    /// What built `flows`, for scenarios that need a client set up differently.
+    pub(crate) connect: Connect,
+    /// The setup `flows` was built from.
+    pub(crate) setup: Setup,
 }
 
 impl Ctx {
@@ -327,6 +350,18 @@ pub(crate) fn table() -> Vec<Scenario> {
             sandbox: frozen_sandbox,
             run: invalid_request,
         },
+        Scenario {
+            name: "a Quality-model hybrid wait follows the core's schedule for Quality",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().durations(Durations::uniform(Duration::ZERO)),
+            run: quality_hybrid_wait,
+        },
+        Scenario {
+            name: "an answer beyond max_response_bytes is an error naming the limit",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: oversized_answer,
+        },
     ]);
     rows
 }
@@ -344,6 +379,8 @@ pub(crate) async fn run_scenario(scenario: &Scenario, connect: Connect) {
         sandbox,
         dir: tempfile::tempdir().expect("temp dir"),
         shape: scenario.shape,
+        connect,
+        setup,
     };
     (scenario.run)(&ctx).await;
     assert_eq!(
@@ -1050,4 +1087,84 @@ pub(crate) async fn run_fault_mix(connect: Connect, flows: usize) {
         ok >= flows * 3 / 4,
         "most flows end in a file ({ok} of {flows}); stats: {stats:?}"
     );
+}
+
+/// A hybrid wait for a Quality generation follows the schedule the core chooses for it (the
+/// Quality preset made a safety net) in both clients: with no callback coming, the first and
+/// only poll is at that schedule's first delay, on simulated time. The async client once
+/// chose the hybrid schedule without the model.
+fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = polls.clone();
+        let setup = Setup {
+            clock: Some(SimulatedClock::new()),
+            preset_schedules: true,
+            observer: Observer::new(move |event| {
+                if let Event::Polled { elapsed, .. } = event {
+                    seen.lock().expect("not poisoned").push(*elapsed);
+                }
+            }),
+            ..ctx.setup.clone()
+        };
+        let flows = (ctx.connect)(&setup);
+        let request = GenerateRequest::builder("A slow crane shot over a misty harbour")
+            .model(veo3_types::Model::Veo3)
+            .build()
+            .expect("valid request");
+        let record = flows
+            .generate_and_wait_hybrid(request, Inbox::new())
+            .await
+            .unwrap_or_else(|e| panic!("{}: hybrid wait failed: {e}", flows.name()));
+        assert_eq!(record.state, TaskState::Success);
+        let chosen = Schedules::default().choose(
+            Stage::Generation,
+            Some(&veo3_types::Model::Veo3),
+            &WaitOptions::default(),
+            WaitMode::Hybrid,
+        );
+        assert_eq!(
+            *polls.lock().expect("not poisoned"),
+            [chosen.first_delay],
+            "{}: one poll, at the Quality safety net's first delay",
+            flows.name()
+        );
+    })
+}
+
+/// An answer beyond the client's `max_response_bytes` is one error in both clients: it names
+/// the limit, keeps the task id, and is retried or not like any other unreadable answer of a
+/// read (the sandbox echoes the prompt in record-info, so a long prompt makes a long record).
+fn oversized_answer(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let limit = veo3_core::settings::MIN_RESPONSE_BYTES;
+        let setup = Setup {
+            max_response_bytes: Some(limit),
+            ..ctx.setup.clone()
+        };
+        let flows = (ctx.connect)(&setup);
+        let created = flows
+            .generate(text(&"a very long and detailed prompt ".repeat(60)))
+            .await
+            .unwrap_or_else(|e| panic!("{}: a short answer is read: {e}", flows.name()));
+        let error = flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect_err("the record is longer than the limit");
+        let name = flows.name();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("exceeded the {limit}-byte limit")),
+            "{name}: {error}"
+        );
+        assert!(!error.is_outcome_unknown(), "{name}: {error}");
+        assert_eq!(error.task_id(), Some(created.task_id.as_str()), "{name}");
+        let reads = ctx.sandbox.stats().requests(Route::RecordInfo);
+        if error.is_retryable() {
+            assert!(reads > 1, "{name}: a retryable read is retried");
+        } else {
+            assert_eq!(reads, 1, "{name}: a final error is not retried");
+        }
+    })
 }

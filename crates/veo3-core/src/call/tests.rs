@@ -338,3 +338,43 @@ fn record_info_reads_the_same_with_and_without_the_one_pass_reader() {
         "every answer above has the current shape"
     );
 }
+
+#[test]
+fn an_oversized_answer_names_the_limit_and_follows_the_unreadable_rule() {
+    // Even a well-formed success is refused once it went beyond the limit: the body is cut.
+    let head = br#"{"code":200,"msg":"success","data":{"taskId":"t-1"}}"#.to_vec();
+    let oversized = HttpResponse::oversized(200, 1024, head);
+    let request = GenerateRequest::builder("a fox").build().expect("valid");
+    let Evaluation::Failed(error) = Call::generate(&request)
+        .unwrap()
+        .evaluate(Ok(oversized.clone()))
+    else {
+        panic!("an oversized billable answer is final");
+    };
+    assert!(
+        error.is_outcome_unknown(),
+        "a billable call may have created a task: {error}"
+    );
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause.is_some_and(|cause| cause.contains("exceeded the 1024-byte limit")),
+        "{error:?}"
+    );
+    // A read follows the same rule as any other unreadable answer of a read.
+    let oversized_read = Call::credits().evaluate(Ok(oversized.clone()));
+    let unreadable_read = Call::credits().evaluate(Ok(HttpResponse::new(200, "{not json")));
+    assert_eq!(
+        matches!(oversized_read, Evaluation::Retryable { .. }),
+        matches!(unreadable_read, Evaluation::Retryable { .. }),
+    );
+    let error = Call::record_info("t-1")
+        .unwrap()
+        .decode(&oversized)
+        .unwrap_err();
+    assert!(!error.is_outcome_unknown());
+    assert_eq!(error.task_id(), Some("t-1"));
+    assert!(
+        error.to_string().contains("exceeded the 1024-byte limit"),
+        "{error}"
+    );
+}

@@ -18,7 +18,7 @@ use crate::Error;
 use crate::api::Veo3Api;
 use crate::error::WaitTarget;
 use crate::event::PollTrigger;
-use crate::executor::Env;
+use crate::executor::Effects;
 use crate::schedule::PollSchedule;
 use crate::webhook::{Inbox, VerifiedCallback};
 
@@ -26,7 +26,7 @@ use crate::webhook::{Inbox, VerifiedCallback};
 /// when a callback for the task reaches `inbox`.
 async fn drive_hybrid<T, F, Fut>(
     mut wait: WaitState,
-    env: &Env,
+    effects: &Effects,
     inbox: &Inbox,
     mut poll: F,
 ) -> Result<T, Error>
@@ -35,17 +35,17 @@ where
     Fut: Future<Output = Result<Acceptance<T>, Error>>,
 {
     loop {
-        let Some(delay) = wait.next_delay(env.now(), env.random()) else {
-            return Err(wait.timed_out(env.now()));
+        let Some(delay) = wait.next_delay(effects.now(), effects.random()) else {
+            return Err(wait.timed_out(effects.now()));
         };
         // A callback kept in the inbox (it arrived before this round, even before the wait
         // began) wins at once, without starting the sleep.
         let hint = inbox
-            .wait_until(wait.task_id(), env.sleeper().sleep(delay))
+            .wait_until(wait.task_id(), effects.sleeper().sleep(delay))
             .await;
         let trigger = trigger_of(hint.as_ref());
         let result = poll().await;
-        match wait.observe_triggered(result, env.now(), trigger) {
+        match wait.observe_triggered(result, effects.now(), trigger) {
             WaitStep::Done(value) => return Ok(value),
             WaitStep::Continue => {}
             WaitStep::Fail(error) => return Err(error),
@@ -84,7 +84,7 @@ pub(crate) fn trigger_of(hint: Option<&VerifiedCallback>) -> PollTrigger {
 /// use std::time::Duration;
 /// use veo3_core::types::Callback;
 /// use veo3_core::webhook::{Inbox, VerifiedCallback};
-/// use veo3_core::{wait_for_task_hybrid, Clock, Env, PollSchedule, SimulatedClock};
+/// use veo3_core::{wait_for_task_hybrid, Clock, Effects, PollSchedule, SimulatedClock};
 ///
 /// # #[cfg(feature = "mock")] {
 /// use veo3_core::MockVeo3Api;
@@ -100,11 +100,11 @@ pub(crate) fn trigger_of(hint: Option<&VerifiedCallback>) -> PollTrigger {
 /// inbox.deliver(VerifiedCallback::new("t1", Callback::from_slice(body).unwrap()));
 ///
 /// let clock = SimulatedClock::new();
-/// let env = Env::simulated(&clock);
+/// let effects = Effects::simulated(&clock);
 /// let schedule = PollSchedule::generation().safety_net();
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let record = runtime
-///     .block_on(wait_for_task_hybrid(&api, "t1", &inbox, &schedule, &env))
+///     .block_on(wait_for_task_hybrid(&api, "t1", &inbox, &schedule, &effects))
 ///     .unwrap();
 /// assert_eq!(record.video_urls(), ["https://f.example/v.mp4"]);
 /// assert_eq!(clock.now(), Duration::ZERO); // one read, no waiting
@@ -115,17 +115,17 @@ pub async fn wait_for_task_hybrid(
     task_id: &str,
     inbox: &Inbox,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let wait = WaitState::new(
         task_id,
         WaitTarget::Task,
         schedule,
-        env.observer().clone(),
-        env.now(),
+        effects.observer().clone(),
+        effects.now(),
     );
     let span = tracing::info_span!("veo3.wait", task_id, target = "task", hybrid = true);
-    drive_hybrid(wait, env, inbox, || async {
+    drive_hybrid(wait, effects, inbox, || async {
         api.record_info(task_id).await.map(accept_task)
     })
     .instrument(span)
@@ -140,11 +140,11 @@ pub async fn generate_and_wait_hybrid(
     request: &GenerateRequest,
     inbox: &Inbox,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     warn_without_callback(request.call_back_url.as_deref());
-    let task_id = super::submit_generation(api, request, env).await?;
-    wait_for_task_hybrid(api, &task_id, inbox, schedule, env).await
+    let task_id = super::submit_generation(api, request, effects).await?;
+    wait_for_task_hybrid(api, &task_id, inbox, schedule, effects).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it with
@@ -154,16 +154,17 @@ pub async fn extend_and_wait_hybrid(
     request: &ExtendRequest,
     inbox: &Inbox,
     schedule: &PollSchedule,
-    env: &Env,
+    effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     warn_without_callback(request.call_back_url.as_deref());
-    let task_id = super::submit_extension(api, request, env).await?;
-    wait_for_task_hybrid(api, &task_id, inbox, schedule, env).await
+    let task_id = super::submit_extension(api, request, effects).await?;
+    wait_for_task_hybrid(api, &task_id, inbox, schedule, effects).await
 }
 
-/// A hybrid wait for a task created without `callBackUrl` still works (it polls), but is
-/// almost certainly not what the caller meant.
-pub(crate) fn warn_without_callback(call_back_url: Option<&str>) {
+/// Warns (`tracing`) when a hybrid wait is about to submit a request without `callBackUrl`:
+/// the wait still works (it polls), but is almost certainly not what the caller meant. Both
+/// clients' hybrid flows call this one.
+pub fn warn_without_callback(call_back_url: Option<&str>) {
     if call_back_url.is_none_or(|url| url.trim().is_empty()) {
         tracing::warn!(
             "hybrid wait for a request without callBackUrl: no callback will come; only the safety-net polls will notice the result"

@@ -177,13 +177,13 @@ fn run_async(
         delivered: AtomicBool::new(false),
     };
     let seen = Seen::default();
-    let env = Env::new(Arc::new(clock.clone()), Arc::new(sleeper))
+    let effects = Effects::new(Arc::new(clock.clone()), Arc::new(sleeper))
         .with_random(|| 0)
         .with_observer(seen.observer());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let result = runtime.block_on(wait_for_task_hybrid(&task, TASK, inbox, schedule, &env));
+    let result = runtime.block_on(wait_for_task_hybrid(&task, TASK, inbox, schedule, &effects));
     (result, task.reads(), seen)
 }
 
@@ -268,7 +268,7 @@ fn generate_and_wait_hybrid_submits_once_and_reports_the_callback() {
     let inbox = Inbox::new();
     inbox.deliver(callback(TASK));
     let seen = Seen::default();
-    let env = Env::simulated(&clock).with_observer(seen.observer());
+    let effects = Effects::simulated(&clock).with_observer(seen.observer());
     let request = GenerateRequest::builder("a fox")
         .call_back_url("https://example.com/cb")
         .build()
@@ -281,7 +281,7 @@ fn generate_and_wait_hybrid_submits_once_and_reports_the_callback() {
         &request,
         &inbox,
         &ten_minutes(),
-        &env,
+        &effects,
     ));
     assert!(record.is_ok());
     let events = seen.0.lock().expect("lock").clone();
