@@ -646,6 +646,19 @@ impl Flows for BlockingFlows {
             )
         })
     }
+
+    fn download_task_video(
+        &self,
+        task_id: String,
+        index: usize,
+        path: PathBuf,
+    ) -> BoxFuture<'_, Result<u64, Error>> {
+        self.run(move |client| {
+            client
+                .download_task_video(&task_id, index, &path)
+                .map(|saved| saved.bytes)
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

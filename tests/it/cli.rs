@@ -15,6 +15,8 @@ use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
 use crate::support::http::mp4_boxes;
 use crate::support::workspace_binary;
 
+mod messages;
+
 const KEY: &str = "sk-cli-test";
 
 fn veo3() -> &'static Path {

@@ -153,6 +153,20 @@ impl Flows for AsyncFlows {
                 .await
         })
     }
+
+    fn download_task_video(
+        &self,
+        task_id: String,
+        index: usize,
+        path: PathBuf,
+    ) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(async move {
+            self.client
+                .download_task_video(&task_id, index, &path)
+                .await
+                .map(|d| d.bytes)
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

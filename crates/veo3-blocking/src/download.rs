@@ -159,17 +159,7 @@ impl Client {
         path: impl AsRef<Path>,
     ) -> Result<Downloaded, Error> {
         let record = self.record_info(task_id)?;
-        let urls = record.video_urls();
-        let Some(url) = urls.get(index) else {
-            return Err(Error::invalid_input(if urls.is_empty() {
-                format!("task {task_id} has no video yet (state {})", record.state)
-            } else {
-                format!(
-                    "task {task_id} has {} video(s); index {index} is out of range",
-                    urls.len()
-                )
-            }));
-        };
+        let url = veo3_core::task_video(&record, index)?;
         self.download(url, path)
     }
 

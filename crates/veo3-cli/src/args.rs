@@ -20,15 +20,22 @@ Examples:
 
 Exit codes:
   0 success, 1 API/network/file error, 2 usage or invalid request (nothing sent),
-  3 the task failed, 4 --timeout reached (the task may still finish), 130 interrupted";
+  3 the task failed, 4 --timeout reached (the task may still finish),
+  128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; the message says how to resume)";
 
 /// Generate videos with kie.ai's Veo 3 / 3.1 API from the command line.
 #[derive(Debug, Parser)]
 #[command(name = "veo3", version, about, after_help = ROOT_EXAMPLES)]
 pub(crate) struct Cli {
     /// API key (kie.ai settings page). Never printed.
-    #[arg(long, env = "KIE_API_KEY", global = true, hide_env_values = true)]
-    pub(crate) api_key: Option<String>,
+    #[arg(
+        long,
+        env = "KIE_API_KEY",
+        global = true,
+        hide_env_values = true,
+        value_parser = clap::value_parser!(std::ffi::OsString)
+    )]
+    pub(crate) api_key: Option<std::ffi::OsString>,
 
     /// API base URL; point it at a sandbox to try things without an account.
     #[arg(
@@ -49,6 +56,51 @@ pub(crate) struct Cli {
 
     #[command(subcommand)]
     pub(crate) command: Command,
+
+    /// Where `--api-key` and `--base-url` came from, so a message names what the user set.
+    #[arg(skip)]
+    pub(crate) sources: Sources,
+}
+
+/// Whether a setting came from its environment variable (or else from its flag or default).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sources {
+    pub(crate) api_key_from_env: bool,
+    pub(crate) base_url_from_env: bool,
+}
+
+impl Cli {
+    /// Parses the process's arguments (exiting with clap's message and code 2 on bad usage).
+    pub(crate) fn from_process() -> Self {
+        use clap::FromArgMatches as _;
+        use clap::parser::ValueSource;
+        let matches = command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        let from_env = |id| matches.value_source(id) == Some(ValueSource::EnvVariable);
+        cli.sources = Sources {
+            api_key_from_env: from_env("api_key"),
+            base_url_from_env: from_env("base_url"),
+        };
+        cli
+    }
+}
+
+/// The command line, with every variable that is set but empty treated as unset (a
+/// `KIE_BASE_URL=` left in a script means "the default", not "an empty URL").
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    unset_empty_env(Cli::command())
+}
+
+fn unset_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|value| value.is_empty()));
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(unset_empty_env)
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,11 +129,17 @@ Examples:
     )]
     Wait(WaitArgs),
 
-    /// Download a finished task's video.
+    /// Download a finished task's video, or a result URL (e.g. one printed by `status`).
     #[command(
-        after_help = "Examples:\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out fox.mp4\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out second.mp4 --index 1"
+        after_help = "Examples:\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out fox.mp4\n  veo3 download 3f9c1e7a2b4d4c0e9a8b7c6d5e4f3a21 --out second.mp4 --index 1\n  veo3 download https://tempfile.aiquickdraw.com/v/3f9c1e7a.mp4 --out fox.mp4"
     )]
     Download(DownloadArgs),
+
+    /// Turn a kie-generated URL into a fresh download link (valid for 20 minutes).
+    #[command(
+        after_help = "Examples:\n  veo3 download-url https://tempfile.aiquickdraw.com/v/3f9c1e7a.mp4\n  veo3 --json download-url https://tempfile.aiquickdraw.com/v/3f9c1e7a.mp4 | jq -r .downloadUrl"
+    )]
+    DownloadUrl(DownloadUrlArgs),
 
     /// Upgrade a finished video to 1080p or 4K, waiting through the "processing" answers.
     #[command(
@@ -232,16 +290,23 @@ pub(crate) struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DownloadArgs {
-    /// The task id.
-    pub(crate) task_id: String,
+    /// The task id, or an http(s) URL of a result file.
+    #[arg(value_name = "TASK_ID_OR_URL")]
+    pub(crate) source: String,
 
     /// Where to write the video (written to PATH.part, renamed when complete).
     #[arg(long, value_name = "PATH")]
     pub(crate) out: PathBuf,
 
-    /// Which video of the task (0-based).
+    /// Which video of the task (0-based; only with a task id).
     #[arg(long, default_value_t = 0)]
     pub(crate) index: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadUrlArgs {
+    /// A URL kie generated (a result or an upload).
+    pub(crate) url: String,
 }
 
 #[derive(Debug, Args)]

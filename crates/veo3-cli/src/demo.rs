@@ -10,7 +10,7 @@ use veo3_types::GenerateRequest;
 
 use crate::args::DemoArgs;
 use crate::error::CliError;
-use crate::interrupt::interruptible;
+use crate::interrupt::{Resume, interruptible};
 use crate::output::{Printer, download_json};
 use crate::progress::Progress;
 use crate::session::{Session, check_output_path, first_video};
@@ -55,11 +55,8 @@ pub(crate) async fn demo(
         .poll_interval(Duration::from_millis(100))
         .first_delay(Duration::from_millis(100))
         .timeout(Duration::from_secs(120));
-    let session = Session {
-        client: client.clone(),
-        printer,
-        progress: progress.clone(),
-    };
+    let session = Session::new(client.clone(), printer, progress.clone());
+    crate::error::mark_sent();
 
     let credits_before = client.credits().await?.0;
     let request =
@@ -70,7 +67,10 @@ pub(crate) async fn demo(
         .printer
         .task_submitted("generation", &created.task_id);
     let record = interruptible(
-        &created.task_id,
+        || Resume {
+            state: "the demo stopped".into(),
+            command: "veo3 demo".into(),
+        },
         &progress,
         client.wait_for_task(&created.task_id, &options),
     )
@@ -80,7 +80,10 @@ pub(crate) async fn demo(
     let video = client.download(&url, &args.out).await?;
     progress.clear();
     let hd = interruptible(
-        &created.task_id,
+        || Resume {
+            state: "the demo stopped".into(),
+            command: "veo3 demo".into(),
+        },
         &progress,
         client.upgrade_1080p_and_wait(&created.task_id, None, &options),
     )

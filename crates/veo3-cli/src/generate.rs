@@ -7,7 +7,7 @@ use veo3_types::{ExtendRequest, GenerateRequest};
 
 use crate::args::{ExtendArgs, GenerateArgs};
 use crate::error::CliError;
-use crate::interrupt::interruptible;
+use crate::interrupt::{Resume, interruptible};
 use crate::listen::verifier;
 use crate::session::{Session, check_output_path, wait_options};
 
@@ -50,7 +50,7 @@ impl Session {
             None => None,
         };
 
-        let created = self.client.generate(&request).await?;
+        let created = self.api().generate(&request).await?;
         self.printer.task_submitted("generation", &created.task_id);
         if !args.wait && args.out.is_none() && receiver.is_none() {
             self.printer
@@ -62,9 +62,10 @@ impl Session {
                 let options = wait_options(&args.tuning);
                 let inbox = receiver.inbox();
                 let wait = self
-                    .client
+                    .api()
                     .wait_for_task_hybrid(&created.task_id, &inbox, &options);
-                match interruptible(&created.task_id, &self.progress, wait).await {
+                let resume = || Resume::wait(&created.task_id, args.out.as_deref());
+                match interruptible(resume, &self.progress, wait).await {
                     Ok(record) => self.finish_record(record, args.out.as_deref()).await,
                     Err(error) => Err(error),
                 }
@@ -97,7 +98,7 @@ impl Session {
         }
         request.validate()?;
         check_output_path(args.out.as_deref())?;
-        let created = self.client.extend(&request).await?;
+        let created = self.api().extend(&request).await?;
         self.printer.task_submitted("extension", &created.task_id);
         if !args.wait && args.out.is_none() {
             self.printer

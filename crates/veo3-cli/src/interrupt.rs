@@ -1,60 +1,196 @@
-//! Ctrl-C: listened for from the start of the program, and raced against every long wait so
-//! that an interrupt leaves the task id and the command that resumes it on screen.
+//! Interrupts: Ctrl-C (SIGINT), SIGTERM and SIGHUP, listened for from the start of the
+//! program and raced against every long step, so that an interrupt, whoever sends it (a
+//! user, a supervisor, a closed terminal), leaves on screen what was stopped and the command
+//! that resumes it.
 
+use std::fmt;
 use std::future::Future;
+use std::path::Path;
 
 use veo3_core::Error;
 
 use crate::error::CliError;
+use crate::output::{clean_line, shell_word};
 use crate::progress::Progress;
 
-/// Ctrl-C, listened for from the start of the program: a Ctrl-C that arrives between
+/// The signals handled, listened for from the start of the program: one that arrives between
 /// printing a task id and starting to wait must still end the wait cleanly, not kill the
 /// process before it says how to resume.
 static INTERRUPT: std::sync::OnceLock<Interrupt> = std::sync::OnceLock::new();
 
+/// Which signal stopped the command; the exit code is 128 + its number, as shells report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (`kill`, a supervisor stopping the process).
+    Terminate,
+    /// SIGHUP (the terminal went away).
+    Hangup,
+}
+
+impl Signal {
+    /// The signal's number on Unix (also used for the exit code elsewhere).
+    pub(crate) fn number(self) -> u8 {
+        match self {
+            Self::Hangup => 1,
+            Self::Interrupt => 2,
+            Self::Terminate => 15,
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Interrupt => "Ctrl-C (SIGINT)",
+            Self::Terminate => "SIGTERM",
+            Self::Hangup => "SIGHUP",
+        })
+    }
+}
+
 pub(crate) struct Interrupt {
     #[cfg(unix)]
-    signal: tokio::sync::Mutex<tokio::signal::unix::Signal>,
+    signals: tokio::sync::Mutex<UnixSignals>,
+}
+
+#[cfg(unix)]
+struct UnixSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Interrupt {
-    /// Installs the handler (call once, inside the runtime, before any request).
+    /// Installs the handlers (call once, inside the runtime, before any request).
     pub(crate) fn install() {
         #[cfg(unix)]
-        if let Ok(signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         {
-            let _ = INTERRUPT.set(Interrupt {
-                signal: tokio::sync::Mutex::new(signal),
-            });
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = (|| {
+                Ok::<_, std::io::Error>(UnixSignals {
+                    interrupt: signal(SignalKind::interrupt())?,
+                    terminate: signal(SignalKind::terminate())?,
+                    hangup: signal(SignalKind::hangup())?,
+                })
+            })();
+            if let Ok(signals) = signals {
+                let _ = INTERRUPT.set(Interrupt {
+                    signals: tokio::sync::Mutex::new(signals),
+                });
+            }
         }
         #[cfg(not(unix))]
         let _ = INTERRUPT.set(Interrupt {});
     }
 
-    /// Completes on the next Ctrl-C.
-    pub(crate) async fn received() {
+    /// Completes on the next interrupt and says which one it was.
+    pub(crate) async fn received() -> Signal {
         #[cfg(unix)]
         if let Some(interrupt) = INTERRUPT.get() {
-            interrupt.signal.lock().await.recv().await;
-            return;
+            let mut signals = interrupt.signals.lock().await;
+            let UnixSignals {
+                interrupt,
+                terminate,
+                hangup,
+            } = &mut *signals;
+            // `recv` yields `None` only if the runtime's signal driver is gone; that is no
+            // interrupt, so it must not end the race.
+            return tokio::select! {
+                Some(()) = interrupt.recv() => Signal::Interrupt,
+                Some(()) = terminate.recv() => Signal::Terminate,
+                Some(()) = hangup.recv() => Signal::Hangup,
+                else => std::future::pending().await,
+            };
         }
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Interrupt
     }
 }
 
-/// Runs `wait` until it finishes or Ctrl-C, which leaves the task id on screen.
+/// What an interrupted step leaves behind, and the command that takes it up again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// What keeps going or was stopped, e.g. "task X keeps running on the server".
+    pub(crate) state: String,
+    /// The command line that resumes it, e.g. `veo3 wait X`.
+    pub(crate) command: String,
+}
+
+impl Resume {
+    /// A wait for a generation or extension: `veo3 wait ID [--out PATH]`.
+    pub(crate) fn wait(task_id: &str, out: Option<&Path>) -> Self {
+        let mut command = format!("veo3 wait {}", shell_word(task_id));
+        if let Some(out) = out {
+            command.push_str(&format!(
+                " --out {}",
+                shell_word(&out.display().to_string())
+            ));
+        }
+        Self {
+            state: format!("task {} keeps running on the server", clean_line(task_id)),
+            command,
+        }
+    }
+
+    /// A download of a task's video or of a URL: `veo3 download SOURCE --out PATH`.
+    pub(crate) fn download(source: &str, index: usize, out: &Path) -> Self {
+        let mut command = format!(
+            "veo3 download {} --out {}",
+            shell_word(source),
+            shell_word(&out.display().to_string())
+        );
+        if index != 0 {
+            command.push_str(&format!(" --index {index}"));
+        }
+        Self {
+            state: format!(
+                "the download to {} stopped",
+                clean_line(&out.display().to_string())
+            ),
+            command,
+        }
+    }
+
+    /// An upgrade: the same `veo3 upgrade` again, which reads (1080p) or repeats (4K, as the
+    /// reference recommends for polling) the request for the same job.
+    pub(crate) fn upgrade(task_id: &str, resolution: &str, index: u32, out: Option<&Path>) -> Self {
+        let mut command = format!(
+            "veo3 upgrade {} --resolution {resolution}",
+            shell_word(task_id)
+        );
+        if index != 0 {
+            command.push_str(&format!(" --index {index}"));
+        }
+        if let Some(out) = out {
+            command.push_str(&format!(
+                " --out {}",
+                shell_word(&out.display().to_string())
+            ));
+        }
+        Self {
+            state: format!(
+                "the {resolution} version of task {} is still being made on the server",
+                clean_line(task_id)
+            ),
+            command,
+        }
+    }
+}
+
+/// Runs `step` until it finishes or an interrupt arrives, which ends the command with
+/// `resume` on screen.
 pub(crate) async fn interruptible<T>(
-    task_id: &str,
+    resume: impl FnOnce() -> Resume,
     progress: &Progress,
-    wait: impl Future<Output = Result<T, Error>>,
+    step: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, CliError> {
     tokio::select! {
-        result = wait => result.map_err(CliError::from),
-        () = Interrupt::received() => {
+        result = step => result.map_err(CliError::from),
+        signal = Interrupt::received() => {
             progress.clear();
-            Err(CliError::Interrupted { task_id: task_id.to_owned() })
+            Err(CliError::Interrupted { signal, resume: resume() })
         }
     }
 }

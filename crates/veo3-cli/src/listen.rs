@@ -46,7 +46,7 @@ pub(crate) async fn listen(args: &ListenArgs, printer: Printer) -> Result<(), Cl
         .map_err(|e| CliError::Other(format!("cannot listen on {}: {e}", args.addr)))?;
     printer.note(format!("listening on {} (Ctrl-C stops)", receiver.url("/")));
     let outcome = tokio::select! {
-        () = Interrupt::received() => Ok(()),
+        _ = Interrupt::received() => Ok(()),
         () = stdout_closed.notified() => {
             Err(CliError::Other("stdout was closed; stopped listening".into()))
         }

@@ -52,7 +52,8 @@ impl Progress {
         match event {
             Event::Polled { .. } | Event::Retrying { .. } | Event::Submitted { .. } => {
                 let bar = slot.get_or_insert_with(spinner);
-                bar.set_message(event.to_string());
+                // Server messages (e.g. an upgrade's progress) pass through here too.
+                bar.set_message(crate::output::clean_line(&event.to_string()).into_owned());
             }
             Event::DownloadProgress { bytes, total, .. } => {
                 let bar = match slot.as_ref() {

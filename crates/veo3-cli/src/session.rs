@@ -9,7 +9,7 @@ use veo3_types::TaskRecord;
 
 use crate::args::{Cli, Command, WaitTuning};
 use crate::error::CliError;
-use crate::interrupt::{Interrupt, interruptible};
+use crate::interrupt::{Interrupt, Resume, interruptible};
 use crate::output::{Printer, download_json, record_json, record_text};
 use crate::progress::Progress;
 
@@ -24,16 +24,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Listen(args) => return crate::listen::listen(args, printer).await,
         command => {
             let client = client(&cli, &progress)?;
-            let session = Session {
-                client,
-                printer,
-                progress: progress.clone(),
-            };
+            let session = Session::new(client, printer, progress.clone());
             match command {
                 Command::Generate(args) => session.generate(args).await,
                 Command::Status(args) => session.status(args).await,
                 Command::Wait(args) => session.wait(args).await,
                 Command::Download(args) => session.download(args).await,
+                Command::DownloadUrl(args) => session.download_url(args).await,
                 Command::Upgrade(args) => session.upgrade(args).await,
                 Command::Extend(args) => session.extend(args).await,
                 Command::Credits => session.credits().await,
@@ -46,16 +43,41 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError> {
+    let key_name = if cli.sources.api_key_from_env {
+        "KIE_API_KEY"
+    } else {
+        "--api-key"
+    };
     let key = cli
         .api_key
         .as_deref()
-        .filter(|key| !key.trim().is_empty())
-        .ok_or_else(|| CliError::Usage("no API key: pass --api-key or set KIE_API_KEY".into()))?;
+        .filter(|key| !key.to_string_lossy().trim().is_empty())
+        .ok_or_else(|| CliError::Usage("no API key: pass --api-key or set KIE_API_KEY".into()))?
+        .to_str()
+        .ok_or_else(|| CliError::Usage(format!("{key_name} is not valid UTF-8")))?;
+    let key = veo3_core::ApiKey::new(key).map_err(|error| named(key_name, error))?;
+    let base_name = if cli.sources.base_url_from_env {
+        "KIE_BASE_URL"
+    } else {
+        "--base-url"
+    };
+    let base_url = veo3_core::settings::normalize_base_url(&cli.base_url)
+        .map_err(|error| named(base_name, error))?;
     Ok(Client::builder()
-        .api_key(key)
-        .base_url(&cli.base_url)
+        .api_key(key.expose())
+        .base_url(base_url)
         .observer(progress.observer())
         .build()?)
+}
+
+/// A setting's problem, said once and naming the flag or variable it came from.
+fn named(name: &str, error: veo3_core::Error) -> CliError {
+    match error {
+        veo3_core::Error::InvalidInput { message, .. } => {
+            CliError::Usage(format!("{name}: {message}"))
+        }
+        other => CliError::Sdk(other),
+    }
 }
 
 pub(crate) fn wait_options(tuning: &WaitTuning) -> WaitOptions {
@@ -73,12 +95,27 @@ pub(crate) fn wait_options(tuning: &WaitTuning) -> WaitOptions {
 
 /// What every API command holds.
 pub(crate) struct Session {
-    pub(crate) client: Client,
+    client: Client,
     pub(crate) printer: Printer,
     pub(crate) progress: Progress,
 }
 
 impl Session {
+    pub(crate) fn new(client: Client, printer: Printer, progress: Progress) -> Self {
+        Self {
+            client,
+            printer,
+            progress,
+        }
+    }
+
+    /// The client, for a call that may send a request: from here on a failure no longer
+    /// exits 2 ("nothing was sent").
+    pub(crate) fn api(&self) -> &Client {
+        crate::error::mark_sent();
+        &self.client
+    }
+
     /// Waits for a task and, with `out`, downloads its first video.
     pub(crate) async fn finish_task(
         &self,
@@ -88,9 +125,9 @@ impl Session {
     ) -> Result<(), CliError> {
         let options = wait_options(tuning);
         let record = interruptible(
-            task_id,
+            || Resume::wait(task_id, out),
             &self.progress,
-            self.client.wait_for_task(task_id, &options),
+            self.api().wait_for_task(task_id, &options),
         )
         .await?;
         self.finish_record(record, out).await
@@ -110,9 +147,12 @@ impl Session {
                 .result(record_json(&record), || record_text(&record)),
             Some(path) => {
                 let url = first_video(&record)?;
-                let downloaded =
-                    interruptible(task_id, &self.progress, self.client.download(&url, path))
-                        .await?;
+                let downloaded = interruptible(
+                    || Resume::download(task_id, 0, path),
+                    &self.progress,
+                    self.api().download(&url, path),
+                )
+                .await?;
                 self.progress.clear();
                 let mut value = record_json(&record);
                 value["download"] = download_json(&downloaded.path, downloaded.bytes);
@@ -132,12 +172,7 @@ impl Session {
 
 /// The first video URL of a finished task.
 pub(crate) fn first_video(record: &TaskRecord) -> Result<String, CliError> {
-    record.video_urls().first().cloned().ok_or_else(|| {
-        CliError::Other(format!(
-            "task {} succeeded but returned no video URL",
-            record.task_id
-        ))
-    })
+    Ok(veo3_core::task_video(record, 0)?.to_owned())
 }
 
 /// Refuses an output path whose folder does not exist, before anything is submitted or billed.

@@ -5,7 +5,7 @@ use veo3_types::Upgrade4kRequest;
 
 use crate::args::{UpgradeArgs, UpgradeResolution};
 use crate::error::CliError;
-use crate::interrupt::interruptible;
+use crate::interrupt::{Resume, interruptible};
 use crate::output::download_json;
 use crate::session::{Session, check_output_path, wait_options};
 
@@ -16,12 +16,17 @@ impl Session {
             return Err(veo3_types::ValidationError::EmptyTaskId.into());
         }
         let options = wait_options(&args.tuning);
+        let resolution = match args.resolution {
+            UpgradeResolution::P1080 => "1080p",
+            UpgradeResolution::K4 => "4k",
+        };
+        let resume = || Resume::upgrade(&args.task_id, resolution, args.index, args.out.as_deref());
         let (url, mut value) = match args.resolution {
             UpgradeResolution::P1080 => {
                 let result = interruptible(
-                    &args.task_id,
+                    resume,
                     &self.progress,
-                    self.client
+                    self.api()
                         .upgrade_1080p_and_wait(&args.task_id, Some(args.index), &options),
                 )
                 .await?;
@@ -31,9 +36,9 @@ impl Session {
             UpgradeResolution::K4 => {
                 let request = Upgrade4kRequest::new(&args.task_id).index(args.index);
                 let result = interruptible(
-                    &args.task_id,
+                    resume,
                     &self.progress,
-                    self.client.upgrade_4k_and_wait(&request, &options),
+                    self.api().upgrade_4k_and_wait(&request, &options),
                 )
                 .await?;
                 let url = result.result_urls.first().cloned().ok_or_else(|| {
@@ -53,9 +58,9 @@ impl Session {
         let saved = match &args.out {
             Some(path) => {
                 let downloaded = interruptible(
-                    &args.task_id,
+                    || Resume::download(&url, 0, path),
                     &self.progress,
-                    self.client.download(&url, path),
+                    self.api().download(&url, path),
                 )
                 .await?;
                 self.progress.clear();

@@ -108,8 +108,11 @@ pub enum Error {
     },
 
     /// The request breaks a documented rule; nothing was sent.
+    ///
+    /// The rule is in the message and not also a [`source`](std::error::Error::source), so a
+    /// printer walking the chain states it once.
     #[error("invalid request: {0}")]
-    Validation(#[from] ValidationError),
+    Validation(ValidationError),
 
     /// The task finished in failure.
     #[error("task {task_id} ended in state {state}{}{}",
@@ -127,6 +130,21 @@ pub enum Error {
         code: Option<i64>,
         /// The task's own error message.
         message: Option<String>,
+    },
+
+    /// A task has no video at the index asked for: it is still running, or it has fewer
+    /// videos. (A task that failed is [`Error::TaskFailed`] instead.)
+    #[error("task {task_id} ({state}) {}", if *videos == 0 { "has no video yet".to_owned() } else { format!("has {videos} video(s); there is no video {index}") })]
+    #[non_exhaustive]
+    NoVideo {
+        /// The task.
+        task_id: String,
+        /// Its state when read.
+        state: TaskState,
+        /// How many videos it has.
+        videos: usize,
+        /// The index asked for (0-based).
+        index: usize,
     },
 
     /// A wait reached its deadline. The task may still finish: wait again, or check later.
@@ -232,6 +250,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<ValidationError> for Error {
+    fn from(error: ValidationError) -> Self {
+        Self::Validation(error)
+    }
 }
 
 /// What a wait was waiting for.
@@ -440,6 +464,7 @@ impl Error {
     pub fn task_id(&self) -> Option<&str> {
         match self {
             Self::TaskFailed { task_id, .. }
+            | Self::NoVideo { task_id, .. }
             | Self::WaitTimeout { task_id, .. }
             | Self::WaitFailed { task_id, .. } => Some(task_id),
             Self::Api { task_id, .. }
@@ -643,6 +668,38 @@ mod tests {
             std::mem::size_of::<Error>() <= 128,
             "{}",
             std::mem::size_of::<Error>()
+        );
+    }
+
+    #[test]
+    fn no_message_repeats_its_source() {
+        let errors = [
+            Error::from(ValidationError::EmptyPrompt),
+            Error::io("writing v.mp4", std::io::Error::other("disk full")),
+            Error::outcome_unknown(Endpoint::Generate, api(500)),
+            Error::GaveUp {
+                endpoint: Endpoint::Credits,
+                reason: GiveUpReason::AttemptsExhausted,
+                attempts: 3,
+                elapsed: Duration::ZERO,
+                last: Box::new(api(500)),
+            },
+        ];
+        for error in errors {
+            let mut chain = vec![error.to_string()];
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                chain.push(cause.to_string());
+                source = cause.source();
+            }
+            let line = chain.join(": ");
+            for part in &chain {
+                assert_eq!(line.matches(part.as_str()).count(), 1, "{line}");
+            }
+        }
+        assert_eq!(
+            Error::from(ValidationError::EmptyPrompt).to_string(),
+            "invalid request: prompt must not be empty"
         );
     }
 

@@ -128,8 +128,8 @@ pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, Thr
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
     extend_and_wait, extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid,
-    upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task, wait_for_task_hybrid,
-    warn_without_callback,
+    task_video, upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task,
+    wait_for_task_hybrid, warn_without_callback,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

@@ -55,6 +55,26 @@ pub fn accept_task(record: TaskRecord) -> Acceptance<TaskRecord> {
     }
 }
 
+/// The URL of video `index` (0-based) of a task, for a download: a task that failed is
+/// [`Error::TaskFailed`] with its own code and message (as a wait would end), and a task
+/// without that video (still running, or fewer videos) is [`Error::NoVideo`]. Both clients'
+/// `download_task_video` decide with this, so they cannot disagree.
+pub fn task_video(record: &TaskRecord, index: usize) -> Result<&str, Error> {
+    let urls = record.video_urls();
+    if let Some(url) = urls.get(index) {
+        return Ok(url);
+    }
+    match accept_task(record.clone()) {
+        Acceptance::Failed(error) => Err(error),
+        _ => Err(Error::NoVideo {
+            task_id: record.task_id.clone(),
+            state: record.state.clone(),
+            videos: urls.len(),
+            index,
+        }),
+    }
+}
+
 /// Reads an upgrade answer: ready is done, processing is pending.
 pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
     match status {

@@ -218,14 +218,7 @@ impl Client {
         path: impl AsRef<Path>,
     ) -> Result<Downloaded, Error> {
         let record = self.record_info(task_id).await?;
-        let urls = record.video_urls();
-        let Some(url) = urls.get(index) else {
-            return Err(Error::invalid_input(format!(
-                "task {task_id} ({}) has {} video(s); there is no video {index}",
-                record.state,
-                urls.len()
-            )));
-        };
+        let url = veo3_core::task_video(&record, index)?;
         self.download(url, path).await
     }
 

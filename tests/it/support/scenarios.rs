@@ -157,6 +157,13 @@ pub(crate) trait Flows: Send + Sync {
         request: GenerateRequest,
         inbox: Inbox,
     ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Download video `index` of task `task_id` to `path`, returning the bytes written.
+    fn download_task_video(
+        &self,
+        task_id: String,
+        index: usize,
+        path: PathBuf,
+    ) -> BoxFuture<'_, Result<u64, Error>>;
 }
 
 /// Builds a client under test for a sandbox.
@@ -684,6 +691,15 @@ fn task_failure(ctx: &Ctx) -> BoxFuture<'_, ()> {
             .to_owned();
         assert!(error.to_string().contains(&task_id));
         assert_eq!(ctx.sandbox.stats().tasks_created_by(KEY), 1);
+        // Downloading the failed task's video ends with the same failure, not "bad input".
+        let error = ctx
+            .flows
+            .download_task_video(task_id.clone(), 0, ctx.path("flagged.mp4"))
+            .await
+            .expect_err("a failed task has no video");
+        assert!(error.is_task_failed(), "{error}");
+        assert_eq!(error.code(), Some(ApiCode::from_i64(400)));
+        assert!(!ctx.path("flagged.mp4").exists());
     })
 }
 

@@ -87,6 +87,31 @@ fn failure_reports_the_tasks_code_and_message() {
 }
 
 #[test]
+fn a_download_of_a_failed_task_is_the_tasks_failure_not_bad_input() {
+    let failed = record(json!(3));
+    let error = task_video(&failed, 0).expect_err("no video");
+    assert!(error.is_task_failed(), "{error:?}");
+    assert_eq!(error.message(), Some("boom"));
+
+    let running = record(json!(0));
+    let error = task_video(&running, 0).expect_err("no video yet");
+    assert!(
+        matches!(error, Error::NoVideo { videos: 0, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("no video yet"), "{error}");
+
+    let done = TaskRecord::from_data(&json!({
+        "taskId": "t1", "successFlag": 1,
+        "response": {"resultUrls": ["https://f/a.mp4"]},
+    }))
+    .expect("record");
+    assert_eq!(task_video(&done, 0).expect("a video"), "https://f/a.mp4");
+    let error = task_video(&done, 1).expect_err("one video only");
+    assert!(error.to_string().contains("there is no video 1"), "{error}");
+}
+
+#[test]
 fn unknown_success_flag_ends_at_the_deadline_with_a_clear_error() {
     let schedule = PollSchedule::new(secs(30), secs(20), secs(300)).with_jitter(0.0);
     let (result, times, _) = simulate(&schedule, |_| Ok(accept_task(record(json!(7)))));
