@@ -20,6 +20,7 @@ use veo3_blocking::{
     TaskRecord, TaskState, Upgrade4kRequest, Upgrade4kResult, UpgradeStatus, WaitOptions,
 };
 use veo3_sandbox::{Fault, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape};
+use veo3_types::{GenerateWithImages, UploadOptions, UploadedFile};
 
 use crate::support::cargo_tree;
 use crate::support::scenarios::{self, BoxFuture, Flows, Setup};
@@ -538,6 +539,9 @@ fn connect(setup: &Setup) -> Box<dyn Flows> {
     if let Some(bytes) = setup.max_response_bytes {
         builder = builder.max_response_bytes(bytes);
     }
+    if let Some(url) = &setup.upload_base_url {
+        builder = builder.upload_base_url(url);
+    }
     let client = builder.build().expect("client builds");
     Box::new(BlockingFlows { client })
 }
@@ -659,6 +663,44 @@ impl Flows for BlockingFlows {
                 .map(|saved| saved.bytes)
         })
     }
+
+    fn upload_file(
+        &self,
+        path: PathBuf,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        self.run(move |client| client.upload_file(&path, &options))
+    }
+
+    fn upload_bytes(
+        &self,
+        bytes: Vec<u8>,
+        file_name: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        self.run(move |client| client.upload_bytes(&bytes, &file_name, &options))
+    }
+
+    fn upload_url(
+        &self,
+        url: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        self.run(move |client| client.upload_url(&url, &options))
+    }
+
+    fn generate_with_images(
+        &self,
+        pending: GenerateWithImages,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        self.run(move |client| client.generate_with_images(&pending, &options))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_images_reports_each_upload_before_the_submission() {
+    scenarios::uploads::uploads_are_reported_in_order(connect).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,8 @@ use veo3_core::{Error, UpgradeStatus, Veo3Api};
 use veo3_reqwest::{Client, Event, Observer, Stage, WaitOptions};
 use veo3_sandbox::{Fault, Route};
 use veo3_types::{
-    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, TaskCreated,
+    TaskRecord, Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::support::scenarios::{self, BoxFuture, Flows, KEY, Setup, served, text};
@@ -41,6 +41,9 @@ fn builder(setup: &Setup) -> veo3_reqwest::ClientBuilder {
     }
     if let Some(clock) = &setup.clock {
         builder = builder.effects(veo3_reqwest::Effects::simulated(clock).with_random(|| 0));
+    }
+    if let Some(url) = &setup.upload_base_url {
+        builder = builder.upload_base_url(url);
     }
     if let Some(bytes) = setup.max_response_bytes {
         builder = builder.max_response_bytes(bytes);
@@ -167,6 +170,44 @@ impl Flows for AsyncFlows {
                 .map(|d| d.bytes)
         })
     }
+
+    fn upload_file(
+        &self,
+        path: PathBuf,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        Box::pin(async move { self.client.upload_file(&path, &options).await })
+    }
+
+    fn upload_bytes(
+        &self,
+        bytes: Vec<u8>,
+        file_name: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        Box::pin(async move { self.client.upload_bytes(&bytes, &file_name, &options).await })
+    }
+
+    fn upload_url(
+        &self,
+        url: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>> {
+        Box::pin(async move { self.client.upload_url(&url, &options).await })
+    }
+
+    fn generate_with_images(
+        &self,
+        pending: GenerateWithImages,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        Box::pin(async move { self.client.generate_with_images(&pending, &options).await })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_images_reports_each_upload_before_the_submission() {
+    scenarios::uploads::uploads_are_reported_in_order(connect).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use veo3_jobs::{
-    BatchSettings, JobQuery, JobState, NewJob, Runner, RunnerOptions, SqliteStore, StateKind,
-    Store,
+    BatchSettings, JobQuery, JobState, NewJob, Runner, RunnerOptions, SqliteStore, StateKind, Store,
 };
 use veo3_reqwest::{Client, PollSchedule};
 use veo3_sandbox::{Sandbox, SandboxHandle};
@@ -43,7 +42,9 @@ fn client(sandbox: &SandboxHandle) -> Client {
 fn jobs(count: usize) -> Vec<NewJob> {
     (0..count)
         .map(|i| {
-            let request = GenerateRequest::builder(format!("prompt {i}")).build().unwrap();
+            let request = GenerateRequest::builder(format!("prompt {i}"))
+                .build()
+                .unwrap();
             NewJob::new(request, format!("job-{i:03}")).cost(60)
         })
         .collect()
@@ -72,12 +73,19 @@ async fn a_batch_downloads_every_job_once_with_its_sha256() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("journal.db")).unwrap());
     let out = dir.path().join("out");
-    let batch = store.create_batch(&settings(&out), &jobs(20)).await.unwrap();
+    let batch = store
+        .create_batch(&settings(&out), &jobs(20))
+        .await
+        .unwrap();
     let summary = Runner::new(client(&sandbox), store.clone(), RunnerOptions::default())
         .run(batch)
         .await
         .expect("the batch runs");
-    assert_eq!(summary.counts.get(&StateKind::Downloaded), Some(&20), "{summary:?}");
+    assert_eq!(
+        summary.counts.get(&StateKind::Downloaded),
+        Some(&20),
+        "{summary:?}"
+    );
     assert_eq!(summary.submits, 20);
     assert_eq!(sandbox.stats().tasks_created, 20, "one task per job");
     let finished = store.jobs(&JobQuery::batch(batch)).await.unwrap();

@@ -1,6 +1,7 @@
 //! The client: configuration, the per-call retry loop, and one method per endpoint.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use veo3_core::{
     RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
 };
 use veo3_types::{
-    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, TaskCreated,
+    TaskRecord, Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::transport::ApiTransport;
@@ -109,6 +110,12 @@ impl Client {
         self.inner.api.base_url()
     }
 
+    /// The upload base URL (kie's upload host by default; see
+    /// [`default_upload_base_url`](veo3_core::settings::default_upload_base_url)).
+    pub fn upload_base_url(&self) -> &str {
+        self.inner.api.upload_base_url()
+    }
+
     /// The schedule a wait of `stage` follows before [`WaitOptions`](crate::WaitOptions)
     /// apply (for [`Stage::Generation`], the preset of an unknown model).
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
@@ -181,6 +188,71 @@ impl Client {
     pub fn download_url(&self, url: &str) -> Result<String, Error> {
         self.execute(Call::download_url(url)?)
     }
+
+    /// `POST /api/file-stream-upload` on the upload host: streams the file at `path` from
+    /// disk (never read whole into memory) and returns where it is hosted. The file is
+    /// checked first (exists, regular, readable); a retry opens it again. Free; retried like
+    /// a read-only call.
+    pub fn upload_file(
+        &self,
+        path: impl AsRef<Path>,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        let file = veo3_core::LocalFile::inspect(path.as_ref())?;
+        self.execute(Call::upload_file(&file, options)?)
+    }
+
+    /// `POST /api/file-base64-upload` on the upload host: uploads `bytes` (meant for small
+    /// files: base64 adds a third), stored as `options.file_name`, else `file_name`.
+    pub fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        self.execute(Call::upload_bytes(bytes, file_name, options)?)
+    }
+
+    /// `POST /api/file-url-upload` on the upload host: the host fetches `url` itself.
+    pub fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error> {
+        self.execute(Call::upload_url(url, options)?)
+    }
+
+    /// Checks every image of `pending` before anything is sent, uploads the local ones in
+    /// order (reported as `Event::Uploading` / `Event::Uploaded`), then submits the
+    /// generation with the hosted URLs (billable, sent at most once). The blocking twin of
+    /// the async client's flow, over the core's [`upload_images_blocking`](veo3_core::upload_images_blocking).
+    pub fn generate_with_images(
+        &self,
+        pending: &GenerateWithImages,
+        options: &UploadOptions,
+    ) -> Result<TaskCreated, Error> {
+        let request = veo3_core::upload_images_blocking(
+            pending,
+            options,
+            &self.inner.observer,
+            || self.inner.random(),
+            |image, options| match image {
+                veo3_core::PreparedImage::File(file) => {
+                    self.execute(Call::upload_file(file, options)?)
+                }
+                veo3_core::PreparedImage::Bytes { bytes, file_name } => {
+                    self.execute(Call::upload_bytes(bytes, file_name, options)?)
+                }
+                other => Err(Error::invalid_input(format!(
+                    "{} needs no upload",
+                    other.name()
+                ))),
+            },
+        )?;
+        let created = self.generate(&request)?;
+        veo3_core::announce_submitted(
+            &self.inner.observer,
+            veo3_types::Endpoint::Generate,
+            &created.task_id,
+        );
+        Ok(created)
+    }
 }
 
 /// Configures a [`Client`]; see [`Client::builder`].
@@ -219,7 +291,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Reads `KIE_API_KEY` and `KIE_BASE_URL` (an empty variable counts as unset), used
+    /// The upload host's base URL (default: kie's upload host,
+    /// [`DEFAULT_UPLOAD_BASE_URL`](veo3_core::settings::DEFAULT_UPLOAD_BASE_URL), when the API
+    /// is kie's, else the API base URL; `KIE_UPLOAD_BASE_URL` with
+    /// [`from_env`](Self::from_env)). Uploads carry the key to this origin, which requires it.
+    pub fn upload_base_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.upload_base_url(url);
+        self
+    }
+
+    /// Reads `KIE_API_KEY`, `KIE_BASE_URL` and `KIE_UPLOAD_BASE_URL` (an empty variable counts
+    /// as unset), used
     /// unless the builder is given a key or base URL of its own (in any order); a variable
     /// that is not UTF-8 is reported by [`ClientBuilder::build`].
     pub fn from_env(mut self) -> Self {
@@ -387,6 +469,7 @@ impl ClientBuilder {
                 api: ApiTransport::new(
                     api_agent,
                     config.base_url,
+                    config.upload_base_url,
                     config.api_key,
                     u64::try_from(config.max_response_bytes).unwrap_or(u64::MAX),
                 ),

@@ -5,10 +5,10 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use ureq::Agent;
 use ureq::http::Response;
-use veo3_core::{ApiKey, HttpRequest, HttpResponse, TransportError, TransportPhase};
-use veo3_types::HttpMethod;
+use ureq::{Agent, SendBody};
+use veo3_core::{ApiKey, HttpRequest, HttpResponse, Multipart, TransportError, TransportPhase};
+use veo3_types::{BaseUrl, HttpMethod};
 
 /// The API transport: an agent that never follows redirects (the key must not travel to
 /// another host) and hands every status back as a response.
@@ -16,15 +16,23 @@ use veo3_types::HttpMethod;
 pub(crate) struct ApiTransport {
     agent: Agent,
     base_url: String,
+    upload_base_url: String,
     key: ApiKey,
     max_body: u64,
 }
 
 impl ApiTransport {
-    pub(crate) fn new(agent: Agent, base_url: String, key: ApiKey, max_body: u64) -> Self {
+    pub(crate) fn new(
+        agent: Agent,
+        base_url: String,
+        upload_base_url: String,
+        key: ApiKey,
+        max_body: u64,
+    ) -> Self {
         Self {
             agent,
             base_url,
+            upload_base_url,
             key,
             max_body,
         }
@@ -34,6 +42,10 @@ impl ApiTransport {
         &self.base_url
     }
 
+    pub(crate) fn upload_base_url(&self) -> &str {
+        &self.upload_base_url
+    }
+
     /// Sends `request` and reads the whole answer (at most `max_body` bytes), within
     /// `timeout` from connect to the last body byte.
     pub(crate) fn send(
@@ -41,10 +53,16 @@ impl ApiTransport {
         request: &HttpRequest,
         timeout: Option<Duration>,
     ) -> Result<HttpResponse, TransportError> {
-        let url = request.url(&self.base_url);
+        let url = match request.endpoint.base_url() {
+            BaseUrl::Upload => request.url(&self.upload_base_url),
+            _ => request.url(&self.base_url),
+        };
         let authorization = self.key.authorization();
-        let result = match (request.method, &request.body) {
-            (HttpMethod::Post, body) => {
+        let result = match (request.method, &request.body, &request.multipart) {
+            (HttpMethod::Post, _, Some(multipart)) => {
+                self.send_multipart(&url, &authorization, multipart, timeout)
+            }
+            (HttpMethod::Post, body, None) => {
                 let mut builder = self.agent.post(&url);
                 for (name, value) in request.headers() {
                     builder = builder.header(name, value);
@@ -96,6 +114,35 @@ impl ApiTransport {
         Ok(response)
     }
 
+    /// Streams a multipart upload: the head, the file read from disk (opened here, for this
+    /// attempt only, and limited to the length announced), the tail; nothing is buffered.
+    fn send_multipart(
+        &self,
+        url: &str,
+        authorization: &str,
+        multipart: &Multipart,
+        timeout: Option<Duration>,
+    ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let file = std::fs::File::open(multipart.path())?;
+        let expected = multipart.file_len();
+        let mut reader = multipart
+            .head()
+            .chain(Exact::new(file, expected))
+            .chain(multipart.tail());
+        self.agent
+            .post(url)
+            .header("accept", "application/json")
+            .header("content-type", multipart.content_type())
+            .header("content-length", multipart.content_length().to_string())
+            .header("authorization", authorization)
+            .config()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(timeout)
+            .build()
+            .send(SendBody::from_reader(&mut reader))
+    }
+
     /// The key never appears in a message, whatever a server or proxy echoes.
     fn failure(
         &self,
@@ -115,6 +162,39 @@ impl ApiTransport {
             let text = String::from_utf8_lossy(body).into_owned();
             *body = self.key.redact(&text).into_bytes();
         }
+    }
+}
+
+/// A reader of exactly `len` bytes of `inner`: fewer is an error (the file got shorter
+/// after it was checked), so the body never disagrees with its `Content-Length`.
+struct Exact<R> {
+    inner: io::Take<R>,
+    left: u64,
+}
+
+impl<R: Read> Exact<R> {
+    fn new(inner: R, len: u64) -> Self {
+        Self {
+            inner: inner.take(len),
+            left: len,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let read = self.inner.read(buf)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file got shorter while it was being uploaded",
+            ));
+        }
+        self.left -= read as u64;
+        Ok(read)
     }
 }
 

@@ -75,6 +75,18 @@ impl Client {
         self.wait_for_task_with(&created.task_id, schedule)
     }
 
+    /// [`generate_with_images`](Self::generate_with_images), then waits for the task.
+    pub fn generate_with_images_and_wait(
+        &self,
+        pending: &veo3_types::GenerateWithImages,
+        options: &veo3_types::UploadOptions,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule = self.schedule(Stage::Generation, Some(&pending.request.model), wait);
+        let created = self.generate_with_images(pending, options)?;
+        self.wait_for_task_with(&created.task_id, schedule)
+    }
+
     /// Submits an extension (billable, sent at most once) and waits for it; the stitched
     /// video is in [`TaskRecord::video_urls`].
     pub fn extend_and_wait(

@@ -1,10 +1,12 @@
 //! The [`Veo3Api`] trait: one method per endpoint, implemented by both clients and by
 //! [`ApiClient`](crate::ApiClient) over any [`Transport`](crate::Transport), and mockable.
 
+use std::path::Path;
+
 use async_trait::async_trait;
 use veo3_types::{
     Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::Error;
@@ -100,4 +102,27 @@ pub trait Veo3Api: Send + Sync {
 
     /// `POST /api/v1/common/download-url`: a 20-minute download link for a kie-generated URL.
     async fn download_url(&self, url: &str) -> Result<String, Error>;
+
+    /// `POST /api/file-stream-upload` on the upload host: streams the file at `path` from
+    /// disk (never read whole into memory) and returns where it is hosted. The file is
+    /// checked first (exists, regular, readable); a retry opens it again. Free; retried like
+    /// a read-only call.
+    async fn upload_file(
+        &self,
+        path: &Path,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error>;
+
+    /// `POST /api/file-base64-upload` on the upload host: uploads `bytes` (meant for small
+    /// files: base64 adds a third), stored as `options.file_name`, else `file_name`.
+    async fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error>;
+
+    /// `POST /api/file-url-upload` on the upload host: the host fetches `url` itself (30 s
+    /// limit upstream) and keeps a copy.
+    async fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error>;
 }

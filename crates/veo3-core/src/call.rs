@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 use veo3_types::{
     ApiCode, Credits, DecodeError, DownloadUrlRequest, Endpoint, Envelope, ExtendRequest,
-    GenerateRequest, Hd1080pQuery, Hd1080pResult, RecordInfoQuery, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    GenerateRequest, Hd1080pQuery, Hd1080pResult, ImageFormat, RecordInfoQuery, TaskCreated,
+    TaskRecord, Upgrade4kRequest, Upgrade4kResult, UploadBase64Request, UploadOptions,
+    UploadUrlRequest, UploadedFile,
 };
 
 use crate::Error;
@@ -325,6 +326,58 @@ impl Call<String> {
     }
 }
 
+impl Call<UploadedFile> {
+    /// `POST /api/file-stream-upload` (upload host): `file` streamed as the multipart `file`
+    /// part, after validating `options`.
+    pub fn upload_file(file: &crate::LocalFile, options: &UploadOptions) -> Result<Self, Error> {
+        options.validate()?;
+        Ok(Self::new(
+            HttpRequest::multipart(
+                Endpoint::UploadStream,
+                crate::Multipart::for_file(file, options),
+            ),
+            decode_uploaded_file,
+        ))
+    }
+
+    /// `POST /api/file-base64-upload` (upload host): `bytes` as a `data:` URL (its type
+    /// sniffed when it is an image), stored as `options.file_name`, else `file_name`.
+    pub fn upload_bytes(
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<Self, Error> {
+        let mut options = options.clone();
+        if options.file_name.is_none() && !file_name.is_empty() {
+            options.file_name = Some(file_name.to_owned());
+        }
+        options.validate()?;
+        let mime =
+            ImageFormat::sniff(bytes).map_or("application/octet-stream", ImageFormat::mime_type);
+        let request = UploadBase64Request::from_bytes(bytes, Some(mime), &options);
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::UploadBase64, &request)?,
+            decode_uploaded_file,
+        ))
+    }
+
+    /// `POST /api/file-url-upload` (upload host): the host fetches `url`.
+    pub fn upload_url(url: &str, options: &UploadOptions) -> Result<Self, Error> {
+        let request = UploadUrlRequest::new(url, options);
+        request.validate()?;
+        Ok(Self::new(
+            json_request(Endpoint::UploadUrl, &request)?,
+            decode_uploaded_file,
+        ))
+    }
+}
+
+/// Reads an answer of any of the three upload endpoints: the hosted file.
+pub fn decode_upload(response: &HttpResponse) -> Result<UploadedFile, Error> {
+    decode_with(Endpoint::UploadStream, decode_uploaded_file, response)
+}
+
 /// Reads a generate answer (envelope first; see [`classify`]).
 pub fn decode_generate(response: &HttpResponse) -> Result<TaskCreated, Error> {
     decode_with(Endpoint::Generate, decode_task_created, response)
@@ -559,6 +612,14 @@ fn outcome_unknown(endpoint: Endpoint, cause: Error) -> Error {
         endpoint,
         cause: Box::new(cause),
     }
+}
+
+fn decode_uploaded_file(
+    envelope: &Envelope,
+    _: Disposition,
+    _: &str,
+) -> Result<UploadedFile, DecodeError> {
+    UploadedFile::from_data(&envelope.data)
 }
 
 fn decode_task_created(

@@ -157,6 +157,22 @@ pub enum Event {
         /// Time the download took.
         elapsed: Duration,
     },
+    /// A local image is about to be uploaded (by the generate-with-images flows).
+    #[non_exhaustive]
+    Uploading {
+        /// The image as the caller named it (path or file name).
+        name: String,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A local image was uploaded; `url` is what the generation will use.
+    #[non_exhaustive]
+    Uploaded {
+        /// The image as the caller named it.
+        name: String,
+        /// The hosted URL.
+        url: String,
+    },
 }
 
 impl Event {
@@ -172,6 +188,22 @@ impl Event {
     /// A [`Event::DownloadFinished`].
     pub fn download_finished(bytes: u64, elapsed: Duration) -> Self {
         Self::DownloadFinished { bytes, elapsed }
+    }
+
+    /// A [`Event::Uploading`].
+    pub fn uploading(name: impl Into<String>, bytes: u64) -> Self {
+        Self::Uploading {
+            name: name.into(),
+            bytes,
+        }
+    }
+
+    /// A [`Event::Uploaded`].
+    pub fn uploaded(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::Uploaded {
+            name: name.into(),
+            url: url.into(),
+        }
     }
 
     /// A [`Event::Submitted`].
@@ -253,6 +285,8 @@ impl fmt::Display for Event {
             Self::DownloadProgress {
                 bytes, total: None, ..
             } => write!(f, "downloaded {bytes} bytes"),
+            Self::Uploading { name, bytes } => write!(f, "uploading {name} ({bytes} bytes)"),
+            Self::Uploaded { name, url } => write!(f, "uploaded {name}: {url}"),
             Self::DownloadFinished { bytes, elapsed } => {
                 write!(
                     f,

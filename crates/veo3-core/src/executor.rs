@@ -2,6 +2,7 @@
 //! [`ApiClient`] uses it to implement [`Veo3Api`] over any transport.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use async_trait::async_trait;
 use tracing::Instrument;
 use veo3_types::{
     Credits, Endpoint, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::Error;
@@ -308,6 +309,37 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
     async fn download_url(&self, url: &str) -> Result<String, Error> {
         self.executor
             .execute(&Call::download_url(url)?, &self.transport)
+            .await
+    }
+
+    async fn upload_file(
+        &self,
+        path: &Path,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        let file = crate::LocalFile::inspect(path)?;
+        self.executor
+            .execute(&Call::upload_file(&file, options)?, &self.transport)
+            .await
+    }
+
+    async fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        self.executor
+            .execute(
+                &Call::upload_bytes(bytes, file_name, options)?,
+                &self.transport,
+            )
+            .await
+    }
+
+    async fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error> {
+        self.executor
+            .execute(&Call::upload_url(url, options)?, &self.transport)
             .await
     }
 }

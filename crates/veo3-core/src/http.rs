@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use veo3_types::{Endpoint, HttpMethod};
 
-/// One request to the API base URL, ready to send.
+/// One request to the API base URL (or, for uploads, the upload base URL: see
+/// [`Endpoint::base_url`]), ready to send.
 ///
-/// The transport joins [`HttpRequest::path_and_query`] to its base URL, adds the
+/// The transport joins [`HttpRequest::path_and_query`] to the endpoint's base URL, adds the
 /// `Authorization: Bearer <key>` header (see [`ApiKey`](crate::ApiKey)) and the headers from
 /// [`HttpRequest::headers`], and sends [`HttpRequest::body`] when there is one. It must not
 /// follow redirects to other hosts with the key.
@@ -25,6 +26,10 @@ pub struct HttpRequest {
     pub path_and_query: String,
     /// The JSON body of `POST`s.
     pub body: Option<Vec<u8>>,
+    /// The streamed multipart body of a file upload (then `body` is `None`): the transport
+    /// sends its head, the file read from disk, and its tail, with its `Content-Type` and
+    /// `Content-Length`, opening the file anew for every attempt.
+    pub multipart: Option<crate::upload::Multipart>,
 }
 
 impl HttpRequest {
@@ -39,10 +44,23 @@ impl HttpRequest {
             method: endpoint.method(),
             path_and_query: path_and_query.into(),
             body,
+            multipart: None,
         }
     }
 
-    /// The headers to send besides `Authorization`: `Accept`, and `Content-Type` for bodies.
+    /// A file upload streaming `multipart` to `endpoint`'s path.
+    pub fn multipart(endpoint: Endpoint, multipart: crate::upload::Multipart) -> Self {
+        Self {
+            endpoint,
+            method: endpoint.method(),
+            path_and_query: endpoint.path().to_owned(),
+            body: None,
+            multipart: Some(multipart),
+        }
+    }
+
+    /// The headers to send besides `Authorization`: `Accept`, and `Content-Type` for JSON
+    /// bodies (a multipart body brings its own, [`Multipart::content_type`](crate::Multipart::content_type)).
     pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
         let mut headers = vec![("accept", "application/json")];
         if self.body.is_some() {

@@ -103,6 +103,7 @@ mod schedule;
 mod secret;
 pub mod settings;
 pub mod time;
+mod upload;
 mod wait;
 pub mod webhook;
 
@@ -112,7 +113,7 @@ pub use api::{UpgradeStatus, Veo3Api};
 pub use blocking::BlockingExecutor;
 pub use call::{
     Call, Evaluation, RetryPlan, Step, decode_credits, decode_download_url, decode_extend,
-    decode_generate, decode_hd_1080p, decode_record_info, decode_upgrade_4k,
+    decode_generate, decode_hd_1080p, decode_record_info, decode_upgrade_4k, decode_upload,
 };
 pub use classify::{Answer, Disposition, Outcome, Stop, classify};
 pub use error::{Error, WaitTarget};
@@ -125,6 +126,10 @@ pub use retry::{
 pub use schedule::PollSchedule;
 pub use secret::{ApiKey, REDACTED, excerpt, redact};
 pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
+pub use upload::{
+    LocalFile, Multipart, PreparedImage, generate_with_images, image_upload_options,
+    prepare_images, upload_images, upload_images_blocking,
+};
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
     extend_and_wait, extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid,

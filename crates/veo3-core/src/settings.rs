@@ -28,6 +28,29 @@ pub const API_KEY_ENV: &str = "KIE_API_KEY";
 /// The environment variable that overrides the base URL (e.g. a local sandbox).
 pub const BASE_URL_ENV: &str = "KIE_BASE_URL";
 
+/// kie's file-upload host (reference section 3.8): uploads go here, with the same key.
+pub const DEFAULT_UPLOAD_BASE_URL: &str = "https://kieai.redpandaai.co";
+
+/// The environment variable that overrides the upload base URL (empty means unset).
+pub const UPLOAD_BASE_URL_ENV: &str = "KIE_UPLOAD_BASE_URL";
+
+/// The upload base URL when none is configured: kie's upload host when the API is kie's own
+/// ([`DEFAULT_BASE_URL`]), else the API base URL itself, since a proxy or emulator that
+/// stands in for the API serves the upload routes too (their paths do not collide).
+///
+/// ```
+/// use veo3_core::settings::default_upload_base_url;
+/// assert_eq!(default_upload_base_url("https://api.kie.ai"), "https://kieai.redpandaai.co");
+/// assert_eq!(default_upload_base_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+/// ```
+pub fn default_upload_base_url(api_base_url: &str) -> String {
+    if api_base_url.trim_end_matches('/') == DEFAULT_BASE_URL {
+        DEFAULT_UPLOAD_BASE_URL.to_owned()
+    } else {
+        api_base_url.to_owned()
+    }
+}
+
 /// A kind of wait, each with its own default [`PollSchedule`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -273,7 +296,8 @@ pub fn normalize_base_url(url: &str) -> Result<String, Error> {
     Ok(url.to_owned())
 }
 
-/// The key and base URL found in the environment ([`API_KEY_ENV`], [`BASE_URL_ENV`]).
+/// The key and base URLs found in the environment ([`API_KEY_ENV`], [`BASE_URL_ENV`],
+/// [`UPLOAD_BASE_URL_ENV`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EnvSettings {
@@ -281,6 +305,8 @@ pub struct EnvSettings {
     pub api_key: Option<String>,
     /// The base URL, when set and not empty.
     pub base_url: Option<String>,
+    /// The upload base URL, when set and not empty.
+    pub upload_base_url: Option<String>,
     /// A variable that is set but unusable, described without its value.
     pub problem: Option<String>,
 }
@@ -309,6 +335,15 @@ impl EnvSettings {
                 settings.problem = Some(format!("{BASE_URL_ENV} is not valid UTF-8"));
             }
         }
+        match lookup(UPLOAD_BASE_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => {
+                settings.upload_base_url = Some(url.trim().to_owned());
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                settings.problem = Some(format!("{UPLOAD_BASE_URL_ENV} is not valid UTF-8"));
+            }
+        }
         settings
     }
 }
@@ -318,6 +353,7 @@ impl std::fmt::Debug for EnvSettings {
         f.debug_struct("EnvSettings")
             .field("api_key", &self.api_key.as_ref().map(|_| crate::REDACTED))
             .field("base_url", &self.base_url)
+            .field("upload_base_url", &self.upload_base_url)
             .field("problem", &self.problem)
             .finish()
     }

@@ -207,7 +207,10 @@ fn csv_rows(text: &str) -> Result<Rows, InputError> {
         .map_err(|e| lines_error(1, format!("unreadable header row: {e}")))?
         .clone();
     if !headers.iter().any(|h| h == "prompt") {
-        return Err(lines_error(1, "the header row has no `prompt` column".into()));
+        return Err(lines_error(
+            1,
+            "the header row has no `prompt` column".into(),
+        ));
     }
     let mut rows = Vec::new();
     for record in reader.records() {

@@ -436,7 +436,10 @@ mod tests {
                 }
             }
         }
-        assert!(!JobState::allowed(StateKind::Submitting, StateKind::Submitting));
+        assert!(!JobState::allowed(
+            StateKind::Submitting,
+            StateKind::Submitting
+        ));
         assert!(JobState::allowed(StateKind::Pending, StateKind::Submitting));
     }
 

@@ -58,11 +58,7 @@ pub(crate) fn apply_sqlite(
         tx.execute_batch(migration.sql).map_err(fail)?;
         tx.execute(
             "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
-            rusqlite::params![
-                migration.version,
-                migration.name,
-                crate::sqlite::now_ms()
-            ],
+            rusqlite::params![migration.version, migration.name, crate::sqlite::now_ms()],
         )
         .map_err(fail)?;
         tx.commit().map_err(fail)?;

@@ -96,6 +96,7 @@ impl PriceTable {
 
     /// A job's estimated cost: its generation and its follow-up.
     pub fn job(&self, request: &GenerateRequest, upgrade: Option<Upgrade>) -> i64 {
-        self.generation(request).saturating_add(self.upgrade(upgrade))
+        self.generation(request)
+            .saturating_add(self.upgrade(upgrade))
     }
 }

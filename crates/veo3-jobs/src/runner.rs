@@ -268,7 +268,10 @@ enum Done {
 
 enum SubmitOutcome {
     Submitted(String),
-    NotSent { rate_limited: bool, credits: bool },
+    NotSent {
+        rate_limited: bool,
+        credits: bool,
+    },
     Unknown,
     Failed,
     /// The journal refused or failed; the job is left as the journal says.
@@ -665,7 +668,11 @@ type Limiter = RateLimiter<
 >;
 
 /// A slot for one more job in flight; for a submit, also a cell of the rate limit.
-async fn next_slot(slots: &Arc<Semaphore>, limiter: &Limiter, resume: bool) -> OwnedSemaphorePermit {
+async fn next_slot(
+    slots: &Arc<Semaphore>,
+    limiter: &Limiter,
+    resume: bool,
+) -> OwnedSemaphorePermit {
     let permit = match slots.clone().acquire_owned().await {
         Ok(permit) => permit,
         // The semaphore is never closed.
@@ -749,13 +756,14 @@ async fn submit(shared: &Shared, job: &Job) -> SubmitOutcome {
                 credits: false,
             },
         ),
-        Err(error) if error.is_unauthorized() => {
-            (JobState::Pending, SubmitOutcome::Fatal(error))
-        }
+        Err(error) if error.is_unauthorized() => (JobState::Pending, SubmitOutcome::Fatal(error)),
         Err(error) => (
             JobState::Failed {
                 task_id: None,
-                code: error.code().map(|c| c.as_i64()).or(error.status().map(i64::from)),
+                code: error
+                    .code()
+                    .map(|c| c.as_i64())
+                    .or(error.status().map(i64::from)),
                 message: error.to_string(),
             },
             SubmitOutcome::Failed,
@@ -856,7 +864,10 @@ async fn upgrade(shared: &Shared, job: &Job, task_id: &str, resumed: bool) -> Op
             if resumed {
                 shared.client.wait_for_4k(&request, &shared.wait).await
             } else {
-                shared.client.upgrade_4k_and_wait(&request, &shared.wait).await
+                shared
+                    .client
+                    .upgrade_4k_and_wait(&request, &shared.wait)
+                    .await
             }
             .map(|r| r.result_urls)
         }
@@ -873,7 +884,9 @@ async fn upgrade(shared: &Shared, job: &Job, task_id: &str, resumed: bool) -> Op
             code: None,
             message: "the follow-up finished without a video URL".into(),
         }),
-        Err(error) if error.is_task_failed() || (error.code().is_some() && !error.is_retryable()) => {
+        Err(error)
+            if error.is_task_failed() || (error.code().is_some() && !error.is_retryable()) =>
+        {
             Some(JobState::Failed {
                 task_id: Some(task_id.to_owned()),
                 code: error.code().map(|c| c.as_i64()),

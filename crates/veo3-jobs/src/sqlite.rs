@@ -387,10 +387,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn counts(
-        &self,
-        batch: Option<BatchId>,
-    ) -> Result<BTreeMap<StateKind, u64>, StoreError> {
+    async fn counts(&self, batch: Option<BatchId>) -> Result<BTreeMap<StateKind, u64>, StoreError> {
         self.with(move |connection| {
             let mut statement = connection
                 .prepare(

@@ -115,8 +115,7 @@ pub trait Store: Send + Sync {
     async fn transition(&self, id: JobId, to: &JobState) -> Result<(), StoreError>;
 
     /// How many jobs are in each state (of `batch`, or of the whole journal).
-    async fn counts(&self, batch: Option<BatchId>)
-    -> Result<BTreeMap<StateKind, u64>, StoreError>;
+    async fn counts(&self, batch: Option<BatchId>) -> Result<BTreeMap<StateKind, u64>, StoreError>;
 
     /// Where the journal is (a path or a URL without credentials), for messages.
     fn location(&self) -> String;

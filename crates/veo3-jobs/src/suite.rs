@@ -85,7 +85,9 @@ async fn transitions_follow_the_state_machine(store: &dyn Store) {
     assert_eq!(read.state, done);
     assert!(read.times.finished_ms.is_some());
     assert!(matches!(
-        store.transition(JobId(i64::MAX), &JobState::Submitting).await,
+        store
+            .transition(JobId(i64::MAX), &JobState::Submitting)
+            .await,
         Err(StoreError::NoSuchJob(_))
     ));
 }
@@ -154,7 +156,10 @@ async fn queries_filter_and_count(store: &dyn Store) {
         .iter()
         .map(|j| j.id)
         .collect();
-    store.transition(ids[0], &JobState::Submitting).await.unwrap();
+    store
+        .transition(ids[0], &JobState::Submitting)
+        .await
+        .unwrap();
     store.transition(ids[0], &JobState::Unknown).await.unwrap();
     store
         .transition(
@@ -232,7 +237,10 @@ mod sqlite {
             .unwrap();
         drop(connection);
         let error = SqliteStore::open(&path).unwrap_err();
-        assert!(matches!(error, crate::StoreError::TooNew { found: 99, .. }), "{error}");
+        assert!(
+            matches!(error, crate::StoreError::TooNew { found: 99, .. }),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`Client`], its builder, and the flows users reach for.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use veo3_core::{
     SystemClock, UpgradeStatus, Veo3Api,
 };
 use veo3_types::{
-    Credits, ExtendRequest, GenerateRequest, Hd1080pResult, Model, TaskCreated, TaskRecord,
-    Upgrade4kRequest, Upgrade4kResult,
+    Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, Model, TaskCreated,
+    TaskRecord, Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::transport::{ReqwestTransport, TokioSleeper};
@@ -62,6 +63,12 @@ impl Client {
     /// The API base URL (without a trailing slash).
     pub fn base_url(&self) -> &str {
         &self.inner.api.transport().base_url
+    }
+
+    /// The upload base URL (kie's upload host by default; see
+    /// [`default_upload_base_url`](veo3_core::settings::default_upload_base_url)).
+    pub fn upload_base_url(&self) -> &str {
+        &self.inner.api.transport().upload_base_url
     }
 
     /// The observer receiving this client's events.
@@ -151,6 +158,33 @@ impl Client {
         let schedule = self.schedule(Stage::Extension, None, wait);
         veo3_core::extend_and_wait(self, request, &schedule, self.effects()).await
     }
+
+    /// Checks every image of `pending` (files: exist, readable, at most
+    /// [`MAX_IMAGE_BYTES`](veo3_types::MAX_IMAGE_BYTES), JPEG/PNG/WebP by content; the count
+    /// for the generation type) before anything is sent, uploads the local ones in order
+    /// (streamed, into `options.upload_path` under unique names; each reported as
+    /// [`Event::Uploading`](veo3_core::Event::Uploading) and
+    /// [`Event::Uploaded`](veo3_core::Event::Uploaded)), then submits the generation with the
+    /// hosted URLs (billable, sent at most once).
+    pub async fn generate_with_images(
+        &self,
+        pending: &GenerateWithImages,
+        options: &UploadOptions,
+    ) -> Result<TaskCreated, Error> {
+        veo3_core::generate_with_images(self, pending, options, self.effects()).await
+    }
+
+    /// [`generate_with_images`](Self::generate_with_images), then waits for the task.
+    pub async fn generate_with_images_and_wait(
+        &self,
+        pending: &GenerateWithImages,
+        options: &UploadOptions,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule = self.schedule(Stage::Generation, Some(&pending.request.model), wait);
+        let created = self.generate_with_images(pending, options).await?;
+        veo3_core::wait_for_task(self, &created.task_id, &schedule, self.effects()).await
+    }
 }
 
 #[async_trait]
@@ -188,6 +222,27 @@ impl Veo3Api for Client {
 
     async fn download_url(&self, url: &str) -> Result<String, Error> {
         self.inner.api.download_url(url).await
+    }
+
+    async fn upload_file(
+        &self,
+        path: &Path,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        self.inner.api.upload_file(path, options).await
+    }
+
+    async fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        self.inner.api.upload_bytes(bytes, file_name, options).await
+    }
+
+    async fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error> {
+        self.inner.api.upload_url(url, options).await
     }
 }
 
@@ -247,7 +302,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Reads `KIE_API_KEY` and `KIE_BASE_URL` (an empty variable counts as unset), used
+    /// The upload host's base URL (default: kie's upload host,
+    /// [`DEFAULT_UPLOAD_BASE_URL`](veo3_core::settings::DEFAULT_UPLOAD_BASE_URL), when the API
+    /// is kie's, else the API base URL; `KIE_UPLOAD_BASE_URL` with
+    /// [`from_env`](Self::from_env)). Uploads carry the key to this origin, which requires it.
+    pub fn upload_base_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.upload_base_url(url);
+        self
+    }
+
+    /// Reads `KIE_API_KEY`, `KIE_BASE_URL` and `KIE_UPLOAD_BASE_URL` (an empty variable counts
+    /// as unset), used
     /// unless the builder is given a key or base URL of its own (in any order).
     pub fn from_env(mut self) -> Self {
         self.settings.from_env();
@@ -391,6 +456,7 @@ impl ClientBuilder {
         let transport = ReqwestTransport::new(
             http,
             config.base_url.clone(),
+            config.upload_base_url.clone(),
             &config.api_key,
             Some(user_agent),
             config.max_response_bytes,

@@ -6,13 +6,22 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
-use veo3_core::{
-    ApiKey, HttpRequest, HttpResponse, Sleeper, Transport, TransportError, TransportPhase,
+use futures_util::StreamExt as _;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT,
 };
-use veo3_types::HttpMethod;
+use tokio::io::AsyncReadExt;
+use veo3_core::{
+    ApiKey, HttpRequest, HttpResponse, Multipart, Sleeper, Transport, TransportError,
+    TransportPhase,
+};
+use veo3_types::{BaseUrl, HttpMethod};
 
-/// [`Transport`] over a `reqwest::Client`, to one API base URL, with one key.
+/// How much of an uploaded file is read at a time: the only part of it in memory.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// [`Transport`] over a `reqwest::Client`, to one API base URL (and one upload base URL for
+/// the upload endpoints), with one key.
 ///
 /// The key is added to each API request (never as a default header of the reqwest client, so
 /// downloads and anything else sent through the same client never carry it) and marked
@@ -23,6 +32,9 @@ pub(crate) struct ReqwestTransport {
     pub(crate) base_url: String,
     /// `base_url` parsed once: each request only swaps in its path and query.
     base: reqwest::Url,
+    /// Where the upload endpoints go ([`BaseUrl::Upload`]).
+    pub(crate) upload_base_url: String,
+    upload_base: reqwest::Url,
     authorization: HeaderValue,
     user_agent: Option<HeaderValue>,
     max_body_bytes: usize,
@@ -32,6 +44,7 @@ impl ReqwestTransport {
     pub(crate) fn new(
         http: reqwest::Client,
         base_url: String,
+        upload_base_url: String,
         key: &ApiKey,
         user_agent: Option<HeaderValue>,
         max_body_bytes: usize,
@@ -44,10 +57,15 @@ impl ReqwestTransport {
         authorization.set_sensitive(true);
         let base = reqwest::Url::parse(&base_url)
             .map_err(|_| veo3_core::Error::invalid_input("the base URL is not a valid URL"))?;
+        let upload_base = reqwest::Url::parse(&upload_base_url).map_err(|_| {
+            veo3_core::Error::invalid_input("the upload base URL is not a valid URL")
+        })?;
         Ok(Self {
             http,
             base,
             base_url,
+            upload_base,
+            upload_base_url,
             authorization,
             user_agent,
             max_body_bytes,
@@ -63,8 +81,12 @@ impl ReqwestTransport {
             .map_or((request.path_and_query.as_str(), None), |(path, query)| {
                 (path, Some(query))
             });
-        let mut url = self.base.clone();
-        let prefix = self.base.path().trim_end_matches('/');
+        let base = match request.endpoint.base_url() {
+            BaseUrl::Upload => &self.upload_base,
+            _ => &self.base,
+        };
+        let mut url = base.clone();
+        let prefix = base.path().trim_end_matches('/');
         if prefix.is_empty() {
             url.set_path(path);
         } else {
@@ -91,6 +113,12 @@ impl ReqwestTransport {
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
+        }
+        if let Some(multipart) = &request.multipart {
+            builder = builder
+                .header(CONTENT_TYPE, multipart.content_type())
+                .header(CONTENT_LENGTH, multipart.content_length())
+                .body(stream_body(multipart).await?);
         }
         let mut response = builder.send().await.map_err(|error| {
             let phase = if error.is_connect() {
@@ -168,10 +196,47 @@ impl Transport for ReqwestTransport {
     }
 }
 
+/// A multipart body streamed from disk: the head, the file read [`UPLOAD_CHUNK`] bytes at a
+/// time (exactly `file_len` of them), the tail. The file is opened here, once per attempt, so
+/// a retry re-reads it from the start and nothing is buffered between attempts.
+async fn stream_body(multipart: &Multipart) -> Result<reqwest::Body, TransportError> {
+    let file = tokio::fs::File::open(multipart.path())
+        .await
+        .map_err(|error| {
+            // Nothing was sent yet: the retry rules may try again.
+            TransportError::connect(false, format!("cannot open the file to upload: {error}"))
+        })?;
+    let head = multipart.head().to_vec();
+    let tail = multipart.tail().to_vec();
+    let expected = multipart.file_len();
+    let file_chunks =
+        futures_util::stream::try_unfold((file, 0u64), move |(mut file, sent)| async move {
+            if sent == expected {
+                return Ok(None);
+            }
+            let want = (expected - sent).min(UPLOAD_CHUNK as u64) as usize;
+            let mut chunk = vec![0u8; want];
+            let read = file.read(&mut chunk).await?;
+            if read == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was being uploaded",
+                ));
+            }
+            chunk.truncate(read);
+            Ok(Some((chunk, (file, sent + read as u64))))
+        });
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+        .chain(file_chunks)
+        .chain(futures_util::stream::once(async move { Ok(tail) }));
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
 impl fmt::Debug for ReqwestTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqwestTransport")
             .field("base_url", &self.base_url)
+            .field("upload_base_url", &self.upload_base_url)
             .field("authorization", &"Bearer ***")
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
@@ -224,8 +289,15 @@ mod tests {
 
     fn transport(base: &str) -> ReqwestTransport {
         let key = ApiKey::new("sk-test").expect("a valid key");
-        ReqwestTransport::new(reqwest::Client::new(), base.to_owned(), &key, None, 1024)
-            .expect("a valid transport")
+        ReqwestTransport::new(
+            reqwest::Client::new(),
+            base.to_owned(),
+            base.to_owned(),
+            &key,
+            None,
+            1024,
+        )
+        .expect("a valid transport")
     }
 
     #[test]

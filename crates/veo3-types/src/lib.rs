@@ -61,8 +61,8 @@ pub use callback::{Callback, CallbackInfo};
 pub use code::{ApiCode, BaseUrl, CodeClass, Endpoint, HttpMethod, is_processing_message};
 pub use error::{DecodeError, ValidationError};
 pub use request::{
-    DownloadUrlRequest, ExtendRequest, GenerateRequest, GenerateRequestBuilder, Hd1080pQuery,
-    RecordInfoQuery, Upgrade4kRequest,
+    DownloadUrlRequest, ExtendRequest, GenerateRequest, GenerateRequestBuilder, GenerateWithImages,
+    Hd1080pQuery, RecordInfoQuery, Upgrade4kRequest,
 };
 pub use response::{
     Credits, Envelope, Hd1080pResult, TaskCreated, TaskRecord, TaskResponse, TaskState,

@@ -9,7 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::tolerant::{as_bool, as_i64, field};
-use crate::{AspectRatio, ExtendModel, GenerationType, Model, Resolution, ValidationError};
+use crate::{
+    AspectRatio, ExtendModel, GenerationType, ImageInput, Model, Resolution, ValidationError,
+};
 
 /// Lowest seed the API accepts.
 const SEED_MIN: u32 = 10_000;
@@ -69,6 +71,7 @@ impl GenerateRequest {
                 enable_translation: None,
                 watermark: None,
             },
+            images: Vec::new(),
         }
     }
 
@@ -153,9 +156,14 @@ impl<'de> Deserialize<'de> for GenerateRequest {
 }
 
 /// Builder for [`GenerateRequest`]; [`build`](Self::build) validates.
+///
+/// Images may be URLs or local files ([`image`](Self::image)): [`build`](Self::build) takes
+/// URLs only, [`build_with_images`](Self::build_with_images) also takes files and bytes, which
+/// the clients' `generate_with_images` flows upload before submitting.
 #[derive(Clone, Debug)]
 pub struct GenerateRequestBuilder {
     request: GenerateRequest,
+    images: Vec<ImageInput>,
 }
 
 impl GenerateRequestBuilder {
@@ -173,17 +181,27 @@ impl GenerateRequestBuilder {
 
     /// Adds an input image URL.
     pub fn image_url(mut self, url: impl Into<String>) -> Self {
-        self.request.image_urls.push(url.into());
+        self.images.push(ImageInput::Url(url.into()));
         self
     }
 
-    /// Replaces the input image URLs.
+    /// Replaces the input images with these URLs.
     pub fn image_urls<I, S>(mut self, urls: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.request.image_urls = urls.into_iter().map(Into::into).collect();
+        self.images = urls
+            .into_iter()
+            .map(|url| ImageInput::Url(url.into()))
+            .collect();
+        self
+    }
+
+    /// Adds an input image: a URL, a local path or bytes (`"./cat.png"` and
+    /// `"https://..."` both convert; see [`ImageInput::parse`]).
+    pub fn image(mut self, image: impl Into<ImageInput>) -> Self {
+        self.images.push(image.into());
         self
     }
 
@@ -223,10 +241,94 @@ impl GenerateRequestBuilder {
         self
     }
 
-    /// Validates and returns the request.
-    pub fn build(self) -> Result<GenerateRequest, ValidationError> {
+    /// Validates and returns the request. Every image must be a URL: a local one is refused
+    /// with [`ValidationError::Image`] (use [`build_with_images`](Self::build_with_images)).
+    pub fn build(mut self) -> Result<GenerateRequest, ValidationError> {
+        let mut urls = Vec::with_capacity(self.images.len());
+        for image in self.images {
+            match image {
+                ImageInput::Url(url) => urls.push(url),
+                local => {
+                    return Err(ValidationError::Image {
+                        name: local.name(),
+                        problem: crate::ImageProblem::NotUploaded,
+                    });
+                }
+            }
+        }
+        self.request.image_urls = urls;
         self.request.validate()?;
         Ok(self.request)
+    }
+
+    /// Validates everything that needs no filesystem (the image count for the generation
+    /// type, URLs, bytes, every other field) and returns the request with its images still to
+    /// upload.
+    pub fn build_with_images(self) -> Result<GenerateWithImages, ValidationError> {
+        let pending = GenerateWithImages {
+            request: self.request,
+            images: self.images,
+        };
+        pending.validate()?;
+        Ok(pending)
+    }
+}
+
+/// A generation whose images may still be local files or bytes: what the clients'
+/// `generate_with_images` flows take. They check the files, upload the local images in order,
+/// then submit [`GenerateWithImages::request`] with every image as a hosted URL.
+///
+/// ```
+/// use veo3_types::{GenerateRequest, GenerationType, ImageInput};
+/// let pending = GenerateRequest::builder("The cat jumps")
+///     .generation_type(GenerationType::FirstAndLastFrames)
+///     .image("./first.png")
+///     .image("https://img.example.com/last.png")
+///     .build_with_images()?;
+/// assert!(pending.images[0].is_local());
+/// let request = pending.with_urls(vec![
+///     "https://files.example.com/first.png".into(),
+///     "https://img.example.com/last.png".into(),
+/// ])?;
+/// assert_eq!(request.image_urls.len(), 2);
+/// # Ok::<(), veo3_types::ValidationError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GenerateWithImages {
+    /// The request without its images (`image_urls` is empty).
+    pub request: GenerateRequest,
+    /// The images, in the order they will be sent.
+    pub images: Vec<ImageInput>,
+}
+
+impl GenerateWithImages {
+    /// The checks that need no filesystem, in the order a user fixes them: the count for the
+    /// generation type, each image, then every other field.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        crate::check_image_count(self.request.generation_type.as_ref(), self.images.len())?;
+        for (index, image) in self.images.iter().enumerate() {
+            image.validate(index)?;
+        }
+        let mut probe = self.request.clone();
+        probe.image_urls = self
+            .images
+            .iter()
+            .map(|image| match image {
+                ImageInput::Url(url) => url.clone(),
+                _ => "https://upload.invalid/image".to_owned(),
+            })
+            .collect();
+        probe.validate()
+    }
+
+    /// The final request: `urls` (one per image, in order: the URL inputs as they are and the
+    /// hosted URLs of the uploaded ones), validated.
+    pub fn with_urls(&self, urls: Vec<String>) -> Result<GenerateRequest, ValidationError> {
+        let mut request = self.request.clone();
+        request.image_urls = urls;
+        request.validate()?;
+        Ok(request)
     }
 }
 

@@ -295,6 +295,8 @@ pub enum ImageProblem {
     },
     /// The bytes do not start like a JPEG, PNG or WebP image.
     NotAnImage,
+    /// A local image given where only URLs are accepted (upload it first).
+    NotUploaded,
 }
 
 impl fmt::Display for ImageProblem {
@@ -307,6 +309,9 @@ impl fmt::Display for ImageProblem {
             Self::TooLarge { size, max } => {
                 write!(f, "{size} bytes is over the {max}-byte limit for an image")
             }
+            Self::NotUploaded => f.write_str(
+                "a local image must be uploaded first (build_with_images and the clients' generate_with_images do it)",
+            ),
             Self::NotAnImage => f.write_str(
                 "not a JPEG, PNG or WebP image (checked from its content, not its name)",
             ),

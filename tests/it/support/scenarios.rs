@@ -41,9 +41,12 @@ use veo3_sandbox::{
     Durations, Fault, FaultPlan, Outcome, Route, Sandbox, SandboxBuilder, SandboxHandle, Shape,
 };
 use veo3_types::{
-    ApiCode, Credits, ExtendRequest, GenerateRequest, Hd1080pResult, TaskCreated, TaskRecord,
-    TaskState, Upgrade4kRequest, Upgrade4kResult,
+    ApiCode, Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult,
+    TaskCreated, TaskRecord, TaskState, Upgrade4kRequest, Upgrade4kResult, UploadOptions,
+    UploadedFile,
 };
+
+pub(crate) mod uploads;
 
 /// A boxed, sendable future: what every [`Flows`] method returns.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -56,6 +59,8 @@ pub(crate) const KEY: &str = "sk-scenario-0123456789abcdef";
 pub(crate) struct Setup {
     /// The sandbox's API base URL.
     pub(crate) base_url: String,
+    /// The sandbox's upload host, when the client must be told (it is not the API host).
+    pub(crate) upload_base_url: Option<String>,
     /// The API key.
     pub(crate) key: String,
     /// Retries: millisecond backoffs, generous time limits.
@@ -80,6 +85,7 @@ impl Setup {
     pub(crate) fn for_sandbox(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
+            upload_base_url: None,
             key: KEY.to_owned(),
             retry: RetryPolicy::default()
                 .with_max_attempts(5)
@@ -164,6 +170,31 @@ pub(crate) trait Flows: Send + Sync {
         index: usize,
         path: PathBuf,
     ) -> BoxFuture<'_, Result<u64, Error>>;
+    /// `upload_file`: stream a local file to the upload host.
+    fn upload_file(
+        &self,
+        path: PathBuf,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>>;
+    /// `upload_bytes`: base64 upload from memory.
+    fn upload_bytes(
+        &self,
+        bytes: Vec<u8>,
+        file_name: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>>;
+    /// `upload_url`: the upload host fetches a URL.
+    fn upload_url(
+        &self,
+        url: String,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<UploadedFile, Error>>;
+    /// `generate_with_images`: check, upload the local images, submit with the hosted URLs.
+    fn generate_with_images(
+        &self,
+        pending: GenerateWithImages,
+        options: UploadOptions,
+    ) -> BoxFuture<'_, Result<TaskCreated, Error>>;
 }
 
 /// Builds a client under test for a sandbox.
@@ -370,6 +401,7 @@ pub(crate) fn table() -> Vec<Scenario> {
             run: oversized_answer,
         },
     ]);
+    rows.extend(uploads::rows());
     rows
 }
 
@@ -380,7 +412,8 @@ pub(crate) async fn run_scenario(scenario: &Scenario, connect: Connect) {
         .start()
         .await
         .expect("sandbox starts");
-    let setup = Setup::for_sandbox(sandbox.api_url());
+    let mut setup = Setup::for_sandbox(sandbox.api_url());
+    setup.upload_base_url = Some(sandbox.upload_url().to_owned());
     let ctx = Ctx {
         flows: connect(&setup),
         sandbox,

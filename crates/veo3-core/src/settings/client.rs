@@ -15,7 +15,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{API_KEY_ENV, DEFAULT_BASE_URL, EnvSettings, Schedules, Stage, normalize_base_url};
+use super::{
+    API_KEY_ENV, DEFAULT_BASE_URL, EnvSettings, Schedules, Stage, UPLOAD_BASE_URL_ENV,
+    default_upload_base_url, normalize_base_url,
+};
 use crate::download::DownloadPolicy;
 use crate::{ApiKey, Error, Observer, PollSchedule, RetryBudget, RetryPolicy};
 
@@ -43,6 +46,7 @@ pub const DEFAULT_DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ClientSettings {
     api_key: Option<String>,
     base_url: Option<String>,
+    upload_base_url: Option<String>,
     environment: Option<EnvSettings>,
     connect_timeout: Option<Duration>,
     attempt_timeout: Option<Duration>,
@@ -69,6 +73,10 @@ pub struct ClientConfig {
     pub api_key: ApiKey,
     /// The API base URL, checked, without a trailing slash.
     pub base_url: String,
+    /// The upload host's base URL, checked, without a trailing slash: the builder's, else
+    /// `KIE_UPLOAD_BASE_URL`, else [`default_upload_base_url`] of the API base URL. Uploads
+    /// carry the key there; no other host but the API gets it.
+    pub upload_base_url: String,
     /// The caller's `User-Agent` (checked to fit in a header); `None`: the client's own name
     /// and version.
     pub user_agent: Option<String>,
@@ -100,6 +108,7 @@ impl PartialEq for ClientConfig {
         };
         self.api_key == other.api_key
             && self.base_url == other.base_url
+            && self.upload_base_url == other.upload_base_url
             && self.user_agent == other.user_agent
             && self.connect_timeout == other.connect_timeout
             && self.retry_policy == other.retry_policy
@@ -125,8 +134,15 @@ impl ClientSettings {
         self
     }
 
-    /// Reads `KIE_API_KEY` and `KIE_BASE_URL` from the process environment, for use where
-    /// the builder sets no key or base URL of its own.
+    /// The upload host's base URL (default: kie's upload host for kie's API, else the API
+    /// base URL; see [`default_upload_base_url`]).
+    pub fn upload_base_url(&mut self, url: impl Into<String>) -> &mut Self {
+        self.upload_base_url = Some(url.into());
+        self
+    }
+
+    /// Reads `KIE_API_KEY`, `KIE_BASE_URL` and `KIE_UPLOAD_BASE_URL` from the process
+    /// environment, for use where the builder sets no key or base URL of its own.
     pub fn from_env(&mut self) -> &mut Self {
         self.environment(EnvSettings::read())
     }
@@ -234,6 +250,19 @@ impl ClientSettings {
                 .or(environment.base_url.as_deref())
                 .unwrap_or(DEFAULT_BASE_URL),
         )?;
+        let upload_base_url = match self
+            .upload_base_url
+            .as_deref()
+            .or(environment.upload_base_url.as_deref())
+        {
+            Some(url) => normalize_base_url(url).map_err(|_| {
+                Error::invalid_input(format!(
+                    "the upload base URL is not an absolute http(s) URL without credentials \
+                     (builder or {UPLOAD_BASE_URL_ENV})"
+                ))
+            })?,
+            None => default_upload_base_url(&base_url),
+        };
         if let Some(agent) = &self.user_agent {
             check_user_agent(agent)?;
         }
@@ -247,6 +276,7 @@ impl ClientSettings {
         Ok(ClientConfig {
             api_key,
             base_url,
+            upload_base_url,
             user_agent: self.user_agent.clone(),
             connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             retry_policy,
@@ -295,6 +325,7 @@ impl fmt::Debug for ClientSettings {
         f.debug_struct("ClientSettings")
             .field("api_key", &self.api_key.as_ref().map(|_| crate::REDACTED))
             .field("base_url", &self.base_url)
+            .field("upload_base_url", &self.upload_base_url)
             .field("environment", &self.environment)
             .field("retry_policy", &self.retry_policy)
             .field("attempt_timeout", &self.attempt_timeout)

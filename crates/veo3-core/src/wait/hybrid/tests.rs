@@ -101,6 +101,31 @@ impl Veo3Api for Task {
     async fn download_url(&self, _: &str) -> Result<String, Error> {
         unreachable!("not used here")
     }
+
+    async fn upload_file(
+        &self,
+        _: &std::path::Path,
+        _: &veo3_types::UploadOptions,
+    ) -> Result<veo3_types::UploadedFile, Error> {
+        unreachable!("not used here")
+    }
+
+    async fn upload_bytes(
+        &self,
+        _: &[u8],
+        _: &str,
+        _: &veo3_types::UploadOptions,
+    ) -> Result<veo3_types::UploadedFile, Error> {
+        unreachable!("not used here")
+    }
+
+    async fn upload_url(
+        &self,
+        _: &str,
+        _: &veo3_types::UploadOptions,
+    ) -> Result<veo3_types::UploadedFile, Error> {
+        unreachable!("not used here")
+    }
 }
 
 /// Simulated time on which the task's callback reaches `inbox` at `arrives_at` (once): a
