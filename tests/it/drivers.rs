@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use veo3_core::download::DownloadPolicy;
 use veo3_core::settings::{ClientConfig, Stage};
-use veo3_core::{Observer, PollSchedule, RetryBudget, RetryPolicy};
+use veo3_core::{Observer, PollSchedule, RetryBudget, RetryPolicy, Veo3Api};
 
 /// One builder setter with its argument.
 #[derive(Clone, Debug)]
@@ -23,6 +23,7 @@ enum Setting {
     Download(DownloadPolicy),
     IdleTimeout(Option<Duration>),
     MaxResponseBytes(usize),
+    MaxConcurrentRequests(usize),
     Observer(Observer),
 }
 
@@ -43,6 +44,7 @@ fn apply_async(
         Setting::Download(policy) => builder.download_policy(policy),
         Setting::IdleTimeout(timeout) => builder.download_idle_timeout(timeout),
         Setting::MaxResponseBytes(bytes) => builder.max_response_bytes(bytes),
+        Setting::MaxConcurrentRequests(max) => builder.max_concurrent_requests(max),
         Setting::Observer(observer) => builder.observer(observer),
     }
 }
@@ -64,6 +66,7 @@ fn apply_blocking(
         Setting::Download(policy) => builder.download_policy(policy),
         Setting::IdleTimeout(timeout) => builder.download_idle_timeout(timeout),
         Setting::MaxResponseBytes(bytes) => builder.max_response_bytes(bytes),
+        Setting::MaxConcurrentRequests(max) => builder.max_concurrent_requests(max),
         Setting::Observer(observer) => builder.observer(observer),
     }
 }
@@ -112,6 +115,7 @@ fn every_setting() -> Vec<Setting> {
         Setting::Download(DownloadPolicy::default().with_max_resumes(2)),
         Setting::IdleTimeout(None),
         Setting::MaxResponseBytes(100),
+        Setting::MaxConcurrentRequests(5),
         Setting::Observer(Observer::new(|_| {})),
     ]
 }
@@ -184,4 +188,129 @@ fn both_builders_share_their_defaults() {
         config.max_response_bytes,
         veo3_core::settings::DEFAULT_MAX_RESPONSE_BYTES
     );
+}
+
+/// The schedule of the connection-cap tests: a poll every 10 ms from the start.
+fn busy_schedule() -> PollSchedule {
+    PollSchedule::new(
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+        Duration::from_secs(120),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_waits_share_about_as_many_connections_as_the_cap() {
+    const WAITS: usize = 1_000;
+    let sandbox = crate::support::scenarios::fast_sandbox()
+        .start()
+        .await
+        .expect("sandbox");
+    let client = veo3_reqwest::Client::builder()
+        .api_key(crate::support::scenarios::KEY)
+        .base_url(sandbox.api_url())
+        .poll_schedules(busy_schedule())
+        .build()
+        .expect("client");
+    let cap = client_cap(&veo3_reqwest::Client::builder());
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let created = client
+            .generate(&crate::support::scenarios::text("a lighthouse at dusk"))
+            .await
+            .expect("generate");
+        tasks.push(created.task_id);
+    }
+    let mut waits = tokio::task::JoinSet::new();
+    for i in 0..WAITS {
+        let (client, task_id) = (client.clone(), tasks[i % tasks.len()].clone());
+        waits.spawn(async move {
+            client
+                .wait_for_task(&task_id, &veo3_reqwest::WaitOptions::default())
+                .await
+        });
+    }
+    let mut finished = 0;
+    while let Some(result) = waits.join_next().await {
+        result.expect("no panic").expect("the wait succeeds");
+        finished += 1;
+    }
+    assert_eq!(finished, WAITS);
+    let stats = sandbox.stats();
+    let polls = stats.requests(veo3_sandbox::Route::RecordInfo);
+    eprintln!(
+        "{WAITS} waits: {polls} polls over {} connections",
+        stats.api_connections
+    );
+    assert!(polls >= WAITS as u64, "every wait polled");
+    // At most `cap` exchanges run at once. hyper's pool (under reqwest) hands a connection back
+    // from a task of its own, and a request that checks out meanwhile races a new connection
+    // against it (two sequential requests can open two), so a few more than the cap may be
+    // accepted; the pool keeps at most `cap` of them. Without the cap this test opened about
+    // one connection per wait.
+    let slack = cap / 4;
+    assert!(
+        stats.api_connections <= (cap + slack) as u64,
+        "{} connections for a cap of {cap}",
+        stats.api_connections
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_waits_on_many_threads_never_open_more_connections_than_the_cap() {
+    const THREADS: usize = 100;
+    const CAP: usize = 8;
+    let sandbox = crate::support::scenarios::fast_sandbox()
+        .start()
+        .await
+        .expect("sandbox");
+    let client = veo3_blocking::Client::builder()
+        .api_key(crate::support::scenarios::KEY)
+        .base_url(sandbox.api_url())
+        .poll_schedules(busy_schedule())
+        .max_concurrent_requests(CAP)
+        .build()
+        .expect("client");
+    let waited = tokio::task::spawn_blocking(move || {
+        let tasks: Vec<String> = (0..5)
+            .map(|_| {
+                client
+                    .generate(&crate::support::scenarios::text("a lighthouse at dusk"))
+                    .expect("generate")
+                    .task_id
+            })
+            .collect();
+        let threads: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (client, task_id) = (client.clone(), tasks[i % tasks.len()].clone());
+                std::thread::spawn(move || {
+                    client.wait_for_task(&task_id, &veo3_blocking::WaitOptions::default())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("no panic"))
+            .filter(Result::is_ok)
+            .count()
+    })
+    .await
+    .expect("no panic");
+    assert_eq!(waited, THREADS, "every wait succeeds");
+    let stats = sandbox.stats();
+    assert!(
+        stats.api_connections <= CAP as u64,
+        "{} connections for a cap of {CAP}",
+        stats.api_connections
+    );
+}
+
+/// The cap a builder's client will hold to.
+fn client_cap(builder: &veo3_reqwest::ClientBuilder) -> usize {
+    builder
+        .clone()
+        .api_key("sk-cap-0123")
+        .config()
+        .expect("valid")
+        .max_concurrent_requests
 }

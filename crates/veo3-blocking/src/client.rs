@@ -417,6 +417,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The most HTTP exchanges this client (and its clones) has in flight at once, API calls
+    /// and downloads together (default 32): a thousand threads waiting share that many
+    /// connections instead of opening a thousand. Further calls queue, in order, before their
+    /// attempt's time limit starts.
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.settings.max_concurrent_requests(max);
+        self
+    }
+
     /// The settings as the client will use them: the core's
     /// [`ClientSettings::resolve`], which decides defaults and precedence for both clients.
     pub fn config(&self) -> Result<ClientConfig, Error> {
@@ -434,6 +443,8 @@ impl ClientBuilder {
                 .max_redirects(0)
                 .timeout_connect(Some(config.connect_timeout))
                 .user_agent(user_agent)
+                .max_idle_connections(config.max_concurrent_requests)
+                .max_idle_connections_per_host(config.max_concurrent_requests)
                 .build()
                 .into()
         });
@@ -447,6 +458,8 @@ impl ClientBuilder {
                 .timeout_recv_response(config.retry_policy.attempt_timeout)
                 .timeout_per_read(config.download_idle_timeout)
                 .user_agent(user_agent)
+                .max_idle_connections(config.max_concurrent_requests)
+                .max_idle_connections_per_host(config.max_concurrent_requests)
                 .build()
                 .into()
         });
@@ -464,6 +477,7 @@ impl ClientBuilder {
                 .with_observer(config.observer.clone())
                 .with_random(move || draw())
                 .with_secret(config.api_key.clone());
+        let limit = config.request_limit();
         Ok(Client {
             inner: Arc::new(Inner {
                 api: ApiTransport::new(
@@ -472,6 +486,7 @@ impl ClientBuilder {
                     config.upload_base_url,
                     config.api_key,
                     u64::try_from(config.max_response_bytes).unwrap_or(u64::MAX),
+                    limit,
                 ),
                 files,
                 executor,

@@ -175,6 +175,9 @@ impl Client {
         let mut current = url.to_owned();
         let mut buffer = vec![0u8; BUFFER_BYTES];
         loop {
+            // One slot of the client's cap per attempt, given back before any pause or API
+            // call (a link refresh), so a download can never wait on itself.
+            let permit = inner.api.limit().acquire_blocking();
             let range = state.range_header();
             let response = match get_file(
                 &inner.files,
@@ -185,6 +188,7 @@ impl Client {
                 Ok(response) => response,
                 Err(failure) => {
                     tracing::debug!(%failure, written = state.written(), "download request failed");
+                    drop(permit);
                     state.on_interrupted().map_err(fail)?;
                     inner.sleep(state.backoff(inner.random()));
                     continue;
@@ -201,10 +205,12 @@ impl Client {
             match action {
                 HeadAction::AlreadyComplete => return Ok(state.written()),
                 HeadAction::RefreshLink => {
+                    drop(permit);
                     current = self.download_url(url)?;
                     continue;
                 }
                 HeadAction::Retry => {
+                    drop(permit);
                     inner.sleep(state.backoff(inner.random()));
                     continue;
                 }
@@ -230,6 +236,7 @@ impl Client {
                     }
                 }
             };
+            drop(permit);
             if cut {
                 state.on_interrupted().map_err(fail)?;
                 inner.sleep(state.backoff(inner.random()));

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use ureq::http::Response;
 use ureq::{Agent, SendBody};
-use veo3_core::{ApiKey, HttpRequest, HttpResponse, Multipart, TransportError, TransportPhase};
+use veo3_core::{
+    ApiKey, HttpRequest, HttpResponse, Multipart, RequestLimit, TransportError, TransportPhase,
+};
 use veo3_types::{BaseUrl, HttpMethod};
 
 /// The API transport: an agent that never follows redirects (the key must not travel to
@@ -19,6 +21,7 @@ pub(crate) struct ApiTransport {
     upload_base_url: String,
     key: ApiKey,
     max_body: u64,
+    limit: RequestLimit,
 }
 
 impl ApiTransport {
@@ -28,6 +31,7 @@ impl ApiTransport {
         upload_base_url: String,
         key: ApiKey,
         max_body: u64,
+        limit: RequestLimit,
     ) -> Self {
         Self {
             agent,
@@ -35,7 +39,13 @@ impl ApiTransport {
             upload_base_url,
             key,
             max_body,
+            limit,
         }
+    }
+
+    /// The client's cap on exchanges in flight, shared with its downloads.
+    pub(crate) fn limit(&self) -> &RequestLimit {
+        &self.limit
     }
 
     pub(crate) fn base_url(&self) -> &str {
@@ -53,6 +63,9 @@ impl ApiTransport {
         request: &HttpRequest,
         timeout: Option<Duration>,
     ) -> Result<HttpResponse, TransportError> {
+        // The wait for a slot is not part of the attempt: a request still queued here has not
+        // been sent, so its time limit only starts once it may go.
+        let _permit = self.limit.acquire_blocking();
         let url = match request.endpoint.base_url() {
             BaseUrl::Upload => request.url(&self.upload_base_url),
             _ => request.url(&self.base_url),

@@ -98,6 +98,7 @@ mod error;
 mod event;
 mod executor;
 mod http;
+mod limit;
 mod retry;
 mod schedule;
 mod secret;
@@ -120,6 +121,7 @@ pub use error::{Error, WaitTarget};
 pub use event::{Event, Finish, Observer, PollStatus, PollTrigger};
 pub use executor::{ApiClient, Effects, Executor};
 pub use http::{HttpRequest, HttpResponse, Transport, TransportError, TransportPhase};
+pub use limit::{Acquire, RequestLimit, RequestPermit};
 pub use retry::{
     Decision, GiveUpReason, RetryBudget, RetryPolicy, RetryReason, RetryState, parse_retry_after,
 };

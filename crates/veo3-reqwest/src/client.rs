@@ -392,6 +392,15 @@ impl ClientBuilder {
         self
     }
 
+    /// The most HTTP exchanges this client (and its clones) has in flight at once, API calls
+    /// and downloads together (default 32): a thousand concurrent waits share that many
+    /// connections instead of opening a thousand. Further calls queue, in order, before their
+    /// attempt's time limit starts.
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.settings.max_concurrent_requests(max);
+        self
+    }
+
     /// Receives progress events (submitted, polled, retrying, finished, download progress).
     pub fn observer(mut self, observer: Observer) -> Self {
         self.settings.observer(observer);
@@ -437,6 +446,9 @@ impl ClientBuilder {
                 // request is rarely written into a connection the server has just closed,
                 // which would make its outcome unknown.
                 .pool_idle_timeout(Duration::from_secs(30))
+                // Never more idle connections than exchanges may run at once, so the pool
+                // keeps what the cap lets it use and closes the rest.
+                .pool_max_idle_per_host(config.max_concurrent_requests)
                 // reqwest strips `Authorization` on redirects to another host or port.
                 .redirect(reqwest::redirect::Policy::limited(5))
                 .build()
@@ -460,6 +472,7 @@ impl ClientBuilder {
             &config.api_key,
             Some(user_agent),
             config.max_response_bytes,
+            config.request_limit(),
         )?;
         let executor = Executor::new(config.retry_policy.clone(), effects)
             .with_secret(config.api_key.clone())

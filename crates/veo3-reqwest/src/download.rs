@@ -237,6 +237,9 @@ impl Client {
         let mut url = original.to_owned();
         let redacted = redact_url(original);
         loop {
+            // One slot of the client's cap per attempt, given back before any pause or API
+            // call (a link refresh), so a download can never wait on itself.
+            let permit = self.inner.api.transport().limit.acquire().await;
             let mut request = http.get(&url);
             if let Some(range) = state.range_header() {
                 request = request.header(RANGE, range);
@@ -258,6 +261,7 @@ impl Client {
                         .as_ref()
                         .map_or_else(|| "no answer in time".to_owned(), describe);
                     tracing::debug!(url = %redacted, %reason, "download request failed; resuming");
+                    drop(permit);
                     state.on_interrupted().map_err(failed)?;
                     effects
                         .sleeper()
@@ -274,12 +278,14 @@ impl Client {
                 }
                 HeadAction::RefreshLink => {
                     tracing::info!(url = %redacted, status = head.status, "download link expired; asking for a fresh one");
+                    drop(permit);
                     url = self.download_url(original).await?;
                     check_url(&url)?;
                     continue;
                 }
                 HeadAction::Retry => {
                     tracing::debug!(url = %redacted, status = head.status, "file host failed; retrying");
+                    drop(permit);
                     effects
                         .sleeper()
                         .sleep(state.backoff(effects.random()))
@@ -335,6 +341,7 @@ impl Client {
                     state.on_interrupted().map_err(failed)?;
                 }
             }
+            drop(permit);
             effects
                 .sleeper()
                 .sleep(state.backoff(effects.random()))

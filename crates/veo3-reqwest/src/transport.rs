@@ -12,7 +12,7 @@ use reqwest::header::{
 };
 use tokio::io::AsyncReadExt;
 use veo3_core::{
-    ApiKey, HttpRequest, HttpResponse, Multipart, Sleeper, Transport, TransportError,
+    ApiKey, HttpRequest, HttpResponse, Multipart, RequestLimit, Sleeper, Transport, TransportError,
     TransportPhase,
 };
 use veo3_types::{BaseUrl, HttpMethod};
@@ -38,6 +38,8 @@ pub(crate) struct ReqwestTransport {
     authorization: HeaderValue,
     user_agent: Option<HeaderValue>,
     max_body_bytes: usize,
+    /// The client's cap on exchanges in flight, shared with its downloads.
+    pub(crate) limit: RequestLimit,
 }
 
 impl ReqwestTransport {
@@ -48,6 +50,7 @@ impl ReqwestTransport {
         key: &ApiKey,
         user_agent: Option<HeaderValue>,
         max_body_bytes: usize,
+        limit: RequestLimit,
     ) -> Result<Self, veo3_core::Error> {
         // `ApiKey` has already refused whitespace, control and non-ASCII characters, so this
         // cannot fail for a valid key; the error names the problem, never the value.
@@ -69,6 +72,7 @@ impl ReqwestTransport {
             authorization,
             user_agent,
             max_body_bytes,
+            limit,
         })
     }
 
@@ -179,8 +183,11 @@ impl Transport for ReqwestTransport {
         request: &HttpRequest,
         timeout: Option<Duration>,
     ) -> Result<HttpResponse, TransportError> {
+        // The wait for a slot is not part of the attempt: a request still queued here has not
+        // been sent, so its time limit only starts once it may go.
+        let permit = self.limit.acquire().await;
         let exchange = self.exchange(request);
-        match timeout {
+        let result = match timeout {
             None => exchange.await,
             Some(limit) => match tokio::time::timeout(limit, exchange).await {
                 Ok(result) => result,
@@ -192,7 +199,9 @@ impl Transport for ReqwestTransport {
                     format!("no complete answer within {limit:?}"),
                 )),
             },
-        }
+        };
+        drop(permit);
+        result
     }
 }
 
@@ -296,6 +305,7 @@ mod tests {
             &key,
             None,
             1024,
+            RequestLimit::new(1),
         )
         .expect("a valid transport")
     }

@@ -360,9 +360,28 @@ impl SandboxBuilder {
             .layer(from_fn_with_state(shared.clone(), files::front_door))
             .layer(from_fn_with_state(shared.clone(), api::count_answers))
             .with_state(shared.clone());
-        tokio::spawn(server::serve(api, api_router, stopped.clone()));
-        tokio::spawn(server::serve(files, files_router, stopped.clone()));
-        tokio::spawn(server::serve(uploads, uploads_router, stopped.clone()));
+        let sh = shared.clone();
+        let api_accepted = move || sh.lock().stats.api_connections += 1;
+        let sh = shared.clone();
+        let file_accepted = move || sh.lock().stats.file_connections += 1;
+        tokio::spawn(server::serve(
+            api,
+            api_router,
+            stopped.clone(),
+            api_accepted,
+        ));
+        tokio::spawn(server::serve(
+            files,
+            files_router,
+            stopped.clone(),
+            file_accepted,
+        ));
+        tokio::spawn(server::serve(
+            uploads,
+            uploads_router,
+            stopped.clone(),
+            || {},
+        ));
         tokio::spawn(scheduler(shared.clone(), stopped));
         tracing::info!(
             api = %shared.api_url,

@@ -38,11 +38,13 @@ impl ConnKill {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` turns true.
+/// Serves `router` on `listener` until `shutdown` turns true, calling `accepted_one` for each TCP
+/// connection (the counters in [`Stats`](crate::Stats)).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
+    accepted_one: impl Fn() + Send + 'static,
 ) {
     let mut connections = JoinSet::new();
     loop {
@@ -55,6 +57,7 @@ pub(crate) async fn serve(
         let Ok((stream, _)) = accepted else {
             continue;
         };
+        accepted_one();
         let _ = stream.set_nodelay(true);
         let kill = ConnKill(Arc::new(Notify::new()));
         let router = router.clone();

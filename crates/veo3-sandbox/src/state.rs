@@ -42,6 +42,10 @@ pub struct Stats {
     pub file_requests: u64,
     /// Paths of file-host requests that carried an `Authorization` header (values not kept).
     pub file_auth_headers: Vec<String>,
+    /// TCP connections the API host accepted (how many a client opened, reuse included).
+    pub api_connections: u64,
+    /// TCP connections the file host accepted.
+    pub file_connections: u64,
     tasks_by_key: HashMap<String, u64>,
 }
 
@@ -84,6 +88,8 @@ impl Stats {
             "callbacksAbandoned": self.callbacks_abandoned,
             "fileRequests": self.file_requests,
             "fileAuthHeaders": self.file_auth_headers,
+            "apiConnections": self.api_connections,
+            "fileConnections": self.file_connections,
         })
     }
 }
@@ -105,6 +111,8 @@ impl fmt::Debug for Stats {
             .field("callbacks_abandoned", &self.callbacks_abandoned)
             .field("file_requests", &self.file_requests)
             .field("file_auth_headers", &self.file_auth_headers)
+            .field("api_connections", &self.api_connections)
+            .field("file_connections", &self.file_connections)
             .finish()
     }
 }

@@ -20,7 +20,7 @@ use super::{
     default_upload_base_url, normalize_base_url,
 };
 use crate::download::DownloadPolicy;
-use crate::{ApiKey, Error, Observer, PollSchedule, RetryBudget, RetryPolicy};
+use crate::{ApiKey, Error, Observer, PollSchedule, RequestLimit, RetryBudget, RetryPolicy};
 
 /// The default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The smallest limit on an API answer a client accepts: a smaller setting is raised to it,
 /// so that an ordinary error answer is always read whole.
 pub const MIN_RESPONSE_BYTES: usize = 1024;
+
+/// The default cap on a client's concurrent HTTP exchanges (API calls and downloads together).
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 32;
 
 /// The default time a download may go without receiving a byte before the transfer counts as
 /// cut (and is resumed).
@@ -58,6 +61,7 @@ pub struct ClientSettings {
     download_policy: Option<DownloadPolicy>,
     download_idle_timeout: Option<Option<Duration>>,
     max_response_bytes: Option<usize>,
+    max_concurrent_requests: Option<usize>,
     observer: Option<Observer>,
 }
 
@@ -94,6 +98,9 @@ pub struct ClientConfig {
     pub download_idle_timeout: Option<Duration>,
     /// The largest API answer read into memory (at least [`MIN_RESPONSE_BYTES`]).
     pub max_response_bytes: usize,
+    /// The most HTTP exchanges (API calls and downloads together) in flight at once; also
+    /// the most connections the client keeps open to one host.
+    pub max_concurrent_requests: usize,
     /// Where events go.
     pub observer: Observer,
 }
@@ -117,6 +124,7 @@ impl PartialEq for ClientConfig {
             && self.download_policy == other.download_policy
             && self.download_idle_timeout == other.download_idle_timeout
             && self.max_response_bytes == other.max_response_bytes
+            && self.max_concurrent_requests == other.max_concurrent_requests
             && self.observer == other.observer
     }
 }
@@ -222,6 +230,13 @@ impl ClientSettings {
         self
     }
 
+    /// The most HTTP exchanges in flight at once (default
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]; at least 1).
+    pub fn max_concurrent_requests(&mut self, max: usize) -> &mut Self {
+        self.max_concurrent_requests = Some(max);
+        self
+    }
+
     /// Where events go.
     pub fn observer(&mut self, observer: Observer) -> &mut Self {
         self.observer = Some(observer);
@@ -266,6 +281,14 @@ impl ClientSettings {
         if let Some(agent) = &self.user_agent {
             check_user_agent(agent)?;
         }
+        let max_concurrent_requests = self
+            .max_concurrent_requests
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS);
+        if max_concurrent_requests == 0 {
+            return Err(Error::invalid_input(
+                "max_concurrent_requests must be at least 1",
+            ));
+        }
         let mut retry_policy = self.retry_policy.clone().unwrap_or_default();
         if let Some(attempt) = self.attempt_timeout {
             retry_policy = retry_policy.with_attempt_timeout(Some(attempt));
@@ -290,6 +313,7 @@ impl ClientSettings {
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
                 .max(MIN_RESPONSE_BYTES),
+            max_concurrent_requests,
             observer: self.observer.clone().unwrap_or_default(),
         })
     }
@@ -299,6 +323,12 @@ impl ClientConfig {
     /// The `User-Agent` to send: the caller's, or `default` (the client's name and version).
     pub fn user_agent_or<'a>(&'a self, default: &'a str) -> &'a str {
         self.user_agent.as_deref().unwrap_or(default)
+    }
+
+    /// A fresh cap of [`ClientConfig::max_concurrent_requests`], for the client to hold
+    /// around every HTTP exchange (API calls and downloads).
+    pub fn request_limit(&self) -> RequestLimit {
+        RequestLimit::new(self.max_concurrent_requests)
     }
 
     /// The retry budget: the shared one given, or a fresh one for this client.
@@ -408,6 +438,13 @@ mod tests {
             Some(DEFAULT_DOWNLOAD_IDLE_TIMEOUT)
         );
         assert_eq!(config.retry_policy, RetryPolicy::default());
+        assert_eq!(
+            config.max_concurrent_requests,
+            DEFAULT_MAX_CONCURRENT_REQUESTS
+        );
+        settings.max_concurrent_requests(0);
+        assert!(settings.resolve().is_err(), "no request could ever be sent");
+        settings.max_concurrent_requests(1);
         settings.max_response_bytes(10);
         assert_eq!(
             settings.resolve().unwrap().max_response_bytes,
