@@ -417,6 +417,16 @@ async fn record_info(
     if let Err(resp) = find(&sh, &mut st, &key, id, now) {
         return resp;
     }
+    // The 1080p jobs that are ready show in the record, as the reference says they can be read.
+    let ready: Vec<usize> = st.tasks.get(id).map_or_else(Vec::new, |t| {
+        t.hd.iter()
+            .filter(|(_, job)| job.due_ms <= now)
+            .map(|(index, _)| *index)
+            .collect()
+    });
+    for index in ready {
+        hd_url(&sh, &mut st, id, index);
+    }
     let shape = st.shape;
     let data = st.tasks.get(id).map(|t| crate::render::record(t, shape));
     drop(st);
@@ -478,17 +488,26 @@ async fn hd_1080p(
             envelope(&sh, 400, processing, Value::Null)
         }
         Some((due, _)) if due > now => envelope(&sh, 400, processing, Value::Null),
-        Some((_, Some(url))) => envelope(&sh, 200, "success", json!({"resultUrl": url})),
-        Some((due, None)) => {
-            let expires = due + ms(sh.cfg.result_url_ttl);
-            let name = format!("result_{index}_1080p.mp4");
-            let url = sh.mint_url(&mut st, Asset::Video1080, &name, expires);
-            if let Some(job) = st.tasks.get_mut(id).and_then(|t| t.hd.get_mut(&index)) {
-                job.url = Some(url.clone());
-            }
-            envelope(&sh, 200, "success", json!({"resultUrl": url}))
-        }
+        Some(_) => match hd_url(&sh, &mut st, id, index) {
+            Some(url) => envelope(&sh, 200, "success", json!({"resultUrl": url})),
+            None => envelope(&sh, 422, "record result data not exist", Value::Null),
+        },
     }
+}
+
+/// The URL of task `id`'s finished 1080p video at `index`, minted on first use and stable
+/// after; `None` when there is no such job.
+fn hd_url(sh: &Shared, st: &mut World, id: &str, index: usize) -> Option<String> {
+    let job = st.tasks.get(id)?.hd.get(&index)?;
+    if let Some(url) = &job.url {
+        return Some(url.clone());
+    }
+    let expires = job.due_ms + ms(sh.cfg.result_url_ttl);
+    let name = format!("result_{index}_1080p.mp4");
+    let url = sh.mint_url(st, Asset::Video1080, &name, expires);
+    let job = st.tasks.get_mut(id)?.hd.get_mut(&index)?;
+    job.url = Some(url.clone());
+    Some(url)
 }
 
 async fn upgrade_4k(
@@ -534,7 +553,8 @@ async fn upgrade_4k(
             crate::callbacks::dispatch(&sh, [job]);
         }
         if let Some(upgrade) = st.tasks.get(&existing) {
-            let nulls = json!({"taskId": existing, "resultUrls": null, "imageUrls": null});
+            // Every answer names the source task, as all of the reference's 4K examples do.
+            let nulls = json!({"taskId": id, "resultUrls": null, "imageUrls": null});
             match (upgrade.flag, &upgrade.result) {
                 (0, _) => {
                     let msg = "4k is processing. It should be ready in 5-10 minutes. Please check back shortly.";
@@ -542,7 +562,7 @@ async fn upgrade_4k(
                 }
                 (1, Some(result)) => {
                     let data = json!({
-                        "taskId": existing,
+                        "taskId": id,
                         "resultUrls": result.result_urls,
                         "imageUrls": result.image_urls,
                     });
@@ -581,14 +601,16 @@ async fn upgrade_4k(
         now,
     );
     if let Some(source) = st.tasks.get_mut(&id) {
-        source.upgrades.insert(index, new_id.clone());
+        source.upgrades.insert(index, new_id);
     }
     drop(st);
+    // The 4K job's id stays internal: the answer echoes the source's, as the reference's
+    // example (and every other 4K example, callbacks included) does.
     envelope(
         &sh,
         200,
         "success",
-        json!({"taskId": new_id, "resultUrls": null, "imageUrls": null}),
+        json!({"taskId": id, "resultUrls": null, "imageUrls": null}),
     )
 }
 

@@ -95,8 +95,8 @@
 //! |---|---|
 //! | `POST /api/v1/veo/generate` | validates (422 naming the field), debits per model and resolution (402), 20 per 10 s of service time per key by default (429, counted in `answered_429`), creates a task |
 //! | `GET /api/v1/veo/record-info` | the record, settled to the service clock; `record is null` / 14-day 422s |
-//! | `GET /api/v1/veo/get-1080p-video` | 400 "1080P is processing" until ready, then a stable `resultUrl` |
-//! | `POST /api/v1/veo/get-4k-video` | 200 with a new 4K task id, then 422 processing, then 422 with URLs |
+//! | `GET /api/v1/veo/get-1080p-video` | 400 "1080P is processing" until ready, then a stable `resultUrl`, which the source's record then shows (`resolution: "1080p"`) |
+//! | `POST /api/v1/veo/get-4k-video` | 200 echoing the source task id (as the reference's examples do), then 422 processing, then 422 with URLs; the 4K callback names the source too |
 //! | `POST /api/v1/veo/extend` | a new task whose record carries `fullResultUrls` |
 //! | `GET /api/v1/chat/credit` | the key's balance |
 //! | `POST /api/v1/common/download-url` | a fresh 20-minute link for a sandbox media URL; 422 for others |
@@ -541,7 +541,8 @@ impl SandboxHandle {
         self.shared.wake.notify_one();
     }
 
-    /// Completes task `task_id` now (and its pending 1080p jobs), with its scripted outcome.
+    /// Completes task `task_id` now (and its pending 1080p and 4K jobs), with its scripted
+    /// outcome.
     /// False when no such task exists.
     pub fn complete_now(&self, task_id: &str) -> bool {
         match self.shared.complete_now(task_id) {

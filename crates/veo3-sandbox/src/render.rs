@@ -52,9 +52,19 @@ pub(crate) fn record(task: &Task, shape: Shape) -> Value {
     let response = match &task.result {
         None => Value::Null,
         Some(result) => {
+            // A finished 1080p job shows in its source's record: its video replaces the
+            // 720p one at its index, and the resolution says 1080p.
+            let mut result_urls = result.result_urls.clone();
+            let mut resolution = task.resolution.as_str();
+            for (index, job) in &task.hd {
+                if let (Some(url), Some(slot)) = (&job.url, result_urls.get_mut(*index)) {
+                    slot.clone_from(url);
+                    resolution = "1080p";
+                }
+            }
             let mut r = Map::new();
             r.insert("taskId".into(), json!(task.id));
-            r.insert("resultUrls".into(), urls(shape, &result.result_urls));
+            r.insert("resultUrls".into(), urls(shape, &result_urls));
             r.insert(
                 "originUrls".into(),
                 optional_urls(shape, result.origin_urls.as_ref()),
@@ -65,11 +75,11 @@ pub(crate) fn record(task: &Task, shape: Shape) -> Value {
             if let Some(images) = &result.image_urls {
                 r.insert("imageUrls".into(), urls(shape, images));
             }
-            r.insert("resolution".into(), json!(task.resolution));
+            r.insert("resolution".into(), json!(resolution));
             r.insert("seeds".into(), json!([task.seeds]));
             r.insert("hasAudioList".into(), json!([true]));
             if shape == Shape::Legacy {
-                data.insert("resultUrls".into(), urls(shape, &result.result_urls));
+                data.insert("resultUrls".into(), urls(shape, &result_urls));
             }
             Value::Object(r)
         }
@@ -84,12 +94,13 @@ pub(crate) fn record(task: &Task, shape: Shape) -> Value {
 /// The body POSTed to a task's `callBackUrl` when it completes.
 pub(crate) fn callback(task: &Task, shape: Shape, credits_4k: i64) -> Value {
     let failure = task.outcome.error();
-    if let Kind::Upgrade4k { .. } = task.kind {
+    if let Kind::Upgrade4k { source, .. } = &task.kind {
         return match (&task.result, failure) {
             (Some(result), _) => {
                 let images = result.image_urls.as_deref().unwrap_or_default();
+                // 4K callbacks name the source task, like every 4K answer.
                 let mut data = json!({
-                    "taskId": task.id,
+                    "taskId": source,
                     "info": {
                         "resultUrls": urls(shape, &result.result_urls),
                         "imageUrls": urls(shape, images),
@@ -103,7 +114,7 @@ pub(crate) fn callback(task: &Task, shape: Shape, credits_4k: i64) -> Value {
             _ => json!({
                 "code": 500,
                 "msg": "The 4K version of this video is unavailable. Please try a different video.",
-                "data": {"taskId": task.id},
+                "data": {"taskId": source},
             }),
         };
     }

@@ -609,7 +609,8 @@ impl Shared {
         st.files.retain(|_, f| now - f.expires_ms <= retention);
     }
 
-    /// Moves task `id` (and its pending 1080p jobs) to completion now.
+    /// Moves task `id` (and its pending 1080p and 4K jobs, whose answers carry its id) to
+    /// completion now.
     pub(crate) fn complete_now(&self, id: &str) -> Option<Vec<CallbackJob>> {
         let now = self.now();
         let mut st = self.lock();
@@ -617,14 +618,24 @@ impl Shared {
         for job in task.hd.values_mut() {
             job.due_ms = job.due_ms.min(now);
         }
+        let upgrades: Vec<String> = task.upgrades.values().cloned().collect();
+        let mut jobs: Vec<CallbackJob> = self.complete_one(&mut st, id, now).into_iter().collect();
+        for upgrade in upgrades {
+            jobs.extend(self.complete_one(&mut st, &upgrade, now));
+        }
+        Some(jobs)
+    }
+
+    /// Completes task `id` now if it is running.
+    fn complete_one(&self, st: &mut State, id: &str, now: i64) -> Option<CallbackJob> {
+        let task = st.tasks.get_mut(id)?;
         if task.flag != 0 {
-            return Some(Vec::new());
+            return None;
         }
         task.due_ms = now.max(task.create_ms);
         let due = task.due_ms;
         st.due.push(Reverse((due, id.to_owned())));
-        let job = self.settle(&mut st, id, now.max(due));
-        Some(job.into_iter().collect())
+        self.settle(st, id, now.max(due))
     }
 
     /// Completes every running task (and pending 1080p job) now; returns how many tasks.

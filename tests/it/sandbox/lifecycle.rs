@@ -124,6 +124,66 @@ async fn hd_1080p_answers_processing_until_ready_then_a_stable_url() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_1080p_job_is_readable_through_record_info_of_its_source() {
+    // The reference: "The 1080P job itself is also queryable through record-info"; its
+    // endpoint gives no id of its own, so the source's record shows it once it is ready.
+    let (sandbox, api) = start(frozen()).await;
+    let id = api.generate(&text("p")).await;
+    sandbox.complete_now(&id);
+    let before = api.record(&id).await;
+    let original = urls(&before.data()["response"]["resultUrls"]);
+    assert_eq!(before.data()["response"]["resolution"], "720p");
+
+    let path = format!("/api/v1/veo/get-1080p-video?taskId={id}&index=0");
+    assert_eq!(api.get(&path).await.code(), 400);
+    let processing = api.record(&id).await;
+    assert_eq!(processing.data()["successFlag"], 1);
+    assert_eq!(
+        processing.data()["response"]["resolution"],
+        "720p",
+        "still processing"
+    );
+    assert_eq!(urls(&processing.data()["response"]["resultUrls"]), original);
+
+    sandbox.advance(Duration::from_secs(90));
+    let ready = api.record(&id).await;
+    assert_eq!(ready.data()["successFlag"], 1);
+    assert_eq!(ready.data()["response"]["resolution"], "1080p");
+    let shown = urls(&ready.data()["response"]["resultUrls"]);
+    assert!(shown[0].ends_with("_1080p.mp4"), "{shown:?}");
+    // The same stable URL the 1080p endpoint answers.
+    let answered = api.get(&path).await;
+    assert_eq!(answered.data()["resultUrl"], shown[0].as_str());
+    assert_eq!(api.record(&id).await.data(), ready.data());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_k_answers_echo_the_source_task_id_as_the_references_examples_do() {
+    // Every 4K example of the reference (first answer, both 422s, the callback) carries the
+    // source task's id; none shows an id of the 4K job's own. The sandbox follows them.
+    let (sandbox, api) = start(frozen()).await;
+    let id = api.generate(&text("p")).await;
+    sandbox.complete_now(&id);
+    let body = json!({"taskId": id, "index": 0});
+    let accepted = api.post("/api/v1/veo/get-4k-video", &body).await;
+    assert_eq!(accepted.data()["taskId"], id.as_str());
+    let processing = api.post("/api/v1/veo/get-4k-video", &body).await;
+    assert_eq!(processing.data()["taskId"], id.as_str());
+    sandbox.advance(Duration::from_secs(300));
+    let done = api.post("/api/v1/veo/get-4k-video", &body).await;
+    assert_eq!(done.code(), 422);
+    assert_eq!(done.data()["taskId"], id.as_str());
+    // The source's record stays the generation's.
+    let record = api.record(&id).await;
+    assert_eq!(record.data()["response"]["resolution"], "720p");
+    assert_eq!(
+        sandbox.stats().tasks_created,
+        2,
+        "the 4K job is a task of its own inside"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_k_answers_200_then_422_processing_then_422_with_urls() {
     let (sandbox, api) = start(frozen()).await;
     let id = api.generate(&text("p")).await;
@@ -134,17 +194,12 @@ async fn four_k_answers_200_then_422_processing_then_422_with_urls() {
     assert_eq!(accepted.code(), 200);
     assert_eq!(accepted.data()["resultUrls"], Value::Null);
     assert_eq!(accepted.data()["imageUrls"], Value::Null);
-    let job = accepted.data()["taskId"]
-        .as_str()
-        .expect("4K task id")
-        .to_owned();
     assert_eq!(sandbox.credits(KEY), before - 120);
 
     let processing = api.post("/api/v1/veo/get-4k-video", &body).await;
     assert_eq!(processing.code(), 422);
     assert!(processing.msg().starts_with("4k is processing"));
     assert_eq!(processing.data()["resultUrls"], Value::Null);
-    assert_eq!(api.record(&job).await.data()["successFlag"], 0);
 
     sandbox.advance(Duration::from_secs(300));
     let done = api.post("/api/v1/veo/get-4k-video", &body).await;
@@ -156,13 +211,6 @@ async fn four_k_answers_200_then_422_processing_then_422_with_urls() {
     let images = urls(&done.data()["imageUrls"]);
     assert!(videos[0].ends_with("_4k.mp4") && images[0].ends_with("_4k.jpg"));
     assert_eq!(sandbox.credits(KEY), before - 120, "repeats are not billed");
-    let record = api.record(&job).await;
-    assert_eq!(record.data()["successFlag"], 1);
-    assert_eq!(record.data()["response"]["resolution"], "4k");
-    assert!(
-        record.data().get("fallbackFlag").is_none(),
-        "4K records have no fallbackFlag"
-    );
     let (_, headers, image) = fetch(&images[0]).await;
     assert_eq!(headers["content-type"], "image/jpeg");
     assert_eq!(&image[..2], &[0xff, 0xd8], "a JPEG");
