@@ -314,3 +314,61 @@ fn client_cap(builder: &veo3_reqwest::ClientBuilder) -> usize {
         .expect("valid")
         .max_concurrent_requests
 }
+
+/// The signatures of one trait's methods in `api.rs`, `async` dropped, whitespace collapsed.
+fn trait_methods(source: &str, header: &str) -> Vec<String> {
+    let start = source
+        .find(header)
+        .unwrap_or_else(|| panic!("{header} in api.rs"));
+    let body = &source[start..];
+    let body = &body[..body.find("\n}\n").expect("the trait's end")];
+    body.split(';')
+        .filter_map(|item| {
+            let signature = item
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"));
+            let signature: String = signature.collect::<Vec<_>>().join(" ");
+            let signature = signature.split_whitespace().collect::<Vec<_>>().join(" ");
+            let at = signature.find("fn ")?;
+            Some(signature[at..].replace("( ", "(").replace(", )", ")"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_blocking_trait_has_exactly_the_async_traits_methods() {
+    let source = include_str!("../../crates/veo3-core/src/api.rs");
+    let async_methods = trait_methods(source, "pub trait Veo3Api");
+    let blocking_methods = trait_methods(source, "pub trait BlockingVeo3Api");
+    assert!(async_methods.len() >= 10, "{async_methods:#?}");
+    assert_eq!(
+        blocking_methods, async_methods,
+        "BlockingVeo3Api must list Veo3Api's methods, in order, with the same types"
+    );
+}
+
+/// Blocking code written against the trait, as a user would: it runs on the real client and
+/// is tested with the mock.
+fn videos_left(api: &dyn veo3_core::BlockingVeo3Api, cost: i64) -> Result<i64, veo3_core::Error> {
+    Ok(api.credits()?.0 / cost)
+}
+
+#[test]
+fn blocking_code_written_against_the_trait_runs_on_the_client_and_on_its_mock() {
+    let mut mock = veo3_core::MockBlockingVeo3Api::new();
+    mock.expect_credits()
+        .times(1)
+        .returning(|| Ok(veo3_types::Credits(1850)));
+    assert_eq!(videos_left(&mock, 400).expect("mocked"), 4);
+
+    let sandbox = crate::support::scenarios::frozen_sandbox()
+        .start_in_background()
+        .expect("sandbox");
+    let client = veo3_blocking::Client::builder()
+        .api_key(crate::support::scenarios::KEY)
+        .base_url(sandbox.api_url())
+        .build()
+        .expect("client");
+    let credits = client.credits().expect("credits").0;
+    assert_eq!(videos_left(&client, 1).expect("real"), credits);
+}

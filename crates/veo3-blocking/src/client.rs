@@ -8,8 +8,8 @@ use std::time::Duration;
 use ureq::Agent;
 use veo3_core::download::DownloadPolicy;
 use veo3_core::{
-    BlockingExecutor, BlockingSleeper, Call, Clock, Error, Observer, PollSchedule, RetryBudget,
-    RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
+    BlockingExecutor, BlockingSleeper, BlockingVeo3Api, Call, Clock, Error, Observer, PollSchedule,
+    RetryBudget, RetryPolicy, SystemClock, ThreadSleeper, UpgradeStatus,
 };
 use veo3_types::{
     Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, TaskCreated,
@@ -498,6 +498,62 @@ impl ClientBuilder {
                 random,
             }),
         })
+    }
+}
+
+/// The blocking twin of the async client's `Veo3Api`: code written against
+/// [`BlockingVeo3Api`] runs on this client and is tested with core's `MockBlockingVeo3Api`.
+impl BlockingVeo3Api for Client {
+    fn generate(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        Client::generate(self, request)
+    }
+
+    fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
+        Client::record_info(self, task_id)
+    }
+
+    fn hd_1080p(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+    ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
+        Client::hd_1080p(self, task_id, index)
+    }
+
+    fn upgrade_4k(
+        &self,
+        request: &Upgrade4kRequest,
+    ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
+        Client::upgrade_4k(self, request)
+    }
+
+    fn extend(&self, request: &ExtendRequest) -> Result<TaskCreated, Error> {
+        Client::extend(self, request)
+    }
+
+    fn credits(&self) -> Result<Credits, Error> {
+        Client::credits(self)
+    }
+
+    fn download_url(&self, url: &str) -> Result<String, Error> {
+        Client::download_url(self, url)
+    }
+
+    fn upload_file(&self, path: &Path, options: &UploadOptions) -> Result<UploadedFile, Error> {
+        Client::upload_file(self, path, options)
+    }
+
+    fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error> {
+        Client::upload_bytes(self, bytes, file_name, options)
+    }
+
+    fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error> {
+        Client::upload_url(self, url, options)
     }
 }
 

@@ -86,9 +86,9 @@ pub use veo3_core::webhook::Inbox;
 
 pub use veo3_core::download::{DownloadError, DownloadPolicy};
 pub use veo3_core::{
-    ApiKey, BlockingExecutor, BlockingSleeper, Clock, Error, Event, Finish, Observer, PollSchedule,
-    PollStatus, RetryBudget, RetryPolicy, SimulatedClock, SystemClock, ThreadSleeper,
-    UpgradeStatus, WaitTarget,
+    ApiKey, BlockingExecutor, BlockingSleeper, BlockingVeo3Api, Clock, Error, Event, Finish,
+    Observer, PollSchedule, PollStatus, RetryBudget, RetryPolicy, SimulatedClock, SystemClock,
+    ThreadSleeper, UpgradeStatus, WaitTarget,
 };
 pub use veo3_types::{
     ApiCode, AspectRatio, Credits, Endpoint, ExtendModel, ExtendRequest, GenerateRequest,

@@ -1,5 +1,9 @@
-//! The [`Veo3Api`] trait: one method per endpoint, implemented by both clients and by
-//! [`ApiClient`](crate::ApiClient) over any [`Transport`](crate::Transport), and mockable.
+//! The endpoint traits: [`Veo3Api`] (async: implemented by veo3-reqwest's client and by
+//! [`ApiClient`](crate::ApiClient) over any [`Transport`](crate::Transport)) and its blocking
+//! twin [`BlockingVeo3Api`] (implemented by veo3-blocking's client); both mockable.
+//!
+//! The two list the same methods with the same types, the blocking one as plain `fn`s. A test
+//! (`tests/it/drivers.rs`) reads this file and fails if their method lists ever differ.
 
 use std::path::Path;
 
@@ -125,4 +129,73 @@ pub trait Veo3Api: Send + Sync {
     /// `POST /api/file-url-upload` on the upload host: the host fetches `url` itself (30 s
     /// limit upstream) and keeps a copy.
     async fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error>;
+}
+
+/// The blocking twin of [`Veo3Api`]: the same methods with the same types, as plain `fn`s,
+/// implemented by veo3-blocking's `Client`. Code written against it can be tested without a
+/// server: with the `mock` feature, mockall generates `MockBlockingVeo3Api`.
+///
+/// ```
+/// # #[cfg(feature = "mock")] {
+/// use veo3_core::{BlockingVeo3Api, MockBlockingVeo3Api};
+/// use veo3_types::Credits;
+///
+/// fn can_afford(api: &dyn BlockingVeo3Api, cost: i64) -> Result<bool, veo3_core::Error> {
+///     Ok(api.credits()?.0 >= cost)
+/// }
+///
+/// let mut api = MockBlockingVeo3Api::new();
+/// api.expect_credits().times(1).returning(|| Ok(Credits(100)));
+/// assert!(!can_afford(&api, 400).unwrap());
+/// # }
+/// ```
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait BlockingVeo3Api: Send + Sync {
+    /// `POST /api/v1/veo/generate`: creates a billable generation task and returns its id.
+    /// The request is validated first; nothing is sent if it is invalid.
+    fn generate(&self, request: &GenerateRequest) -> Result<TaskCreated, Error>;
+
+    /// `GET /api/v1/veo/record-info`: the state and result of any Veo task.
+    fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error>;
+
+    /// `GET /api/v1/veo/get-1080p-video`: the 1080p version of video `index` (default 0) of
+    /// a finished task, produced on first request.
+    fn hd_1080p(
+        &self,
+        task_id: &str,
+        index: Option<u32>,
+    ) -> Result<UpgradeStatus<Hd1080pResult>, Error>;
+
+    /// `POST /api/v1/veo/get-4k-video`: requests (billable, first time) or re-checks the 4K
+    /// version of a finished task.
+    fn upgrade_4k(
+        &self,
+        request: &Upgrade4kRequest,
+    ) -> Result<UpgradeStatus<Upgrade4kResult>, Error>;
+
+    /// `POST /api/v1/veo/extend`: creates a billable extension task and returns its id.
+    fn extend(&self, request: &ExtendRequest) -> Result<TaskCreated, Error>;
+
+    /// `GET /api/v1/chat/credit`: the remaining credits.
+    fn credits(&self) -> Result<Credits, Error>;
+
+    /// `POST /api/v1/common/download-url`: a 20-minute download link for a kie-generated URL.
+    fn download_url(&self, url: &str) -> Result<String, Error>;
+
+    /// `POST /api/file-stream-upload` on the upload host: streams the file at `path` from
+    /// disk and returns where it is hosted (see [`Veo3Api::upload_file`]).
+    fn upload_file(&self, path: &Path, options: &UploadOptions) -> Result<UploadedFile, Error>;
+
+    /// `POST /api/file-base64-upload` on the upload host: uploads `bytes`, stored as
+    /// `options.file_name`, else `file_name`.
+    fn upload_bytes(
+        &self,
+        bytes: &[u8],
+        file_name: &str,
+        options: &UploadOptions,
+    ) -> Result<UploadedFile, Error>;
+
+    /// `POST /api/file-url-upload` on the upload host: the host fetches `url` itself and
+    /// keeps a copy.
+    fn upload_url(&self, url: &str, options: &UploadOptions) -> Result<UploadedFile, Error>;
 }

@@ -87,7 +87,8 @@
 //!
 //! # Testing your code
 //!
-//! With the `mock` feature, mockall generates `MockVeo3Api`; see [`Veo3Api`].
+//! With the `mock` feature, mockall generates `MockVeo3Api` and `MockBlockingVeo3Api`; see
+//! [`Veo3Api`] and its blocking twin [`BlockingVeo3Api`].
 
 mod api;
 mod blocking;
@@ -108,9 +109,9 @@ mod upload;
 mod wait;
 pub mod webhook;
 
+pub use api::{BlockingVeo3Api, UpgradeStatus, Veo3Api};
 #[cfg(feature = "mock")]
-pub use api::MockVeo3Api;
-pub use api::{UpgradeStatus, Veo3Api};
+pub use api::{MockBlockingVeo3Api, MockVeo3Api};
 pub use blocking::BlockingExecutor;
 pub use call::{
     Call, Evaluation, RetryPlan, Step, decode_credits, decode_download_url, decode_extend,
