@@ -62,7 +62,7 @@ impl Client {
 
     /// Submits a generation (billable, sent at most once) and waits for it.
     ///
-    /// Emits [`Event::Submitted`] as soon as the task id is known; errors of the wait carry
+    /// Emits [`Event::Submitted`](veo3_core::Event::Submitted) as soon as the task id is known; errors of the wait carry
     /// the id ([`Error::task_id`]), so a created task is never lost.
     pub fn generate_and_wait(
         &self,
