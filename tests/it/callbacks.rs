@@ -395,6 +395,57 @@ fn the_blocking_receiver_serves_from_its_own_thread_and_wakes_a_blocking_wait() 
 }
 
 /// Creates a task on the sandbox with `callBackUrl`; its id.
+/// Slowloris: clients that open a connection and stall, in the request head or in the body,
+/// are cut off by the receiver's timeouts, so a genuine callback gets through although the
+/// stalled clients took every connection the receiver allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_are_timed_out_and_do_not_starve_a_valid_callback() {
+    const SLOTS: usize = 8;
+    let delivered = Delivered::default();
+    let config = delivered
+        .config(Verifier::new(key(KEY)))
+        .header_timeout(Duration::from_millis(200))
+        .request_timeout(Duration::from_millis(200))
+        .max_connections(SLOTS);
+    let receiver = Receiver::bind("127.0.0.1:0", config)
+        .await
+        .expect("bind loopback");
+    let addr = receiver.local_addr();
+    let mut stalled = Vec::new();
+    for slot in 0..SLOTS {
+        let partial = if slot % 2 == 0 {
+            "POST /cb HTTP/1.1\r\nHost: localhost\r\nContent-Type: appl".to_owned()
+        } else {
+            "POST /cb HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"code\":"
+                .to_owned()
+        };
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(partial.as_bytes()).await.expect("write");
+        stalled.push(stream);
+    }
+    // Queued behind the stalled clients: served once the first of them is timed out.
+    let (status, _) = post(
+        &receiver.url("/veo3/callback"),
+        &signed(&key(KEY), TASK, now()),
+        success_body(TASK),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(delivered.task_ids(), [TASK]);
+    // Every stalled client was cut off (a 408 for a stalled body, or just closed).
+    for mut stream in stalled {
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "a stalled connection was left open");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+    }
+    assert_eq!(receiver.stats().rejected, 0);
+}
+
 async fn create_task(api_url: &str, call_back_url: &str) -> String {
     let request = json!({
         "prompt": "A red fox trotting through fresh snow at dawn",

@@ -646,3 +646,243 @@ async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
         "the forged and duplicate callbacks were not printed: {rest:?}"
     );
 }
+
+/// Starts `veo3 listen` on a free port with the HMAC key `listen-key` and `env`; the child,
+/// its callback URL, and its stdout. Returns once the receiver is bound.
+async fn start_listen(
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::process::ChildStdout,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut command = std::process::Command::new(veo3());
+    command
+        .args(["listen", "--addr", &format!("127.0.0.1:{port}")])
+        .env("KIE_WEBHOOK_HMAC_KEY", "listen-key")
+        .env_remove("KIE_API_KEY")
+        .env_remove("KIE_BASE_URL")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("veo3 listen starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // "listening on ..." on stderr means the receiver is bound.
+    let stderr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        let mut reader = std::io::BufReader::new(stderr);
+        loop {
+            let mut line = String::new();
+            let read = reader.read_line(&mut line).expect("stderr is readable");
+            assert!(read > 0, "veo3 listen ended before listening");
+            if line.starts_with("listening on") {
+                return reader;
+            }
+        }
+    })
+    .await
+    .expect("veo3 listen starts listening");
+    let stdout = child.stdout.take().expect("piped stdout");
+    (
+        child,
+        format!("http://127.0.0.1:{port}/veo3/callback"),
+        stdout,
+        stderr,
+    )
+}
+
+/// Reads JSON lines from `stdout` until one for `last_task` (signed or not), off the runtime.
+async fn lines_until(stdout: std::process::ChildStdout, last_task: &str) -> Vec<Value> {
+    let last_task = last_task.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line: Value = serde_json::from_str(&line.expect("a line")).expect("JSON line");
+            let task = line["signed"]["taskId"].clone();
+            lines.push(line);
+            if task == last_task.as_str() {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .expect("join")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// POSTs a callback `body` signed with `listen-key` for `task_id` at `timestamp`; the status.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    task_id: &str,
+    timestamp: u64,
+    body: String,
+) -> u16 {
+    let timestamp = timestamp.to_string();
+    let signature = veo3_sandbox::webhook_signature(b"listen-key", task_id, &timestamp);
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("X-Webhook-Timestamp", &timestamp)
+        .header("X-Webhook-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
+fn callback_body(task_id: &str, result_url: &str) -> String {
+    serde_json::json!({
+        "code": 200,
+        "msg": "Veo3.1 video generated successfully.",
+        "data": {"taskId": task_id, "info": {"resultUrls": [result_url]}, "fallbackFlag": false}
+    })
+    .to_string()
+}
+
+/// Only the task id and the timestamp are signed: whoever captures one signature can send any
+/// body under it for as long as the timestamp window allows. Those bodies are one delivery,
+/// printed once, and they cannot push the genuine callback out of the deduplication memory,
+/// so its redelivery is not printed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_prints_body_variants_under_one_signature_once_and_not_a_genuine_redelivery() {
+    use futures_util::StreamExt as _;
+
+    let (mut child, url, stdout, _stderr) = start_listen(&[]).await;
+    let http = reqwest::Client::new();
+    let (task, marker) = ("task-variants", "task-marker");
+    let signed_at = unix_now();
+    let genuine = callback_body(task, "https://cdn.example.com/genuine.mp4");
+    assert_eq!(
+        post_signed(&http, &url, task, signed_at, genuine.clone()).await,
+        200
+    );
+    let variants = futures_util::stream::iter(0..5_000).map(|variant| {
+        let body = callback_body(task, &format!("https://evil.example/{variant}.mp4"));
+        post_signed(&http, &url, task, signed_at, body)
+    });
+    let statuses: Vec<u16> = variants.buffer_unordered(16).collect().await;
+    assert!(
+        statuses.iter().all(|status| *status == 200),
+        "answered as repeats"
+    );
+    // kie's redelivery of the genuine callback, and then a callback for another task.
+    assert_eq!(
+        post_signed(&http, &url, task, signed_at, genuine).await,
+        200
+    );
+    let marked = callback_body(marker, "https://cdn.example.com/marker.mp4");
+    assert_eq!(
+        post_signed(&http, &url, marker, unix_now(), marked).await,
+        200
+    );
+
+    let lines = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        lines_until(stdout, marker),
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.expect("the marker was printed");
+    let tasks: Vec<&Value> = lines.iter().map(|line| &line["signed"]["taskId"]).collect();
+    assert_eq!(tasks, [task, marker], "{lines:?}");
+    assert_eq!(
+        lines[0]["unsigned"]["resultUrls"][0],
+        "https://cdn.example.com/genuine.mp4"
+    );
+}
+
+/// A line keeps what the signature covers (task id, timestamp) apart from the unsigned body,
+/// and with an API key it is confirmed by one record-info read: the record, not the body, says
+/// where the video is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_marks_the_unsigned_body_and_confirms_each_callback_with_one_record_read() {
+    let sandbox = sandbox().await;
+    let created = json(&run(&sandbox, &["--json", "generate", "A red fox"]).await);
+    let task_id = created["taskId"].as_str().expect("task id").to_owned();
+    assert!(sandbox.complete_now(&task_id));
+    let reads_before = sandbox.stats().requests(Route::RecordInfo);
+
+    let (mut child, url, stdout, _stderr) =
+        start_listen(&[("KIE_API_KEY", KEY), ("KIE_BASE_URL", sandbox.api_url())]).await;
+    let http = reqwest::Client::new();
+    let signed_at = unix_now();
+    // A captured signature with a body pointing elsewhere.
+    let forged = callback_body(&task_id, "https://evil.example/not-your-video.mp4");
+    assert_eq!(
+        post_signed(&http, &url, &task_id, signed_at, forged).await,
+        200
+    );
+    let lines = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        lines_until(stdout, &task_id),
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.expect("the callback was printed");
+    let line = &lines[0];
+    assert_eq!(
+        line["signed"],
+        serde_json::json!({"taskId": task_id, "timestamp": signed_at})
+    );
+    assert_eq!(
+        line["unsigned"]["resultUrls"][0],
+        "https://evil.example/not-your-video.mp4"
+    );
+    assert_eq!(line["confirmed"], true, "{line}");
+    assert_eq!(line["record"]["state"], "success");
+    let video = line["record"]["videoUrls"][0]
+        .as_str()
+        .expect("a video URL");
+    assert!(video.starts_with(sandbox.files_url()), "{video}");
+    assert_eq!(
+        sandbox.stats().requests(Route::RecordInfo) - reads_before,
+        1,
+        "one confirming read"
+    );
+}
+
+/// Without an API key nothing can confirm a callback, and the line says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_without_an_api_key_prints_callbacks_as_unconfirmed() {
+    let (mut child, url, stdout, _stderr) = start_listen(&[]).await;
+    let task = "task-unconfirmed";
+    let body = callback_body(task, "https://cdn.example.com/v.mp4");
+    assert_eq!(
+        post_signed(&reqwest::Client::new(), &url, task, unix_now(), body).await,
+        200
+    );
+    let lines = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        lines_until(stdout, task),
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = &lines.expect("the callback was printed")[0];
+    assert_eq!(line["confirmed"], false);
+    assert!(
+        line["unconfirmedBecause"]
+            .as_str()
+            .is_some_and(|why| why.contains("API key")),
+        "{line}"
+    );
+    assert!(line.get("record").is_none());
+}

@@ -21,7 +21,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     let result = match &cli.command {
         Command::Sandbox(args) => return crate::demo::sandbox(args, printer).await,
         Command::Demo(args) => return crate::demo::demo(args, printer, progress).await,
-        Command::Listen(args) => return crate::listen::listen(args, printer).await,
+        Command::Listen(args) => return crate::listen::listen(&cli, args, printer).await,
         command => {
             let client = client(&cli, &progress)?;
             let session = Session::new(client, printer, progress.clone());

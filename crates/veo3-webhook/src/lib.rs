@@ -64,10 +64,12 @@ mod verify;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{MethodRouter, post};
+use tower_http::timeout::TimeoutLayer;
 
 pub use dedup::Deduplicator;
 pub use render::to_json;
@@ -105,6 +107,24 @@ pub struct Config {
     dedup_capacity: usize,
     handler: Option<Handler>,
     clock: UnixClock,
+    limits: Limits,
+}
+
+/// How much a client may hold of a receiver, and for how long (see the `Config` setters).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+}
+
+impl Config {
+    /// The default [`Config::header_timeout`]: 10 s.
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default [`Config::request_timeout`]: 10 s.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default [`Config::max_connections`]: 4096.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 }
 
 impl Config {
@@ -117,7 +137,39 @@ impl Config {
             dedup_capacity: Deduplicator::DEFAULT_CAPACITY,
             handler: None,
             clock: Arc::new(system_unix_seconds),
+            limits: Limits {
+                header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
+                request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+                max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            },
         }
+    }
+
+    /// How long a client may take to send a request's head (request line and headers) once
+    /// its connection is open or idle (default 10 s); then the standalone receivers close the
+    /// connection. kie sends a callback at once, so only stalled or hostile clients hit this.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_timeout = timeout;
+        self
+    }
+
+    /// How long one request may take from its head to the answer, body included (default
+    /// 10 s); then it is answered 408 and its connection closed. Applies to [`router`] and
+    /// [`method_router`] mounted in an application too. kie counts a delivery as failed after
+    /// 15 s, so a genuine callback never comes near it.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.request_timeout = timeout;
+        self
+    }
+
+    /// The most connections the standalone receivers hold at once (default 4096, at least 1).
+    /// At the limit, new clients wait in the kernel's backlog until a connection ends or times
+    /// out. Each held connection costs a few kilobytes, plus the body read so far (at most the
+    /// verifier's body limit). Keep it below the process's open-file limit (`ulimit -n`):
+    /// beyond that, accepting fails anyway (and is logged).
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.limits.max_connections = limit.max(1);
+        self
     }
 
     /// Calls `handler` once per new verified callback (duplicates and rejections never reach
@@ -172,6 +224,7 @@ impl fmt::Debug for Config {
             .field("verifier", &self.verifier)
             .field("inbox", &self.inbox)
             .field("dedup_capacity", &self.dedup_capacity)
+            .field("limits", &self.limits)
             .field(
                 "handler",
                 &self.handler.as_ref().map(|_| "Fn(VerifiedCallback)"),
@@ -218,12 +271,14 @@ pub struct Stats {
 #[derive(Clone, Debug)]
 pub struct Webhook {
     shared: Arc<receive::Shared>,
+    request_timeout: Duration,
 }
 
 impl Webhook {
     /// A receiver configured by `config`.
     pub fn new(config: Config) -> Self {
         Self {
+            request_timeout: config.limits.request_timeout,
             shared: Arc::new(receive::Shared::new(config)),
         }
     }
@@ -240,13 +295,16 @@ impl Webhook {
             .route("/{*path}", handler)
     }
 
-    /// The `POST` handler alone, for `Router::route("/your/path", webhook.method_router())`.
+    /// The `POST` handler alone, for `Router::route("/your/path", webhook.method_router())`,
+    /// with the [`Config::request_timeout`] layer.
     pub fn method_router<S>(&self) -> MethodRouter<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         let shared = self.shared.clone();
-        post(move |request| receive::receive(shared.clone(), request))
+        post(move |request| receive::receive(shared.clone(), request)).layer(
+            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, self.request_timeout),
+        )
     }
 
     /// What the receiver has done so far.

@@ -1,14 +1,28 @@
 //! Standalone receivers: on the caller's tokio runtime, or on a thread with a runtime of its own.
+//!
+//! Both serve through one accept loop, which is where a receiver on the open internet defends
+//! itself against slow clients (slowloris): each connection takes a permit from a semaphore of
+//! [`Config::max_connections`] before it is accepted, hyper closes a connection whose request
+//! head has not fully arrived within [`Config::header_timeout`] (idle keep-alive connections
+//! included), hyper's read buffer is capped so a head cannot grow without bound, and the
+//! router's timeout layer ends a request whose body is still incomplete after
+//! [`Config::request_timeout`]. A stalled connection therefore holds a few kilobytes for a
+//! bounded time, and at most `max_connections` of them exist at once.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use veo3_core::webhook::Inbox;
 
-use crate::{Config, Stats, Webhook};
+use crate::{Config, Limits, Stats, Webhook};
 
 /// A callback receiver serving on its own address, on the current tokio runtime.
 ///
@@ -46,9 +60,10 @@ impl Receiver {
     pub async fn bind(addr: impl tokio::net::ToSocketAddrs, config: Config) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        let limits = config.limits;
         let webhook = Webhook::new(config);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, webhook.clone(), stopped));
+        let task = tokio::spawn(serve(listener, webhook.clone(), limits, stopped));
         Ok(Self {
             local_addr,
             webhook,
@@ -135,6 +150,7 @@ impl BlockingReceiver {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let limits = config.limits;
         let webhook = Webhook::new(config);
         let served = webhook.clone();
         let (stop, stopped) = oneshot::channel();
@@ -143,7 +159,7 @@ impl BlockingReceiver {
             .spawn(move || {
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(listener)?;
-                    serve(listener, served, stopped).await
+                    serve(listener, served, limits, stopped).await
                 })
             })?;
         Ok(Self {
@@ -198,16 +214,75 @@ impl Drop for BlockingReceiver {
     }
 }
 
+/// How long a shutdown waits for the requests in flight before closing their connections.
+/// Genuine callbacks are answered in milliseconds; only stalled clients would use more.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The smallest read buffer hyper accepts; enough for any genuine request head (a callback's
+/// headers are a few hundred bytes), and what bounds the memory of a slow or oversized one.
+const MAX_READ_BUFFER: usize = 16 * 1024;
+
+/// The accept loop: a permit per connection, hyper's header timeout and buffer cap, the
+/// router (with its request timeout) as the service.
 async fn serve(
     listener: TcpListener,
     webhook: Webhook,
-    stopped: oneshot::Receiver<()>,
+    limits: Limits,
+    mut stopped: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let router: axum::Router = webhook.router();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            // A dropped sender (the handle went away) stops the server too.
-            let _ = stopped.await;
-        })
-        .await
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_READ_BUFFER);
+    // Logged once per run of failures, not once per retry.
+    let mut failing = false;
+    loop {
+        // At the limit, wait for a connection to end before accepting another: new clients
+        // queue in the kernel's backlog instead of costing memory here.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut stopped => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stopped => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                failing = false;
+                stream
+            }
+            Err(error) => {
+                // Usually the process's open-file limit (EMFILE): the client stays in the
+                // backlog and is accepted once a connection closes or times out.
+                if !failing {
+                    tracing::warn!(%error, "cannot accept a callback connection; retrying");
+                    failing = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    _ = &mut stopped => break,
+                }
+            }
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "callback connection ended");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Stalled connections would hold a graceful shutdown until their timeouts: bound it.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    Ok(())
 }

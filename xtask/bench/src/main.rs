@@ -5,6 +5,7 @@
 
 mod callbacks;
 mod client;
+mod listen;
 mod sandbox;
 
 fn main() -> anyhow::Result<()> {
@@ -14,6 +15,9 @@ fn main() -> anyhow::Result<()> {
         "client" => client::run(&rest),
         "sandbox" => sandbox::run(&rest),
         "callbacks" => callbacks::run(&rest),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox, callbacks"),
+        "listen" => listen::run(&rest),
+        other => {
+            anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox, callbacks, listen")
+        }
     }
 }
