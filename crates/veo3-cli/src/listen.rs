@@ -21,6 +21,7 @@ use crate::args::{Cli, ListenArgs};
 use crate::error::CliError;
 use crate::interrupt::Interrupt;
 use crate::output::{Printer, record_json};
+use crate::progress::Progress;
 
 /// Callbacks waiting for their confirming read; beyond it they are printed unconfirmed rather
 /// than queued without bound.
@@ -51,14 +52,16 @@ pub(crate) fn verifier(
 
 pub(crate) async fn listen(cli: &Cli, args: &ListenArgs, printer: Printer) -> Result<(), CliError> {
     let verifier = verifier(&args.hmac_key_env, args.unsigned)?;
-    let confirmer = match cli.api_key.as_deref().filter(|key| !key.trim().is_empty()) {
-        Some(key) => Some(
-            Client::builder()
-                .api_key(key)
-                .base_url(&cli.base_url)
-                .build()?,
-        ),
-        None => None,
+    let has_key = cli
+        .api_key
+        .as_deref()
+        .is_some_and(|key| !key.to_string_lossy().trim().is_empty());
+    // The same client (and the same checks of the key and base URL) as every API command;
+    // no progress bars, stdout is for the callback lines.
+    let confirmer = if has_key {
+        Some(crate::session::client(cli, &Progress::new(true))?)
+    } else {
+        None
     };
     // When whoever reads stdout goes away (`veo3 listen | head -1`), stop listening instead of
     // acknowledging callbacks nobody will see.

@@ -42,7 +42,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     result
 }
 
-fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError> {
+pub(crate) fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError> {
     let key_name = if cli.sources.api_key_from_env {
         "KIE_API_KEY"
     } else {
