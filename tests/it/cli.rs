@@ -15,6 +15,7 @@ use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
 use crate::support::http::mp4_boxes;
 use crate::support::workspace_binary;
 
+mod coverage;
 mod messages;
 
 const KEY: &str = "sk-cli-test";

@@ -8,6 +8,7 @@ mod client;
 mod core;
 mod drivers;
 mod jobs;
+mod publish;
 mod sandbox;
 mod support;
 mod types;

@@ -52,6 +52,21 @@ const CI_STEPS: &[Step] = &[
         &["doc", "--workspace", "--no-deps"],
         Some(("RUSTDOCFLAGS", "-D warnings")),
     ),
+    // Every crate meant for crates.io packages (manifest, licenses, README, file list).
+    (
+        &[
+            "package",
+            "--workspace",
+            "--no-verify",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "veo3-bench",
+            "--exclude",
+            "veo3-tests",
+        ],
+        None,
+    ),
     // The exact test command README.md gives.
     (&["test", "--workspace"], None),
 ];

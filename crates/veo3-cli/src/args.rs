@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use veo3_types::{AspectRatio, ExtendModel, GenerationType, Model};
+use veo3_types::{AspectRatio, ExtendModel, GenerationType, Model, Resolution};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -169,6 +169,22 @@ Examples:
     )]
     Listen(ListenArgs),
 
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "\
+Examples:
+  veo3 completions bash > ~/.local/share/bash-completion/completions/veo3
+  veo3 completions zsh > \"${fpath[1]}/_veo3\"
+  veo3 completions fish > ~/.config/fish/completions/veo3.fish
+  veo3 completions powershell >> $PROFILE")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) on stdout, or write one page per command to a folder.
+    #[command(after_help = "\
+Examples:
+  veo3 man | man -l -
+  veo3 man --dir ~/.local/share/man/man1   # veo3.1, veo3-generate.1, ...")]
+    Man(ManArgs),
+
     /// Run the whole journey on an in-process sandbox: generate, wait, download, 1080p.
     #[command(after_help = "Examples:\n  veo3 demo\n  veo3 demo --out /tmp/demo.mp4")]
     Demo(DemoArgs),
@@ -207,6 +223,10 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_enum)]
     pub(crate) generation_type: Option<GenerationTypeArg>,
 
+    /// Output resolution: 720p (default), 1080p or 4k (the reference's newest page only).
+    #[arg(long, value_parser = parse_resolution)]
+    pub(crate) resolution: Option<Resolution>,
+
     /// Seed, 10000-99999, for similar output across runs.
     #[arg(long)]
     pub(crate) seeds: Option<u32>,
@@ -215,8 +235,8 @@ pub(crate) struct GenerateArgs {
     #[arg(long)]
     pub(crate) watermark: Option<String>,
 
-    /// Completion webhook URL kie.ai will POST to.
-    #[arg(long)]
+    /// Completion webhook URL kie.ai will POST to (`callBackUrl`).
+    #[arg(long, visible_alias = "call-back-url")]
     pub(crate) callback_url: Option<String>,
 
     /// Send the prompt as-is (no translation to English).
@@ -322,6 +342,10 @@ pub(crate) struct UpgradeArgs {
     #[arg(long, default_value_t = 0)]
     pub(crate) index: u32,
 
+    /// 4K only: completion webhook URL kie.ai will POST to (`callBackUrl`).
+    #[arg(long, visible_alias = "call-back-url")]
+    pub(crate) callback_url: Option<String>,
+
     /// Download the upgraded video to PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
@@ -361,8 +385,8 @@ pub(crate) struct ExtendArgs {
     #[arg(long)]
     pub(crate) watermark: Option<String>,
 
-    /// Completion webhook URL.
-    #[arg(long)]
+    /// Completion webhook URL (`callBackUrl`).
+    #[arg(long, visible_alias = "call-back-url")]
     pub(crate) callback_url: Option<String>,
 
     /// Wait for the extension to finish.
@@ -375,6 +399,20 @@ pub(crate) struct ExtendArgs {
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `veo3.1` and one page per command into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +466,15 @@ fn parse_extend_model(text: &str) -> Result<ExtendModel, String> {
     }
 }
 
+fn parse_resolution(text: &str) -> Result<Resolution, String> {
+    match Resolution::from_wire(text) {
+        Resolution::Other(_) => Err(format!(
+            "unknown resolution {text:?}; use 720p, 1080p or 4k"
+        )),
+        resolution => Ok(resolution),
+    }
+}
+
 fn parse_aspect_ratio(text: &str) -> Result<AspectRatio, String> {
     match AspectRatio::from_wire(text) {
         AspectRatio::Other(_) => Err(format!(
@@ -454,6 +501,85 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    /// Every field of every request body or query, as serde writes it, has a flag or argument
+    /// on the command that sends it. Each request is built with every builder setter, so a
+    /// new field shows up here as soon as its setter is used; the table below is the only
+    /// place that says which argument sets which field.
+    #[test]
+    fn every_request_field_has_a_flag() {
+        use veo3_types::{
+            DownloadUrlRequest, ExtendRequest, GenerateRequest, Hd1080pQuery, RecordInfoQuery,
+            Upgrade4kRequest,
+        };
+        let url = "https://example.com/a.png";
+        let generate = GenerateRequest::builder("p")
+            .model(Model::Veo3Fast)
+            .generation_type(GenerationType::Reference)
+            .image_url(url)
+            .aspect_ratio(AspectRatio::Landscape)
+            .resolution(Resolution::P1080)
+            .seeds(12345)
+            .call_back_url(url)
+            .enable_translation(false)
+            .watermark("w")
+            .build()
+            .expect("valid");
+        let extend = ExtendRequest::new("t", "p")
+            .model(ExtendModel::Fast)
+            .seeds(12345)
+            .watermark("w")
+            .call_back_url(url);
+        let upgrade_4k = Upgrade4kRequest::new("t").index(0).call_back_url(url);
+        let requests: [(&str, serde_json::Value); 6] = [
+            ("generate", serde_json::to_value(generate).expect("json")),
+            ("extend", serde_json::to_value(extend).expect("json")),
+            ("upgrade", serde_json::to_value(upgrade_4k).expect("json")),
+            (
+                "upgrade",
+                serde_json::to_value(Hd1080pQuery::new("t", Some(0))).expect("json"),
+            ),
+            (
+                "status",
+                serde_json::to_value(RecordInfoQuery::new("t")).expect("json"),
+            ),
+            (
+                "download-url",
+                serde_json::to_value(DownloadUrlRequest::new(url)).expect("json"),
+            ),
+        ];
+        // Wire name -> clap argument id.
+        let argument = |field: &str| match field {
+            "prompt" | "model" | "seeds" | "watermark" | "resolution" | "index" | "url" => {
+                Some(field.to_owned())
+            }
+            "taskId" => Some("task_id".into()),
+            "generationType" => Some("generation_type".into()),
+            "imageUrls" => Some("images".into()),
+            "aspect_ratio" => Some("aspect_ratio".into()),
+            "callBackUrl" => Some("callback_url".into()),
+            "enableTranslation" => Some("no_translation".into()),
+            _ => None,
+        };
+        let root = Cli::command();
+        for (name, body) in requests {
+            let command = root
+                .find_subcommand(name)
+                .unwrap_or_else(|| panic!("no `veo3 {name}`"));
+            let fields = body.as_object().expect("an object");
+            assert!(!fields.is_empty(), "{name}: {body}");
+            for field in fields.keys() {
+                let id = argument(field)
+                    .unwrap_or_else(|| panic!("{name}: field {field} has no flag in the table"));
+                assert!(
+                    command
+                        .get_arguments()
+                        .any(|arg| arg.get_id() == id.as_str()),
+                    "`veo3 {name}` has no argument for {field} ({id})"
+                );
+            }
+        }
     }
 
     #[test]

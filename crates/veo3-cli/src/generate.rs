@@ -22,6 +22,9 @@ impl Session {
         if let Some(generation_type) = args.generation_type {
             builder = builder.generation_type(generation_type.into());
         }
+        if let Some(resolution) = &args.resolution {
+            builder = builder.resolution(resolution.clone());
+        }
         if let Some(seeds) = args.seeds {
             builder = builder.seeds(seeds);
         }

@@ -7,6 +7,7 @@
 
 mod args;
 mod demo;
+mod docs;
 mod error;
 mod generate;
 mod interrupt;

@@ -22,6 +22,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sandbox(args) => return crate::demo::sandbox(args, printer).await,
         Command::Demo(args) => return crate::demo::demo(args, printer, progress).await,
         Command::Listen(args) => return crate::listen::listen(&cli, args, printer).await,
+        Command::Completions(args) => return crate::docs::completions(args.shell),
+        Command::Man(args) => return crate::docs::man(args.dir.as_deref()),
         command => {
             let client = client(&cli, &progress)?;
             let session = Session::new(client, printer, progress.clone());
@@ -34,7 +36,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Upgrade(args) => session.upgrade(args).await,
                 Command::Extend(args) => session.extend(args).await,
                 Command::Credits => session.credits().await,
-                Command::Sandbox(_) | Command::Demo(_) | Command::Listen(_) => Ok(()),
+                Command::Sandbox(_)
+                | Command::Demo(_)
+                | Command::Listen(_)
+                | Command::Completions(_)
+                | Command::Man(_) => Ok(()),
             }
         }
     };

@@ -15,6 +15,11 @@ impl Session {
         if args.task_id.trim().is_empty() {
             return Err(veo3_types::ValidationError::EmptyTaskId.into());
         }
+        if args.callback_url.is_some() && args.resolution == UpgradeResolution::P1080 {
+            return Err(CliError::Usage(
+                "--callback-url is for 4K only: the 1080p endpoint takes no callback".into(),
+            ));
+        }
         let options = wait_options(&args.tuning);
         let resolution = match args.resolution {
             UpgradeResolution::P1080 => "1080p",
@@ -34,7 +39,11 @@ impl Session {
                 (result.result_url, value)
             }
             UpgradeResolution::K4 => {
-                let request = Upgrade4kRequest::new(&args.task_id).index(args.index);
+                let mut request = Upgrade4kRequest::new(&args.task_id).index(args.index);
+                if let Some(url) = &args.callback_url {
+                    request = request.call_back_url(url);
+                }
+                request.validate()?;
                 let result = interruptible(
                     resume,
                     &self.progress,
