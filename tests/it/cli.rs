@@ -25,6 +25,15 @@ fn veo3() -> &'static Path {
     BINARY.get_or_init(|| workspace_binary("veo3-cli", "veo3"))
 }
 
+/// `veo3` with its journal in a temporary folder: tests never write to the user's data folder.
+fn veo3_command() -> std::process::Command {
+    static JOURNAL: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = JOURNAL.get_or_init(|| tempfile::tempdir().expect("a temporary folder"));
+    let mut command = std::process::Command::new(veo3());
+    command.env("VEO3_JOURNAL", dir.path().join("journal.db"));
+    command
+}
+
 async fn sandbox() -> SandboxHandle {
     Sandbox::builder()
         .key(KEY)
@@ -37,7 +46,7 @@ async fn sandbox() -> SandboxHandle {
 
 /// Runs `veo3 ARGS` against `sandbox` with `key` and returns its output.
 async fn run_with_key(sandbox: &SandboxHandle, key: &str, args: &[&str]) -> Output {
-    let mut command = std::process::Command::new(veo3());
+    let mut command = veo3_command();
     command
         .args(["--base-url", sandbox.api_url(), "--api-key", key])
         .args(args)
@@ -347,7 +356,7 @@ async fn validation_errors_exit_2_before_any_request_is_sent() {
     }
     let usage = run(&sandbox, &["generate", "A fox", "--aspect-ratio", "4:3"]).await;
     assert_eq!(usage.status.code(), Some(2), "clap rejects unknown values");
-    let no_key = std::process::Command::new(veo3())
+    let no_key = veo3_command()
         .args(["--base-url", sandbox.api_url(), "credits"])
         .env_remove("KIE_API_KEY")
         .output()
@@ -422,10 +431,7 @@ async fn the_demo_runs_to_completion_and_leaves_valid_mp4_files() {
 
 #[test]
 fn every_help_page_is_complete_and_shows_examples() {
-    let root = std::process::Command::new(veo3())
-        .arg("--help")
-        .output()
-        .expect("veo3 runs");
+    let root = veo3_command().arg("--help").output().expect("veo3 runs");
     assert!(root.status.success());
     let text = stdout(&root);
     let commands = [
@@ -434,7 +440,7 @@ fn every_help_page_is_complete_and_shows_examples() {
     ];
     for command in commands {
         assert!(text.contains(command), "root help lists {command}");
-        let help = std::process::Command::new(veo3())
+        let help = veo3_command()
             .args([command, "--help"])
             .output()
             .expect("veo3 runs");
@@ -464,7 +470,7 @@ async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let callback_url = format!("http://127.0.0.1:{port}/veo3/callback");
-    let mut command = std::process::Command::new(veo3());
+    let mut command = veo3_command();
     command
         .args([
             "--base-url",
@@ -500,7 +506,7 @@ async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
-    let mut child = std::process::Command::new(veo3())
+    let mut child = veo3_command()
         .args([
             "sandbox",
             "--key",
@@ -541,7 +547,7 @@ async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_wait_leaves_the_task_id_and_how_to_resume() {
     let sandbox = sandbox().await;
-    let mut child = std::process::Command::new(veo3())
+    let mut child = veo3_command()
         .args(["--base-url", sandbox.api_url(), "--api-key", KEY])
         .args(["generate", "A fox", "--wait", "--poll-interval", "10m"])
         .stdout(std::process::Stdio::piped())
@@ -580,7 +586,7 @@ async fn listen_prints_each_verified_callback_once_and_nothing_forged() {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let mut child = std::process::Command::new(veo3())
+    let mut child = veo3_command()
         .args(["listen", "--addr", &format!("127.0.0.1:{port}")])
         .env("KIE_WEBHOOK_HMAC_KEY", "listen-key")
         .stdout(std::process::Stdio::piped())

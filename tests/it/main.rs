@@ -1,6 +1,7 @@
 //! The one integration-test binary of veo3-rs: every cross-crate test lives in a module here,
 //! so the workspace links one test executable instead of one per file.
 
+mod batch;
 mod blocking;
 mod callbacks;
 mod cli;

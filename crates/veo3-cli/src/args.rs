@@ -188,6 +188,212 @@ Examples:
     /// Run the whole journey on an in-process sandbox: generate, wait, download, 1080p.
     #[command(after_help = "Examples:\n  veo3 demo\n  veo3 demo --out /tmp/demo.mp4")]
     Demo(DemoArgs),
+
+    /// Run many generations from a file, with a journal that survives crashes and never
+    /// bills a video twice.
+    #[command(subcommand, after_help = BATCH_EXAMPLES)]
+    Batch(BatchCommand),
+
+    /// Show the jobs recorded in the journal (batches and `veo3 generate`).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  veo3 jobs list\n  veo3 jobs list --state unknown\n  veo3 jobs show 42"
+    )]
+    Jobs(JobsCommand),
+}
+
+const BATCH_EXAMPLES: &str = "\
+Examples:
+  veo3 batch run prompts.txt --out-dir videos          # one prompt per line
+  veo3 batch run ads.jsonl --max-credits 3000 --upgrade 1080p
+  veo3 batch run catalogue.csv --dry-run               # check every line, print the cost
+  veo3 batch status
+  veo3 batch resume                                    # after Ctrl-C, a crash or a 402
+  veo3 batch resume --resubmit-unknown                 # bills again for unknown jobs
+
+Files: JSONL (one object per line: prompt, model, aspect_ratio, imageUrls, seeds, ...,
+plus name and upgrade), CSV with a header row of the same names, or plain text (one prompt
+per line). The journal is the user's data folder's veo3/journal.db, or --journal / VEO3_JOURNAL.";
+
+/// Where the journal is.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct JournalArg {
+    /// The journal file (default: the user's data folder, e.g. ~/.local/share/veo3/journal.db).
+    #[arg(long, env = "VEO3_JOURNAL", value_name = "PATH")]
+    pub(crate) journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BatchCommand {
+    /// Read a file of jobs, journal them and run them.
+    #[command(after_help = BATCH_EXAMPLES)]
+    Run(BatchRunArgs),
+    /// Continue a batch from its journal (its settings are stored there).
+    #[command(after_help = BATCH_EXAMPLES)]
+    Resume(BatchResumeArgs),
+    /// Counts by state, credits spent, an ETA, and the unknown jobs with what to do.
+    #[command(after_help = BATCH_EXAMPLES)]
+    Status(BatchStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchRunArgs {
+    /// The jobs: JSONL, CSV or one prompt per line.
+    pub(crate) file: PathBuf,
+
+    /// Where the videos, manifest.jsonl and index.html go.
+    #[arg(long, value_name = "DIR", default_value = "videos")]
+    pub(crate) out_dir: PathBuf,
+
+    /// Most tasks in flight at once (submitted, not yet downloaded).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) concurrency: u32,
+
+    /// Refuse to start when the estimated cost exceeds this many credits.
+    #[arg(long, value_name = "CREDITS")]
+    pub(crate) max_credits: Option<i64>,
+
+    /// The account's generation limit, MAX/WINDOW (kie: 20/10s).
+    #[arg(long, default_value = "20/10s", value_parser = parse_rate)]
+    pub(crate) rate: (u32, Duration),
+
+    /// Download the 1080p or 4K version (4K costs extra credits).
+    #[arg(long, value_enum)]
+    pub(crate) upgrade: Option<UpgradeResolution>,
+
+    /// Validate every line and print the estimated cost; send nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// A JSON price table overriding the built-in one (see README).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) prices: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+
+    #[command(flatten)]
+    pub(crate) common: BatchCommon,
+
+    #[command(flatten)]
+    pub(crate) callbacks: BatchCallbacks,
+}
+
+/// Options of `batch run` and `batch resume` that are not stored with the batch.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BatchCommon {
+    /// Start even if the balance is below the estimate (the run stops cleanly at the 402).
+    #[arg(long)]
+    pub(crate) skip_balance_check: bool,
+
+    /// Time between status polls (stored with the batch).
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) poll_interval: Option<Duration>,
+
+    /// With callbacks: how long to keep listening for the callbacks of unknown submits once
+    /// everything else is done.
+    #[arg(long, value_parser = parse_duration, default_value = "20m")]
+    pub(crate) recovery_window: Duration,
+}
+
+/// Callback reception for a batch (stored with it; the key stays in the environment).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BatchCallbacks {
+    /// The public URL kie posts callbacks to; each job adds `job=<id>` to it, so a callback
+    /// recovers a job whose generate answer was lost.
+    #[arg(long, requires = "callback_listen")]
+    pub(crate) callback_url: Option<String>,
+
+    /// Where to receive the callbacks (HOST:PORT).
+    #[arg(long, value_name = "HOST:PORT", requires = "callback_url")]
+    pub(crate) callback_listen: Option<std::net::SocketAddr>,
+
+    /// The environment variable holding the webhook HMAC key.
+    #[arg(long, default_value = "KIE_WEBHOOK_HMAC_KEY")]
+    pub(crate) hmac_key_env: String,
+
+    /// Accept unsigned callbacks (accounts without an HMAC key).
+    #[arg(long)]
+    pub(crate) unsigned_callbacks: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchResumeArgs {
+    /// The batch (default: the latest).
+    #[arg(long)]
+    pub(crate) batch: Option<i64>,
+
+    /// Send the unknown jobs again. They may already be billed: this can bill twice.
+    #[arg(long)]
+    pub(crate) resubmit_unknown: bool,
+
+    /// Send the failed jobs again (a new, billed task each).
+    #[arg(long)]
+    pub(crate) retry_failed: bool,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+
+    #[command(flatten)]
+    pub(crate) common: BatchCommon,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchStatusArgs {
+    /// The batch (default: the latest).
+    #[arg(long)]
+    pub(crate) batch: Option<i64>,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// The latest jobs, newest first.
+    #[command(after_help = "Examples:\n  veo3 jobs list\n  veo3 --json jobs list --limit 500")]
+    List(JobsListArgs),
+    /// One job: its request, state, task id, file and timings.
+    #[command(after_help = "Examples:\n  veo3 jobs show 42")]
+    Show(JobsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsListArgs {
+    /// How many.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u64,
+
+    /// Only jobs in this state (pending, submitting, submitted, succeeded, upgrading,
+    /// downloaded, failed, unknown).
+    #[arg(long)]
+    pub(crate) state: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsShowArgs {
+    /// The job id.
+    pub(crate) id: i64,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+}
+
+/// `MAX/WINDOW`, e.g. `20/10s` or `20/100ms`.
+fn parse_rate(text: &str) -> Result<(u32, Duration), String> {
+    let (max, window) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: use MAX/WINDOW, e.g. 20/10s"))?;
+    let max: u32 = max
+        .trim()
+        .parse()
+        .ok()
+        .filter(|m| *m > 0)
+        .ok_or_else(|| format!("{text:?}: MAX must be a positive integer"))?;
+    Ok((max, parse_duration(window.trim())?))
 }
 
 /// How long to wait and how often to ask.
@@ -263,6 +469,13 @@ pub(crate) struct GenerateArgs {
     /// With --callback-listen: accept unsigned callbacks (accounts without an HMAC key).
     #[arg(long)]
     pub(crate) unsigned_callbacks: bool,
+
+    /// Do not record the task in the journal.
+    #[arg(long)]
+    pub(crate) no_journal: bool,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
@@ -580,6 +793,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rates_are_max_per_window() {
+        assert_eq!(parse_rate("20/10s"), Ok((20, Duration::from_secs(10))));
+        assert_eq!(parse_rate("5/100ms"), Ok((5, Duration::from_millis(100))));
+        assert!(parse_rate("0/10s").is_err());
+        assert!(parse_rate("20").is_err());
+        assert!(parse_rate("x/10s").is_err());
     }
 
     #[test]

@@ -53,7 +53,17 @@ impl Session {
             None => None,
         };
 
-        let created = self.api().generate(&request).await?;
+        // Journaled before it is sent, like a batch job: a billed task id never lives only in
+        // the terminal's scrollback.
+        let journal = match args.no_journal {
+            true => None,
+            false => Some(record_submit(&args.journal, &request).await?),
+        };
+        let answer = self.api().generate(&request).await;
+        if let Some((store, job)) = &journal {
+            record_answer(store, *job, &answer).await;
+        }
+        let created = answer?;
         self.printer.task_submitted("generation", &created.task_id);
         if !args.wait && args.out.is_none() && receiver.is_none() {
             self.printer
@@ -110,5 +120,53 @@ impl Session {
         }
         self.finish_task(&created.task_id, &args.tuning, args.out.as_deref())
             .await
+    }
+}
+
+/// Journals a `veo3 generate` as `submitting`, before it is sent.
+async fn record_submit(
+    journal: &crate::args::JournalArg,
+    request: &GenerateRequest,
+) -> Result<(veo3_jobs::SqliteStore, veo3_jobs::JobId), CliError> {
+    use veo3_jobs::Store as _;
+    let store = crate::batch::open_journal(journal).map_err(|e| {
+        CliError::Other(format!(
+            "{e} (pass --no-journal to generate without a journal)"
+        ))
+    })?;
+    let cost = veo3_jobs::PriceTable::default().generation(request);
+    let job = veo3_jobs::NewJob::new(request.clone(), "generate").cost(cost);
+    let id = store
+        .add_job(&job, &veo3_jobs::JobState::Submitting)
+        .await
+        .map_err(|e| {
+            CliError::Other(format!(
+                "{e} (pass --no-journal to generate without a journal)"
+            ))
+        })?;
+    Ok((store, id))
+}
+
+/// Journals the generate answer: the task id, an unknown outcome, or a refusal.
+async fn record_answer(
+    store: &veo3_jobs::SqliteStore,
+    job: veo3_jobs::JobId,
+    answer: &Result<veo3_types::TaskCreated, veo3_core::Error>,
+) {
+    use veo3_jobs::{JobState, Store as _};
+    let state = match answer {
+        Ok(created) => JobState::Submitted {
+            task_id: created.task_id.clone(),
+        },
+        Err(error) if error.is_outcome_unknown() => JobState::Unknown,
+        Err(error) => JobState::Failed {
+            task_id: None,
+            code: error.code().map(|c| c.as_i64()),
+            message: error.to_string(),
+        },
+    };
+    if let Err(error) = store.transition(job, &state).await {
+        // The task id is printed next anyway; the journal only failed to keep a copy.
+        tracing::warn!(%error, "could not journal the generate answer");
     }
 }

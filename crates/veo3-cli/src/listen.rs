@@ -59,7 +59,7 @@ pub(crate) async fn listen(cli: &Cli, args: &ListenArgs, printer: Printer) -> Re
     // The same client (and the same checks of the key and base URL) as every API command;
     // no progress bars, stdout is for the callback lines.
     let confirmer = if has_key {
-        Some(crate::session::client(cli, &Progress::new(true))?)
+        Some(crate::session::client(cli, Progress::new(true).observer())?)
     } else {
         None
     };

@@ -6,11 +6,13 @@
 //! one line on stderr and a documented exit code.
 
 mod args;
+mod batch;
 mod demo;
 mod docs;
 mod error;
 mod generate;
 mod interrupt;
+mod jobs;
 mod listen;
 mod output;
 mod progress;

@@ -7,7 +7,7 @@ use std::path::Path;
 use veo3_reqwest::{Client, WaitOptions};
 use veo3_types::TaskRecord;
 
-use crate::args::{Cli, Command, WaitTuning};
+use crate::args::{BatchCommand, Cli, Command, WaitTuning};
 use crate::error::CliError;
 use crate::interrupt::{Interrupt, Resume, interruptible};
 use crate::output::{Printer, download_json, record_json, record_text};
@@ -24,8 +24,20 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Listen(args) => return crate::listen::listen(&cli, args, printer).await,
         Command::Completions(args) => return crate::docs::completions(args.shell),
         Command::Man(args) => return crate::docs::man(args.dir.as_deref()),
+        Command::Jobs(command) => return crate::jobs::jobs(command, printer).await,
+        Command::Batch(BatchCommand::Status(args)) => {
+            return crate::batch::status(args, printer).await;
+        }
+        Command::Batch(BatchCommand::Run(args)) if args.dry_run => {
+            return crate::batch::dry_run(args, printer);
+        }
         command => {
-            let client = client(&cli, &progress)?;
+            // A batch draws its own display; the per-task spinner would fight it.
+            let observer = match command {
+                Command::Batch(_) => veo3_core::Observer::none(),
+                _ => progress.observer(),
+            };
+            let client = client(&cli, observer)?;
             let session = Session::new(client, printer, progress.clone());
             match command {
                 Command::Generate(args) => session.generate(args).await,
@@ -36,11 +48,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Upgrade(args) => session.upgrade(args).await,
                 Command::Extend(args) => session.extend(args).await,
                 Command::Credits => session.credits().await,
+                Command::Batch(BatchCommand::Run(args)) => session.batch_run(args).await,
+                Command::Batch(BatchCommand::Resume(args)) => session.batch_resume(args).await,
                 Command::Sandbox(_)
                 | Command::Demo(_)
                 | Command::Listen(_)
                 | Command::Completions(_)
-                | Command::Man(_) => Ok(()),
+                | Command::Man(_)
+                | Command::Jobs(_)
+                | Command::Batch(BatchCommand::Status(_)) => Ok(()),
             }
         }
     };
@@ -48,7 +64,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     result
 }
 
-pub(crate) fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError> {
+pub(crate) fn client(cli: &Cli, observer: veo3_core::Observer) -> Result<Client, CliError> {
     let key_name = if cli.sources.api_key_from_env {
         "KIE_API_KEY"
     } else {
@@ -72,7 +88,7 @@ pub(crate) fn client(cli: &Cli, progress: &Progress) -> Result<Client, CliError>
     Ok(Client::builder()
         .api_key(key.expose())
         .base_url(base_url)
-        .observer(progress.observer())
+        .observer(observer)
         .build()?)
 }
 

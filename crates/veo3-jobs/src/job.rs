@@ -388,6 +388,44 @@ pub struct BatchSettings {
     pub max_credits: Option<i64>,
     /// The follow-up for every job.
     pub upgrade: Option<Upgrade>,
+    /// Where callbacks arrive, when the batch uses them.
+    #[serde(default)]
+    pub callback: Option<CallbackSettings>,
+    /// A fixed poll interval for the waits, in milliseconds (default: the stage's schedule).
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+/// How a batch receives callbacks. The webhook key itself is never stored: only the name of
+/// the environment variable that holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CallbackSettings {
+    /// The public URL kie posts to (each job adds `job=<id>` to its query).
+    pub url: String,
+    /// The local address to listen on.
+    pub listen: String,
+    /// The environment variable holding the webhook HMAC key.
+    pub hmac_key_env: String,
+    /// Accept unsigned callbacks.
+    pub unsigned: bool,
+}
+
+impl CallbackSettings {
+    /// Callbacks posted to `url`, received on `listen`, checked with the key in `hmac_key_env`.
+    pub fn new(
+        url: impl Into<String>,
+        listen: impl Into<String>,
+        hmac_key_env: impl Into<String>,
+        unsigned: bool,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            listen: listen.into(),
+            hmac_key_env: hmac_key_env.into(),
+            unsigned,
+        }
+    }
 }
 
 impl BatchSettings {
@@ -401,6 +439,8 @@ impl BatchSettings {
             rate_window_ms: 10_000,
             max_credits: None,
             upgrade: None,
+            callback: None,
+            poll_interval_ms: None,
         }
     }
 }

@@ -32,7 +32,8 @@ mod store;
 mod suite;
 
 pub use job::{
-    Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
+    Batch, BatchId, BatchSettings, CallbackSettings, Job, JobId, JobState, JobTimes, NewJob,
+    StateKind, Upgrade,
 };
 pub use price::PriceTable;
 pub use runner::{

@@ -290,6 +290,7 @@ struct Shared {
     callback_base: Option<String>,
     out_dir: PathBuf,
     writes: std::sync::Mutex<(u64, Duration)>,
+    limiter: Limiter,
 }
 
 impl Shared {
@@ -428,6 +429,7 @@ impl Runner {
             callback_base,
             out_dir: settings.out_dir.clone(),
             writes: std::sync::Mutex::new((0, Duration::ZERO)),
+            limiter: RateLimiter::direct(quota(settings.rate_max, settings.rate_window_ms)),
         });
 
         // Checked before anything changes, so a refused run leaves the journal as it was.
@@ -453,7 +455,11 @@ impl Runner {
 
         let concurrency = settings.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
-        let limiter = RateLimiter::direct(quota(settings.rate_max, settings.rate_window_ms));
+        // Submits journaled and waiting for their turn under the rate limit. Pacing happens
+        // between the journal write and the send (a journal write's fsync can take longer than
+        // the pacing period, and would bunch the sends if it came after); few may wait there,
+        // because a crash makes each of them `unknown`.
+        let ahead = Arc::new(Semaphore::new(SUBMITS_AHEAD));
         let mut queue: VecDeque<Job> = VecDeque::new();
         let mut resume: VecDeque<Job> = VecDeque::new();
         // Unknown submits whose callback may still name their task, and callbacks that
@@ -602,7 +608,7 @@ impl Runner {
                         early.insert(job_id, task_id);
                     }
                 }
-                permit = next_slot(&slots, &limiter, !resume.is_empty()), if want_slot => {
+                (permit, turn) = next_slot(&slots, &ahead, !resume.is_empty()), if want_slot => {
                     if let Some(job) = resume.pop_front() {
                         spawn_follow(&mut tasks, &mut follows, &shared, job, permit, true);
                     } else if let Some(job) = queue.pop_front() {
@@ -618,7 +624,7 @@ impl Runner {
                         in_submit.insert(job.id);
                         let shared = shared.clone();
                         tasks.spawn(async move {
-                            let outcome = submit(&shared, &job).await;
+                            let outcome = submit(&shared, &job, turn).await;
                             Done::Submit { job: Box::new(job), permit, outcome }
                         });
                     }
@@ -651,11 +657,11 @@ impl Runner {
 ///
 /// kie (and the sandbox) count a *rolling* window. A burst of `max` followed by one cell per
 /// `window / max` would put up to `2 max - 1` requests in some window, so the limiter admits
-/// one at a time, every `window / max`, plus 2% for the jitter between our clock and the
-/// server's arrivals.
+/// one at a time, every `window / max`, plus 5% for the jitter between our send times and the
+/// server's arrival times (half a second of margin per window at kie's 20 per 10 s).
 fn quota(max: u32, window_ms: u64) -> Quota {
     let max = u64::from(max.max(1));
-    let period_micros = (window_ms.max(1) * 1000 * 102 / 100 / max).max(1);
+    let period_micros = (window_ms.max(1).saturating_mul(1000) / 100 * 105 / max).max(1);
     Quota::with_period(Duration::from_micros(period_micros))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::MIN)
@@ -667,21 +673,27 @@ type Limiter = RateLimiter<
     governor::clock::DefaultClock,
 >;
 
-/// A slot for one more job in flight; for a submit, also a cell of the rate limit.
+/// How many submits may be journaled and waiting for the rate limiter at once.
+const SUBMITS_AHEAD: usize = 2;
+
+/// A slot for one more job in flight; for a submit, also a place among those waiting for the
+/// rate limiter.
 async fn next_slot(
     slots: &Arc<Semaphore>,
-    limiter: &Limiter,
+    ahead: &Arc<Semaphore>,
     resume: bool,
-) -> OwnedSemaphorePermit {
-    let permit = match slots.clone().acquire_owned().await {
-        Ok(permit) => permit,
-        // The semaphore is never closed.
-        Err(_) => std::future::pending().await,
+) -> (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>) {
+    // The semaphores are never closed.
+    let Ok(permit) = slots.clone().acquire_owned().await else {
+        return std::future::pending().await;
     };
-    if !resume {
-        limiter.until_ready().await;
+    if resume {
+        return (permit, None);
     }
-    permit
+    let Ok(turn) = ahead.clone().acquire_owned().await else {
+        return std::future::pending().await;
+    };
+    (permit, Some(turn))
 }
 
 /// Journals an unknown job's task id from its callback; `false` if the journal already moved
@@ -719,12 +731,15 @@ fn spawn_follow(
     follows.insert(handle.id(), handle);
 }
 
-/// Journals `submitting`, sends the generate request once, and journals its answer.
-async fn submit(shared: &Shared, job: &Job) -> SubmitOutcome {
+/// Journals `submitting`, waits for the rate limiter, sends the generate request once, and
+/// journals its answer.
+async fn submit(shared: &Shared, job: &Job, turn: Option<OwnedSemaphorePermit>) -> SubmitOutcome {
     // The invariant: journaled before it is sent.
     if let Err(error) = shared.set(job, JobState::Submitting).await {
         return SubmitOutcome::Journal(error);
     }
+    shared.limiter.until_ready().await;
+    drop(turn);
     let mut request = job.request.clone();
     request.call_back_url = shared
         .callback_base

@@ -3,6 +3,7 @@
 //! Each benchmark measures its baseline in the same run and prints ratios, so figures are
 //! comparable across machines.
 
+mod batch;
 mod callbacks;
 mod client;
 mod listen;
@@ -16,8 +17,11 @@ fn main() -> anyhow::Result<()> {
         "sandbox" => sandbox::run(&rest),
         "callbacks" => callbacks::run(&rest),
         "listen" => listen::run(&rest),
+        "batch" => batch::run(&rest),
         other => {
-            anyhow::bail!("unknown benchmark {other:?}; known: client, sandbox, callbacks, listen")
+            anyhow::bail!(
+                "unknown benchmark {other:?}; known: client, sandbox, callbacks, listen, batch"
+            )
         }
     }
 }
