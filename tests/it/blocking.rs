@@ -608,8 +608,12 @@ impl Flows for BlockingFlows {
         self.run(move |client| client.generate_and_wait(&request, &WaitOptions::default()))
     }
 
-    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
-        self.run(move |client| client.wait_for_task(&task_id, &WaitOptions::default()))
+    fn wait_for_task_with(
+        &self,
+        task_id: String,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.wait_for_task(&task_id, &options))
     }
 
     fn upgrade_1080p_and_wait(

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use veo3_sandbox::{Outcome, Route, Sandbox, SandboxHandle};
+use veo3_sandbox::{Fault, Outcome, Route, Sandbox, SandboxHandle};
 
 use crate::support::http::mp4_boxes;
 use crate::support::workspace_binary;
@@ -892,4 +892,75 @@ async fn listen_without_an_api_key_prints_callbacks_as_unconfirmed() {
         "{line}"
     );
     assert!(line.get("record").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbled_status_answer_does_not_end_a_wait_and_a_failed_wait_says_how_to_resume() {
+    let sandbox = sandbox().await;
+    let submitted = json(&run(&sandbox, &["--json", "generate", "A fox"]).await);
+    let task_id = submitted["taskId"].as_str().expect("task id").to_owned();
+    // A proxy's HTML page in an HTTP 200, then cut JSON: each read again, the wait goes on.
+    sandbox.script_fault(Route::RecordInfo, Fault::Http(200));
+    sandbox.script_fault(Route::RecordInfo, Fault::Malformed);
+    let mut args = vec!["--json", "wait", task_id.as_str()];
+    args.extend(FAST);
+    let waited = json(&run(&sandbox, &args).await);
+    assert_eq!(waited["state"], "success");
+    assert_eq!(sandbox.stats().faults("malformed"), 1);
+
+    // A poll failure that does end the wait leaves the task running: the message says how
+    // to come back to it.
+    sandbox.script_fault(Route::RecordInfo, Fault::Envelope(404));
+    let output = run(&sandbox, &args).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("veo3 wait {task_id}")),
+        "the resume command is named: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_interval_below_the_floor_exits_2_before_sending_except_on_loopback() {
+    // A host that is not loopback (TEST-NET-1: nothing answers there, nothing is sent).
+    for args in [
+        &["wait", "t-1", "--poll-interval", "1ns"][..],
+        &["generate", "A fox", "--wait", "--poll-interval", "1ns"][..],
+        &[
+            "upgrade",
+            "t-1",
+            "--resolution",
+            "1080p",
+            "--poll-interval",
+            "500ms",
+        ][..],
+    ] {
+        let mut command = std::process::Command::new(veo3());
+        command
+            .args(["--base-url", "http://192.0.2.1:9", "--api-key", KEY])
+            .args(args)
+            .env_remove("KIE_API_KEY")
+            .env_remove("KIE_BASE_URL");
+        let output = tokio::task::spawn_blocking(move || command.output().expect("veo3 runs"))
+            .await
+            .expect("join");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("poll interval") && message.contains("minimum of 1s"),
+            "{args:?}: {message}"
+        );
+    }
+    // The sandbox is on loopback: polling it every few milliseconds is allowed.
+    let sandbox = sandbox().await;
+    let created = json(&run(&sandbox, &["--json", "generate", "A fox"]).await);
+    let task_id = created["taskId"].as_str().expect("task id");
+    let waited = json(
+        &run(
+            &sandbox,
+            &["--json", "wait", task_id, "--poll-interval", "1ms"],
+        )
+        .await,
+    );
+    assert_eq!(waited["state"], "success");
 }

@@ -476,7 +476,8 @@ impl ClientBuilder {
                 .with_budget(config.retry_budget())
                 .with_observer(config.observer.clone())
                 .with_random(move || draw())
-                .with_secret(config.api_key.clone());
+                .with_secret(config.api_key.clone())
+                .with_base_url(config.base_url.as_str());
         let limit = config.request_limit();
         Ok(Client {
             inner: Arc::new(Inner {

@@ -45,7 +45,7 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, None, wait);
+        let schedule = self.safety_net(Stage::Generation, None, wait)?;
         self.wait_hybrid_with(task_id, inbox, &schedule)
     }
 
@@ -59,7 +59,7 @@ impl Client {
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
         warn_without_callback(request.call_back_url.as_deref());
-        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait);
+        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait)?;
         let created = self.generate(request)?;
         announce_submitted(&self.inner.observer, Endpoint::Generate, &created.task_id);
         self.wait_hybrid_with(&created.task_id, inbox, &schedule)
@@ -74,7 +74,7 @@ impl Client {
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
         warn_without_callback(request.call_back_url.as_deref());
-        let schedule = self.safety_net(Stage::Extension, None, wait);
+        let schedule = self.safety_net(Stage::Extension, None, wait)?;
         let created = self.extend(request)?;
         announce_submitted(&self.inner.observer, Endpoint::Extend, &created.task_id);
         self.wait_hybrid_with(&created.task_id, inbox, &schedule)
@@ -107,7 +107,7 @@ impl Client {
         stage: Stage,
         model: Option<&veo3_types::Model>,
         wait: &WaitOptions,
-    ) -> PollSchedule {
-        (self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid)
+    ) -> Result<PollSchedule, Error> {
+        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid))
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use veo3_core::Error;
+use veo3_core::{Error, WaitTarget};
 
 use crate::interrupt::{Resume, Signal};
 
@@ -88,6 +88,23 @@ impl fmt::Display for CliError {
                 while let Some(cause) = source {
                     write!(f, ": {cause}")?;
                     source = cause.source();
+                }
+                // A wait that ended without the task's own verdict leaves it running.
+                if let Error::WaitFailed {
+                    task_id,
+                    target: WaitTarget::Task,
+                    ..
+                }
+                | Error::WaitTimeout {
+                    task_id,
+                    target: WaitTarget::Task,
+                    ..
+                } = error
+                {
+                    write!(
+                        f,
+                        "; the task may still finish: resume with `veo3 wait {task_id}`"
+                    )?;
                 }
                 Ok(())
             }

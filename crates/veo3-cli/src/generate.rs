@@ -9,7 +9,7 @@ use crate::args::{ExtendArgs, GenerateArgs};
 use crate::error::CliError;
 use crate::interrupt::{Resume, interruptible};
 use crate::listen::verifier;
-use crate::session::{Session, check_output_path, wait_options};
+use crate::session::{Session, check_output_path};
 
 impl Session {
     pub(crate) async fn generate(&self, args: &GenerateArgs) -> Result<(), CliError> {
@@ -39,6 +39,7 @@ impl Session {
         }
         let request = builder.build()?;
         check_output_path(args.out.as_deref())?;
+        let options = self.wait_options(&args.tuning)?;
 
         // The receiver is up before the task exists, so no callback can be missed.
         let receiver = match args.callback_listen {
@@ -72,7 +73,6 @@ impl Session {
         }
         let result = match &receiver {
             Some(receiver) => {
-                let options = wait_options(&args.tuning);
                 let inbox = receiver.inbox();
                 let wait = self
                     .api()
@@ -84,7 +84,7 @@ impl Session {
                 }
             }
             None => {
-                self.finish_task(&created.task_id, &args.tuning, args.out.as_deref())
+                self.finish_task(&created.task_id, &options, args.out.as_deref())
                     .await
             }
         };
@@ -111,6 +111,7 @@ impl Session {
         }
         request.validate()?;
         check_output_path(args.out.as_deref())?;
+        let options = self.wait_options(&args.tuning)?;
         let created = self.api().extend(&request).await?;
         self.printer.task_submitted("extension", &created.task_id);
         if !args.wait && args.out.is_none() {
@@ -118,7 +119,7 @@ impl Session {
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        self.finish_task(&created.task_id, &args.tuning, args.out.as_deref())
+        self.finish_task(&created.task_id, &options, args.out.as_deref())
             .await
     }
 }

@@ -102,7 +102,19 @@ fn named(name: &str, error: veo3_core::Error) -> CliError {
     }
 }
 
-pub(crate) fn wait_options(tuning: &WaitTuning) -> WaitOptions {
+/// The wait options of `--poll-interval` and `--timeout`, refused (exit 2, before anything is
+/// sent) when the interval is below the core's polling floor for `base_url`.
+pub(crate) fn wait_options(tuning: &WaitTuning, base_url: &str) -> Result<WaitOptions, CliError> {
+    let options = tuning_options(tuning);
+    veo3_core::settings::check_poll_interval(
+        &options.apply(veo3_core::PollSchedule::generation()),
+        base_url,
+    )
+    .map_err(|error| named("--poll-interval", error))?;
+    Ok(options)
+}
+
+fn tuning_options(tuning: &WaitTuning) -> WaitOptions {
     let mut options = WaitOptions::default();
     if let Some(interval) = tuning.poll_interval {
         // A user who sets the interval expects the first poll on it too, not after the
@@ -131,6 +143,12 @@ impl Session {
         }
     }
 
+    /// The wait options of `--poll-interval` and `--timeout` for this session's API host
+    /// (refused below the polling floor; nothing is sent).
+    pub(crate) fn wait_options(&self, tuning: &WaitTuning) -> Result<WaitOptions, CliError> {
+        wait_options(tuning, self.client.base_url())
+    }
+
     /// The client, for a call that may send a request: from here on a failure no longer
     /// exits 2 ("nothing was sent").
     pub(crate) fn api(&self) -> &Client {
@@ -142,14 +160,13 @@ impl Session {
     pub(crate) async fn finish_task(
         &self,
         task_id: &str,
-        tuning: &WaitTuning,
+        options: &WaitOptions,
         out: Option<&Path>,
     ) -> Result<(), CliError> {
-        let options = wait_options(tuning);
         let record = interruptible(
             || Resume::wait(task_id, out),
             &self.progress,
-            self.api().wait_for_task(task_id, &options),
+            self.api().wait_for_task(task_id, options),
         )
         .await?;
         self.finish_record(record, out).await

@@ -20,7 +20,8 @@ impl Session {
 
     pub(crate) async fn wait(&self, args: &WaitArgs) -> Result<(), CliError> {
         check_output_path(args.out.as_deref())?;
-        self.finish_task(&args.task_id, &args.tuning, args.out.as_deref())
+        let options = self.wait_options(&args.tuning)?;
+        self.finish_task(&args.task_id, &options, args.out.as_deref())
             .await
     }
 

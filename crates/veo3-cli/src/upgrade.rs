@@ -7,7 +7,7 @@ use crate::args::{UpgradeArgs, UpgradeResolution};
 use crate::error::CliError;
 use crate::interrupt::{Resume, interruptible};
 use crate::output::download_json;
-use crate::session::{Session, check_output_path, wait_options};
+use crate::session::{Session, check_output_path};
 
 impl Session {
     pub(crate) async fn upgrade(&self, args: &UpgradeArgs) -> Result<(), CliError> {
@@ -20,7 +20,7 @@ impl Session {
                 "--callback-url is for 4K only: the 1080p endpoint takes no callback".into(),
             ));
         }
-        let options = wait_options(&args.tuning);
+        let options = self.wait_options(&args.tuning)?;
         let resolution = match args.resolution {
             UpgradeResolution::P1080 => "1080p",
             UpgradeResolution::K4 => "4k",

@@ -5,6 +5,7 @@
 //! and [`WaitState`] (see the crate docs). Using these keeps events, `tracing` and secret
 //! scrubbing identical to the async client's.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub struct BlockingExecutor {
     observer: Observer,
     random: Arc<dyn Fn() -> u64 + Send + Sync>,
     secret: Option<ApiKey>,
+    base_url: Option<String>,
 }
 
 impl BlockingExecutor {
@@ -63,7 +65,15 @@ impl BlockingExecutor {
             observer: Observer::none(),
             random: Arc::new(|| fastrand::u64(..)),
             secret: None,
+            base_url: None,
         }
+    }
+
+    /// The client's base URL, for following read-only redirects on its host; see
+    /// [`Executor::with_base_url`](crate::Executor::with_base_url).
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
     }
 
     /// An executor on simulated time (`clock` is clock and sleeper).
@@ -119,10 +129,26 @@ impl BlockingExecutor {
     ) -> Result<T, Error> {
         let _span = tracing::debug_span!("veo3.call", endpoint = call.endpoint().name()).entered();
         let mut state = RetryState::new(&self.policy, self.budget.clone(), self.clock.now());
+        let mut request = Cow::Borrowed(call.request());
+        let mut followed = 0;
         loop {
             let timeout = state.begin_attempt(self.clock.now());
-            let result = send(call.request(), timeout);
-            match call.step(&mut state, result, self.clock.now(), (self.random)()) {
+            let result = send(&request, timeout);
+            let step = match call.step(&mut state, result, self.clock.now(), (self.random)()) {
+                Step::Follow(redirect) => {
+                    match redirect.follow(self.base_url.as_deref(), &request, followed) {
+                        Ok(next) => {
+                            tracing::debug!(status = redirect.status(), path = %next.path_and_query, "following a redirect on the API host");
+                            request = Cow::Owned(next);
+                            followed += 1;
+                            continue;
+                        }
+                        Err(error) => Step::Fail(error),
+                    }
+                }
+                step => step,
+            };
+            match step {
                 Step::Done(value) => return Ok(value),
                 Step::Fail(error) => {
                     tracing::debug!(attempts = state.attempts(), %error, "call failed");
@@ -131,6 +157,8 @@ impl BlockingExecutor {
                         None => error,
                     });
                 }
+                // Handled above.
+                Step::Follow(_) => {}
                 Step::Retry(plan) => {
                     tracing::info!(
                         attempt = plan.attempt,

@@ -76,6 +76,9 @@ pub enum Evaluation<T> {
     },
     /// A failure that must not be repeated.
     Failed(Error),
+    /// A read-only call was redirected: send it to the target if
+    /// [`Redirect::follow`] allows.
+    Follow(Redirect),
 }
 
 impl<T> Evaluation<T> {
@@ -84,8 +87,104 @@ impl<T> Evaluation<T> {
         match self {
             Self::Done(value) => Ok(value),
             Self::Retryable { error, .. } | Self::Failed(error) => Err(error),
+            Self::Follow(redirect) => Err(redirect.refused("this reader sends nothing")),
         }
     }
+}
+
+/// The most redirects one call follows.
+pub const MAX_REDIRECTS: u32 = 5;
+
+/// A redirect answer to a read-only call, which a driver may follow on the API's own host.
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    endpoint: Endpoint,
+    task_id: String,
+    status: u16,
+    location: String,
+}
+
+impl Redirect {
+    /// The redirect status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The request to send next: `request` (the one just answered) sent to the target, when
+    /// the target is on the host of `base_url` (the client's base URL) and under its path,
+    /// and `followed` (redirects already followed by this call) is below [`MAX_REDIRECTS`].
+    /// Otherwise the [`Error::Redirected`] naming the target; nothing is sent there, so the
+    /// key never reaches another host. `None` for `base_url` follows nothing.
+    pub fn follow(
+        &self,
+        base_url: Option<&str>,
+        request: &HttpRequest,
+        followed: u32,
+    ) -> Result<HttpRequest, Error> {
+        if followed >= MAX_REDIRECTS {
+            return Err(self.refused(&format!("more than {MAX_REDIRECTS} redirects")));
+        }
+        let base_url = base_url.ok_or_else(|| self.refused("the client's base URL is unknown"))?;
+        let path_and_query =
+            same_host_target(base_url, &self.location).map_err(|why| self.refused(why))?;
+        let mut next = request.clone();
+        next.path_and_query = path_and_query;
+        Ok(next)
+    }
+
+    fn refused(&self, why: &str) -> Error {
+        Error::Redirected {
+            endpoint: self.endpoint,
+            task_id: None,
+            status: self.status,
+            location: crate::download::redact_url(&self.location),
+            why: why.to_owned(),
+        }
+        .about_task(&self.task_id)
+    }
+}
+
+/// The path and query, relative to `base_url`, of a redirect `location` on the same host
+/// (scheme, host and port) and under the base URL's path prefix; the reason otherwise.
+fn same_host_target(base_url: &str, location: &str) -> Result<String, &'static str> {
+    const OFF_HOST: &str = "it leads off the API's host, and the API key only goes there";
+    if location.is_empty() || location.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("the Location header is not a usable URL");
+    }
+    let (base_origin, prefix) = split_origin(base_url).ok_or("the base URL has no host")?;
+    let path = if location.starts_with("//") {
+        return Err(OFF_HOST);
+    } else if location.starts_with('/') {
+        location
+    } else {
+        let (origin, path) = split_origin(location).ok_or("it is not an absolute URL or path")?;
+        if !origin.eq_ignore_ascii_case(base_origin) {
+            return Err(OFF_HOST);
+        }
+        if path.is_empty() { "/" } else { path }
+    };
+    let path = path.split('#').next().unwrap_or_default();
+    let relative = path
+        .strip_prefix(prefix)
+        .filter(|rest| rest.starts_with('/'))
+        .ok_or("it leads outside the API's base URL")?;
+    Ok(relative.to_owned())
+}
+
+/// `scheme://authority` and the rest (path, query) of an http(s) URL.
+fn split_origin(url: &str) -> Option<(&str, &str)> {
+    let scheme_end = url.find("://")?;
+    let scheme = &url[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if authority_end == 0 {
+        return None;
+    }
+    let split = scheme_end + 3 + authority_end;
+    Some((&url[..split], &url[split..]))
 }
 
 /// What a retry loop does next.
@@ -97,6 +196,9 @@ pub enum Step<T> {
     Retry(RetryPlan),
     /// Return this error.
     Fail(Error),
+    /// Send the request to the redirect's target, if [`Redirect::follow`] allows (read-only
+    /// calls only; a billable call's redirect is a [`Step::Fail`]).
+    Follow(Redirect),
 }
 
 /// The details of a retry, for sleeping, logging and the [`Event::Retrying`] event.
@@ -181,6 +283,7 @@ impl<T> Call<T> {
                 Step::Done(value)
             }
             Evaluation::Failed(error) => Step::Fail(error),
+            Evaluation::Follow(redirect) => Step::Follow(redirect),
             Evaluation::Retryable {
                 reason,
                 retry_after,
@@ -503,6 +606,7 @@ impl Parsed {
                     .as_ref()
                     .map_or_else(|| "not an API answer".to_owned(), ToString::to_string),
                 excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+                unreadable: true,
             },
             None => Error::Http {
                 endpoint,
@@ -536,8 +640,9 @@ fn evaluate_response<T>(
                 response.status
             ),
             excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+            unreadable: true,
         };
-        return unreadable(endpoint, error.about_task(task_id));
+        return unreadable(endpoint, response, error.about_task(task_id));
     }
     // The one-pass reading settles the common case, a success or pending answer; every other
     // answer (and every other shape) is read envelope-first below, which explains failures.
@@ -575,9 +680,16 @@ fn evaluate_response<T>(
                         task_id: None,
                         message: problem.to_string(),
                         excerpt: excerpt(&response.body, EXCERPT_CHARS, &[]),
+                        unreadable: false,
                     }
                     .about_task(task_id);
-                    unreadable(endpoint, error)
+                    // A billable success we cannot read may still have created a task; a
+                    // read whose envelope is fine but whose data is not will not improve.
+                    if endpoint.is_billable() {
+                        Evaluation::Failed(outcome_unknown(endpoint, error))
+                    } else {
+                        Evaluation::Failed(error)
+                    }
                 }
             }
         }
@@ -590,20 +702,45 @@ fn evaluate_response<T>(
             endpoint,
             parsed.error(endpoint, response).about_task(task_id),
         )),
+        Disposition::Follow | Disposition::Stop(Stop::Redirected) => {
+            let Some(location) = response.header("location") else {
+                return Evaluation::Failed(parsed.error(endpoint, response).about_task(task_id));
+            };
+            let redirect = Redirect {
+                endpoint,
+                task_id: task_id.to_owned(),
+                status: response.status,
+                location: location.trim().to_owned(),
+            };
+            if disposition == Disposition::Follow {
+                Evaluation::Follow(redirect)
+            } else {
+                Evaluation::Failed(
+                    redirect
+                        .refused("a billable request is never sent twice, nor to another address"),
+                )
+            }
+        }
         Disposition::Stop(_) => {
             Evaluation::Failed(parsed.error(endpoint, response).about_task(task_id))
         }
     }
 }
 
-/// An answer that cannot be read (undecodable, or beyond the size limit): the one rule for
-/// both, decided by the endpoint's billability.
-fn unreadable<T>(endpoint: Endpoint, error: Error) -> Evaluation<T> {
-    // A billable success we cannot read may still have created a task.
-    if endpoint.is_billable() {
-        Evaluation::Failed(outcome_unknown(endpoint, error))
-    } else {
-        Evaluation::Failed(error)
+/// An answer beyond the size limit: read like any other answer without a readable envelope
+/// (see [`classify`]), so a read-only call asks again and a billable call's outcome is unknown.
+fn unreadable<T>(endpoint: Endpoint, response: &HttpResponse, error: Error) -> Evaluation<T> {
+    let answer = Answer::bare(response.status).with_retry_after(response.retry_after());
+    match classify(endpoint, &Outcome::Answer(answer)) {
+        Disposition::Retry { reason, after } => Evaluation::Retryable {
+            reason,
+            retry_after: after,
+            error,
+        },
+        Disposition::Stop(Stop::OutcomeUnknown) => {
+            Evaluation::Failed(outcome_unknown(endpoint, error))
+        }
+        _ => Evaluation::Failed(error),
     }
 }
 

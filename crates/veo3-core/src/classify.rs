@@ -11,7 +11,13 @@
 //!   A timeout, a broken connection, a 5xx or an unreadable success after the request was sent
 //!   becomes [`Stop::OutcomeUnknown`], never a silent second submission.
 //! - Read-only endpoints (record-info, 1080p, credits, download-url) retry transient failures
-//!   freely: repeating them changes nothing on the server.
+//!   freely: repeating them changes nothing on the server. That includes an unreadable answer
+//!   (a success status whose body is not JSON, is cut short, or is a proxy's HTML page), which
+//!   on a billable endpoint stays "outcome unknown".
+//! - A redirect (301, 302, 303, 307, 308) is never followed for a billable endpoint: it is
+//!   [`Stop::Redirected`], an error naming the target, and the body is never sent anywhere
+//!   else. A read-only call may [`Disposition::Follow`] it, to the same host only
+//!   ([`Redirect::follow`](crate::Redirect::follow) decides), so the key never travels.
 //! - The 1080p endpoint's "processing" (code 400) and the 4K endpoint's 422 "processing" (and
 //!   its first 200 without URLs) are [`Disposition::Pending`]; a 4K 422 that carries URLs is
 //!   [`Disposition::Success`].
@@ -112,6 +118,9 @@ pub enum Disposition {
         /// The server's `Retry-After`.
         after: Option<Duration>,
     },
+    /// A redirect answer to a read-only call: send the same request to its `Location`, if
+    /// that is on the API's own host (see [`Redirect::follow`](crate::Redirect::follow)).
+    Follow,
     /// Do not send again.
     Stop(Stop),
 }
@@ -125,6 +134,9 @@ pub enum Stop {
     Rejected,
     /// A billable request may have been processed; repeating it could bill twice.
     OutcomeUnknown,
+    /// A billable request was answered with a redirect. It is not sent to the target: a
+    /// second POST could bill twice, and the target may be another host.
+    Redirected,
 }
 
 /// Classifies `outcome` for `endpoint`. Pure and total: every input has an answer.
@@ -216,6 +228,11 @@ fn classify_status(endpoint: Endpoint, answer: &Answer<'_>) -> Disposition {
         // A success status whose body we cannot read: a billable request probably worked, but
         // we do not know the task id.
         200..=299 if billable => Disposition::Stop(Stop::OutcomeUnknown),
+        // The same on a read-only call is harmless to ask again: a proxy's error page or a
+        // body cut short says nothing about the task.
+        200..=299 => retry(RetryReason::UnreadableAnswer, answer.retry_after),
+        301 | 302 | 303 | 307 | 308 if billable => Disposition::Stop(Stop::Redirected),
+        301 | 302 | 303 | 307 | 308 => Disposition::Follow,
         // HTTP 408 means the server did not receive the whole request, so nothing was done.
         408 => retry(RetryReason::Timeout, answer.retry_after),
         429 => retry(RetryReason::RateLimited, answer.retry_after),
@@ -343,13 +360,24 @@ mod tests {
     /// HTTP statuses without an envelope in the body.
     #[test]
     fn bare_statuses_for_every_endpoint() {
-        use RetryReason::{RateLimited, ServerError, ServiceUnavailable, Timeout, UpstreamTimeout};
-        let decode_error = REJECTED;
+        use RetryReason::{
+            RateLimited, ServerError, ServiceUnavailable, Timeout, UnreadableAnswer,
+            UpstreamTimeout,
+        };
+        let unreadable = r(UnreadableAnswer);
+        let moved = Disposition::Stop(Stop::Redirected);
+        let follow = Disposition::Follow;
         #[rustfmt::skip]
         let table: &[(u16, [Disposition; 7])] = &[
-            (200, [UNKNOWN, decode_error, decode_error, UNKNOWN, UNKNOWN, decode_error, decode_error]),
-            (204, [UNKNOWN, decode_error, decode_error, UNKNOWN, UNKNOWN, decode_error, decode_error]),
-            (301, [REJECTED; 7]),
+            (200, [UNKNOWN, unreadable, unreadable, UNKNOWN, UNKNOWN, unreadable, unreadable]),
+            (204, [UNKNOWN, unreadable, unreadable, UNKNOWN, UNKNOWN, unreadable, unreadable]),
+            (300, [REJECTED; 7]),
+            (301, [moved, follow, follow, moved, moved, follow, follow]),
+            (302, [moved, follow, follow, moved, moved, follow, follow]),
+            (303, [moved, follow, follow, moved, moved, follow, follow]),
+            (304, [REJECTED; 7]),
+            (307, [moved, follow, follow, moved, moved, follow, follow]),
+            (308, [moved, follow, follow, moved, moved, follow, follow]),
             (400, [REJECTED; 7]),
             (401, [REJECTED; 7]),
             (404, [REJECTED; 7]),
@@ -389,9 +417,13 @@ mod tests {
                                 has_result_urls,
                                 retry_after: None,
                             };
-                            if let Disposition::Retry { .. } =
-                                classify(endpoint, &Outcome::Answer(answer))
-                            {
+                            let disposition = classify(endpoint, &Outcome::Answer(answer));
+                            assert_ne!(
+                                disposition,
+                                Disposition::Follow,
+                                "{endpoint} followed a redirect (HTTP {status})"
+                            );
+                            if let Disposition::Retry { .. } = disposition {
                                 let proven = match code {
                                     Some(code) => code == 429 || code == 455,
                                     None => status == 408 || status == 429,

@@ -105,6 +105,31 @@ pub enum Error {
         message: String,
         /// The start of the body, truncated and redacted, for diagnosis.
         excerpt: String,
+        /// `true` when the body was not an API answer at all (not JSON, cut short, an HTML
+        /// page): asking a read-only endpoint again is safe and may well succeed.
+        unreadable: bool,
+    },
+
+    /// A redirect that was not followed, so nothing was sent to its target: every redirect
+    /// answering a billable request (generate, extend, 4K: a second POST could bill twice),
+    /// and a read-only call's redirect off the API's host (the key only ever goes there),
+    /// outside its base URL, or beyond the hop limit.
+    #[error(
+        "{endpoint}{}: HTTP {status} redirect to {location} not followed: {why}",
+        on_task(task_id)
+    )]
+    #[non_exhaustive]
+    Redirected {
+        /// The endpoint called.
+        endpoint: Endpoint,
+        /// The task the call was about, when it names one.
+        task_id: Option<String>,
+        /// The redirect status (301, 302, 303, 307 or 308).
+        status: u16,
+        /// The target (the `Location` header), without its query or credentials.
+        location: String,
+        /// Why it was not followed.
+        why: String,
     },
 
     /// The request breaks a documented rule; nothing was sent.
@@ -385,6 +410,11 @@ impl Error {
             }
             Self::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Self::Transport { .. } => true,
+            Self::Decode {
+                endpoint,
+                unreadable: true,
+                ..
+            } => !endpoint.is_billable(),
             Self::Download {
                 reason: crate::download::DownloadError::Interrupted { .. },
                 ..
@@ -446,7 +476,9 @@ impl Error {
     /// The HTTP status of the answer, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self.innermost() {
-            Self::Api { status, .. } | Self::Http { status, .. } => Some(*status),
+            Self::Api { status, .. }
+            | Self::Http { status, .. }
+            | Self::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -470,7 +502,8 @@ impl Error {
             Self::Api { task_id, .. }
             | Self::Http { task_id, .. }
             | Self::Transport { task_id, .. }
-            | Self::Decode { task_id, .. } => task_id.as_deref(),
+            | Self::Decode { task_id, .. }
+            | Self::Redirected { task_id, .. } => task_id.as_deref(),
             Self::GaveUp { last: inner, .. } | Self::SubmitOutcomeUnknown { cause: inner, .. } => {
                 inner.task_id()
             }
@@ -485,6 +518,7 @@ impl Error {
             | Self::Http { endpoint, .. }
             | Self::Transport { endpoint, .. }
             | Self::Decode { endpoint, .. }
+            | Self::Redirected { endpoint, .. }
             | Self::SubmitOutcomeUnknown { endpoint, .. }
             | Self::GaveUp { endpoint, .. } => Some(*endpoint),
             _ => None,
@@ -526,7 +560,8 @@ impl Error {
             Self::Api { task_id, .. }
             | Self::Http { task_id, .. }
             | Self::Transport { task_id, .. }
-            | Self::Decode { task_id, .. } => *task_id = Some(task.to_owned()),
+            | Self::Decode { task_id, .. }
+            | Self::Redirected { task_id, .. } => *task_id = Some(task.to_owned()),
             Self::GaveUp { last: inner, .. } | Self::SubmitOutcomeUnknown { cause: inner, .. } => {
                 let error = std::mem::replace(inner.as_mut(), Error::invalid_input(""));
                 **inner = error.about_task(task);
@@ -548,6 +583,7 @@ impl Error {
             Self::Api { message, .. } => clean(message, secret),
             Self::Http { excerpt, .. } => clean(excerpt, secret),
             Self::Transport { message, .. } => clean(message, secret),
+            Self::Redirected { location, .. } => clean(location, secret),
             Self::Decode {
                 message, excerpt, ..
             } => {

@@ -1,6 +1,7 @@
 //! The async driver, written once: it runs a [`Call`] over a [`Transport`] with retries, and
 //! [`ApiClient`] uses it to implement [`Veo3Api`] over any transport.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub struct Executor {
     budget: Arc<RetryBudget>,
     effects: Effects,
     secret: Option<ApiKey>,
+    base_url: Option<String>,
 }
 
 impl Executor {
@@ -120,7 +122,16 @@ impl Executor {
             budget: RetryBudget::shared(),
             effects,
             secret: None,
+            base_url: None,
         }
+    }
+
+    /// The client's base URL: a read-only call's redirect is followed only to this host and
+    /// under this path (see [`Redirect::follow`](crate::Redirect::follow)); without it, no
+    /// redirect is followed.
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
     }
 
     /// Shares `budget` (e.g. between several clients of one account).
@@ -173,10 +184,12 @@ impl Executor {
     async fn run<T: Send>(&self, call: &Call<T>, transport: &dyn Transport) -> Result<T, Error> {
         let effects = &self.effects;
         let mut state = RetryState::new(&self.policy, self.budget.clone(), effects.now());
+        let mut request = Cow::Borrowed(call.request());
+        let mut followed = 0;
         loop {
             let timeout = state.begin_attempt(effects.now());
             tracing::trace!(attempt = state.attempts(), ?timeout, "sending");
-            let result = transport.send(call.request(), timeout).await;
+            let result = transport.send(&request, timeout).await;
             match call.step(&mut state, result, effects.now(), effects.random()) {
                 Step::Done(value) => return Ok(value),
                 Step::Fail(error) => {
@@ -193,6 +206,12 @@ impl Executor {
                     );
                     effects.observer().emit(&plan.event());
                     effects.sleeper().sleep(plan.delay).await;
+                }
+                Step::Follow(redirect) => {
+                    let next = redirect.follow(self.base_url.as_deref(), &request, followed)?;
+                    tracing::debug!(status = redirect.status(), path = %next.path_and_query, "following a redirect on the API host");
+                    request = Cow::Owned(next);
+                    followed += 1;
                 }
             }
         }

@@ -14,7 +14,8 @@ use veo3_types::{Endpoint, HttpMethod};
 /// The transport joins [`HttpRequest::path_and_query`] to the endpoint's base URL, adds the
 /// `Authorization: Bearer <key>` header (see [`ApiKey`](crate::ApiKey)) and the headers from
 /// [`HttpRequest::headers`], and sends [`HttpRequest::body`] when there is one. It must not
-/// follow redirects to other hosts with the key.
+/// follow redirects: it returns them as answers, and the core decides (a billable request's
+/// redirect is an error; a read-only call's is followed on the API's host only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpRequest {
@@ -82,7 +83,8 @@ impl HttpRequest {
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
-    /// Response headers; only `retry-after` and `date` are read, case-insensitively.
+    /// Response headers; only those in [`HttpResponse::READ_HEADERS`] are read,
+    /// case-insensitively.
     pub headers: Vec<(String, String)>,
     /// The body, fully read (or its first bytes, for an [oversized](HttpResponse::oversized)
     /// answer).
@@ -93,7 +95,9 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     /// The only headers the core reads (lower case): a transport need copy no others.
-    pub const READ_HEADERS: [&'static str; 2] = ["retry-after", "date"];
+    /// `location` names a redirect's target, which the core decides about (transports never
+    /// follow redirects of API requests themselves).
+    pub const READ_HEADERS: [&'static str; 3] = ["retry-after", "date", "location"];
 
     /// A response with `status` and `body` and no headers.
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {

@@ -114,8 +114,9 @@ pub use api::{BlockingVeo3Api, UpgradeStatus, Veo3Api};
 pub use api::{MockBlockingVeo3Api, MockVeo3Api};
 pub use blocking::BlockingExecutor;
 pub use call::{
-    Call, Evaluation, RetryPlan, Step, decode_credits, decode_download_url, decode_extend,
-    decode_generate, decode_hd_1080p, decode_record_info, decode_upgrade_4k, decode_upload,
+    Call, Evaluation, MAX_REDIRECTS, Redirect, RetryPlan, Step, decode_credits,
+    decode_download_url, decode_extend, decode_generate, decode_hd_1080p, decode_record_info,
+    decode_upgrade_4k, decode_upload,
 };
 pub use classify::{Answer, Disposition, Outcome, Stop, classify};
 pub use error::{Error, WaitTarget};
@@ -135,9 +136,9 @@ pub use upload::{
 };
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
-    extend_and_wait, extend_and_wait_hybrid, generate_and_wait, generate_and_wait_hybrid,
-    task_video, upgrade_4k_and_wait, wait_for_4k, wait_for_1080p, wait_for_task,
-    wait_for_task_hybrid, warn_without_callback,
+    confirm_upgrade_refusal, extend_and_wait, extend_and_wait_hybrid, generate_and_wait,
+    generate_and_wait_hybrid, is_source_refusal, task_video, upgrade_4k_and_wait, wait_for_4k,
+    wait_for_1080p, wait_for_task, wait_for_task_hybrid, warn_without_callback,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

@@ -222,6 +222,9 @@ pub enum RetryReason {
     Timeout,
     /// The connection broke while sending or receiving, on an endpoint that is safe to repeat.
     ConnectionLost,
+    /// A success status whose body is not an API answer at all (not JSON, cut short, a
+    /// proxy's HTML page), on an endpoint that is safe to repeat.
+    UnreadableAnswer,
 }
 
 impl RetryReason {
@@ -241,6 +244,7 @@ impl RetryReason {
             Self::ConnectFailed => "connection failed",
             Self::Timeout => "timed out",
             Self::ConnectionLost => "connection lost",
+            Self::UnreadableAnswer => "unreadable answer",
         }
     }
 }

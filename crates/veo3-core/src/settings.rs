@@ -51,6 +51,81 @@ pub fn default_upload_base_url(api_base_url: &str) -> String {
     }
 }
 
+/// The shortest interval between the polls of a wait against any host but loopback.
+///
+/// A status read costs the account a share of its rate limit and tells nothing new sooner
+/// than the task's own progress, which is measured in tens of seconds; an interval of a few
+/// nanoseconds once sent 760 record-info requests per second. Loopback hosts (a local
+/// sandbox) have no such floor, so tests can poll every few milliseconds.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The polling floor for the API at `base_url`: [`MIN_POLL_INTERVAL`], or zero when its host
+/// is loopback (`localhost`, `127.0.0.0/8`, `::1`).
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::settings::{MIN_POLL_INTERVAL, poll_floor};
+/// assert_eq!(poll_floor("https://api.kie.ai"), MIN_POLL_INTERVAL);
+/// assert_eq!(poll_floor("http://127.0.0.1:8080"), Duration::ZERO);
+/// assert_eq!(poll_floor("http://[::1]:8080/prefix"), Duration::ZERO);
+/// ```
+pub fn poll_floor(base_url: &str) -> Duration {
+    if is_loopback(base_url) {
+        Duration::ZERO
+    } else {
+        MIN_POLL_INTERVAL
+    }
+}
+
+/// Checks a wait's `schedule` against the polling floor of `base_url` ([`poll_floor`]): an
+/// interval between polls below it is refused with the reason, before anything is sent. Both
+/// clients check every wait's schedule (the stage's, with the call's [`WaitOptions`] applied)
+/// before its first request, and a submit-and-wait flow before it submits.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::PollSchedule;
+/// use veo3_core::settings::{WaitOptions, check_poll_interval};
+///
+/// let fast = WaitOptions::default().poll_interval(Duration::from_nanos(1));
+/// let schedule = fast.apply(PollSchedule::generation());
+/// assert!(check_poll_interval(&schedule, "https://api.kie.ai").is_err());
+/// assert!(check_poll_interval(&schedule, "http://localhost:8080").is_ok());
+/// ```
+pub fn check_poll_interval(schedule: &PollSchedule, base_url: &str) -> Result<(), Error> {
+    let floor = poll_floor(base_url);
+    let interval = schedule.interval.min(schedule.max_interval);
+    if interval >= floor {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "the poll interval {interval:?} is below the minimum of {floor:?} for {base_url}: \
+         faster polling only spends the account's rate limit (only a loopback host, such as \
+         a local sandbox, may be polled faster)"
+    )))
+}
+
+/// Whether the host of `base_url` is loopback.
+fn is_loopback(base_url: &str) -> bool {
+    let Some((_, rest)) = base_url.trim().split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A kind of wait, each with its own default [`PollSchedule`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -401,6 +476,41 @@ mod tests {
         assert_eq!(schedule.first_delay, Duration::from_secs(1));
         assert_eq!(schedule.delay(5, 0), Duration::from_secs(5));
         assert_eq!(schedule.deadline, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_polling_floor_refuses_fast_intervals_except_on_loopback() {
+        let schedule = |interval| {
+            WaitOptions::default()
+                .poll_interval(interval)
+                .apply(PollSchedule::generation())
+        };
+        for remote in [
+            "https://api.kie.ai",
+            "http://10.0.0.1:80",
+            "http://127.0.0.1.example.com",
+        ] {
+            let error = check_poll_interval(&schedule(Duration::from_nanos(1)), remote)
+                .expect_err("below the floor");
+            let text = error.to_string();
+            assert!(
+                text.contains("poll interval 1ns") && text.contains("minimum of 1s"),
+                "{text}"
+            );
+            assert!(check_poll_interval(&schedule(Duration::from_secs(1)), remote).is_ok());
+            assert!(check_poll_interval(&PollSchedule::generation(), remote).is_ok());
+        }
+        for local in [
+            "http://127.0.0.1:9",
+            "http://LOCALHOST:8080/x",
+            "http://[::1]:1",
+            "http://127.3.2.1",
+        ] {
+            assert!(
+                check_poll_interval(&schedule(Duration::from_nanos(1)), local).is_ok(),
+                "{local}"
+            );
+        }
     }
 
     #[test]

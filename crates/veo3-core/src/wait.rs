@@ -75,6 +75,41 @@ pub fn task_video(record: &TaskRecord, index: usize) -> Result<&str, Error> {
     }
 }
 
+/// Whether `error`, from a poll of an upgrade (1080p or 4K), is the one refusal whose meaning
+/// depends on the source task: code 422 "record status is not success". The reference
+/// reports it for a short while after the source task succeeded (poll again), but it is also
+/// the answer for a source task that failed, which no amount of polling changes. Read the
+/// source's record once and give both to [`confirm_upgrade_refusal`].
+pub fn is_source_refusal(error: &Error) -> bool {
+    error.code() == Some(ApiCode::Unprocessable)
+        && error.message().is_some_and(|message| {
+            message
+                .to_ascii_lowercase()
+                .contains("record status is not success")
+        })
+}
+
+/// Settles a [`is_source_refusal`] answer with the source task's record (`source`, one
+/// record-info read): when the source task failed, the refusal is definite and ends the wait
+/// at once with the API's own message; otherwise (or when the read itself failed) it stays the
+/// error the wait tolerates a few times, as the reference's transient.
+pub fn confirm_upgrade_refusal<T>(
+    refusal: Error,
+    source: Result<TaskRecord, Error>,
+) -> Result<Acceptance<T>, Error> {
+    match source {
+        Ok(record)
+            if matches!(
+                record.state,
+                TaskState::Failed | TaskState::GenerationFailed
+            ) =>
+        {
+            Ok(Acceptance::Failed(refusal))
+        }
+        _ => Err(refusal),
+    }
+}
+
 /// Reads an upgrade answer: ready is done, processing is pending.
 pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
     match status {
@@ -155,6 +190,20 @@ impl WaitState {
             trigger: PollTrigger::Schedule,
             callback_polls: 0,
         }
+    }
+
+    /// Starts a wait for a task that already exists ([`wait_for_task`], `veo3 wait ID`, any
+    /// resumed wait) at `now`: its state is read at once, then `schedule` follows. Only a
+    /// task submitted a moment ago is sure not to be done yet; one submitted earlier may have
+    /// finished long ago, and the schedule's first delay (90 s for a generation) would only
+    /// make the caller wait for an answer that is already there.
+    pub fn for_existing_task(
+        task_id: impl Into<String>,
+        schedule: &PollSchedule,
+        observer: Observer,
+        now: Duration,
+    ) -> Self {
+        Self::new(task_id, WaitTarget::Task, schedule, observer, now).with_immediate_first_poll()
     }
 
     /// Makes the first poll at once, with the schedule starting after it. For endpoints whose
@@ -401,7 +450,8 @@ where
     }
 }
 
-/// Polls record-info until task `task_id` finishes, following `schedule`.
+/// Polls record-info until task `task_id`, which already exists, finishes: its state is read
+/// at once, then `schedule` follows (see [`WaitState::for_existing_task`]).
 ///
 /// Returns the successful record; [`Error::TaskFailed`] when the task failed;
 /// [`Error::WaitTimeout`] at the deadline; [`Error::WaitFailed`] when polling keeps failing.
@@ -426,11 +476,24 @@ where
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let record = runtime.block_on(wait_for_task(&api, "t1", &PollSchedule::generation(), &effects)).unwrap();
 /// assert_eq!(record.video_urls(), ["https://f.example/v.mp4"]);
-/// // Three polls: at 90 s, then 20 s and 21 s later; no real time passed.
-/// assert_eq!(clock.now(), Duration::from_secs(131));
+/// // Three polls: at once (the task exists already), at 90 s, then 20 s later; no real time
+/// // passed.
+/// assert_eq!(clock.now(), Duration::from_secs(110));
 /// # }
 /// ```
 pub async fn wait_for_task(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> Result<TaskRecord, Error> {
+    let wait =
+        WaitState::for_existing_task(task_id, schedule, effects.observer().clone(), effects.now());
+    wait_task(api, wait, effects).await
+}
+
+/// Waits for a task submitted a moment ago: the schedule's first delay comes first.
+async fn wait_for_submitted_task(
     api: &dyn Veo3Api,
     task_id: &str,
     schedule: &PollSchedule,
@@ -443,9 +506,18 @@ pub async fn wait_for_task(
         effects.observer().clone(),
         effects.now(),
     );
+    wait_task(api, wait, effects).await
+}
+
+async fn wait_task(
+    api: &dyn Veo3Api,
+    wait: WaitState,
+    effects: &Effects,
+) -> Result<TaskRecord, Error> {
+    let task_id = wait.task_id().to_owned();
     let span = tracing::info_span!("veo3.wait", task_id, target = "task");
     drive(wait, effects, || async {
-        api.record_info(task_id).await.map(accept_task)
+        api.record_info(&task_id).await.map(accept_task)
     })
     .instrument(span)
     .await
@@ -470,7 +542,12 @@ pub async fn wait_for_1080p(
     .with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p");
     drive(wait, effects, || async {
-        api.hd_1080p(task_id, index).await.map(accept_upgrade)
+        match api.hd_1080p(task_id, index).await {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(task_id).await)
+            }
+            result => result.map(accept_upgrade),
+        }
     })
     .instrument(span)
     .await
@@ -493,7 +570,12 @@ pub async fn wait_for_4k(
     );
     let span = tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k");
     drive(wait, effects, || async {
-        api.upgrade_4k(request).await.map(accept_upgrade)
+        match api.upgrade_4k(request).await {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(&request.task_id).await)
+            }
+            result => result.map(accept_upgrade),
+        }
     })
     .instrument(span)
     .await
@@ -529,7 +611,7 @@ pub async fn generate_and_wait(
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let task_id = submit_generation(api, request, effects).await?;
-    wait_for_task(api, &task_id, schedule, effects).await
+    wait_for_submitted_task(api, &task_id, schedule, effects).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it. The stitched video
@@ -541,7 +623,7 @@ pub async fn extend_and_wait(
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let task_id = submit_extension(api, request, effects).await?;
-    wait_for_task(api, &task_id, schedule, effects).await
+    wait_for_submitted_task(api, &task_id, schedule, effects).await
 }
 
 /// Sends a generation (billable, at most once) and announces the new task: the first half of

@@ -87,9 +87,23 @@ impl Client {
         self.inner.schedules.get(stage)
     }
 
-    /// The schedule of a polling wait: the core's one choice ([`Schedules::choose`]).
-    fn schedule(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
-        (self.inner.schedules).choose(stage, model, wait, WaitMode::Polling)
+    /// The schedule of a polling wait: the core's one choice ([`Schedules::choose`]), once the
+    /// core's polling floor for this client's host allows it
+    /// ([`check_poll_interval`](veo3_core::settings::check_poll_interval)); checked before
+    /// anything is sent.
+    fn schedule(
+        &self,
+        stage: Stage,
+        model: Option<&Model>,
+        wait: &WaitOptions,
+    ) -> Result<PollSchedule, Error> {
+        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Polling))
+    }
+
+    /// `schedule`, if the polling floor for this client's host allows it.
+    pub(crate) fn checked(&self, schedule: PollSchedule) -> Result<PollSchedule, Error> {
+        veo3_core::settings::check_poll_interval(&schedule, self.base_url())?;
+        Ok(schedule)
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it to finish.
@@ -101,7 +115,7 @@ impl Client {
         request: &GenerateRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, Some(&request.model), wait);
+        let schedule = self.schedule(Stage::Generation, Some(&request.model), wait)?;
         veo3_core::generate_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -111,7 +125,7 @@ impl Client {
         task_id: &str,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, None, wait);
+        let schedule = self.schedule(Stage::Generation, None, wait)?;
         veo3_core::wait_for_task(self, task_id, &schedule, self.effects()).await
     }
 
@@ -123,7 +137,7 @@ impl Client {
         index: Option<u32>,
         wait: &WaitOptions,
     ) -> Result<Hd1080pResult, Error> {
-        let schedule = self.schedule(Stage::Hd1080p, None, wait);
+        let schedule = self.schedule(Stage::Hd1080p, None, wait)?;
         veo3_core::wait_for_1080p(self, task_id, index, &schedule, self.effects()).await
     }
 
@@ -133,7 +147,7 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = self.schedule(Stage::Upgrade4k, None, wait);
+        let schedule = self.schedule(Stage::Upgrade4k, None, wait)?;
         veo3_core::upgrade_4k_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -144,7 +158,7 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = self.schedule(Stage::Upgrade4k, None, wait);
+        let schedule = self.schedule(Stage::Upgrade4k, None, wait)?;
         veo3_core::wait_for_4k(self, request, &schedule, self.effects()).await
     }
 
@@ -155,7 +169,7 @@ impl Client {
         request: &ExtendRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Extension, None, wait);
+        let schedule = self.schedule(Stage::Extension, None, wait)?;
         veo3_core::extend_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -181,7 +195,7 @@ impl Client {
         options: &UploadOptions,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, Some(&pending.request.model), wait);
+        let schedule = self.schedule(Stage::Generation, Some(&pending.request.model), wait)?;
         let created = self.generate_with_images(pending, options).await?;
         veo3_core::wait_for_task(self, &created.task_id, &schedule, self.effects()).await
     }
@@ -410,6 +424,9 @@ impl ClientBuilder {
     /// Sends through this `reqwest::Client` (for proxies, custom TLS, connection limits).
     /// The key is still added per API request only, never to the client's default headers.
     /// [`ClientBuilder::connect_timeout`] does not apply to it: configure it on the client.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: a client that follows
+    /// redirects itself would re-send a billable request to the target before the SDK sees
+    /// the redirect.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -449,8 +466,9 @@ impl ClientBuilder {
                 // Never more idle connections than exchanges may run at once, so the pool
                 // keeps what the cap lets it use and closes the rest.
                 .pool_max_idle_per_host(config.max_concurrent_requests)
-                // reqwest strips `Authorization` on redirects to another host or port.
-                .redirect(reqwest::redirect::Policy::limited(5))
+                // API requests: never followed here (the core decides); result files: up to
+                // 5 hops, which carry no key.
+                .redirect(crate::transport::redirect_policy(&config.base_url))
                 .build()
                 .map_err(|error| {
                     Error::invalid_input(format!(
@@ -476,6 +494,7 @@ impl ClientBuilder {
         )?;
         let executor = Executor::new(config.retry_policy.clone(), effects)
             .with_secret(config.api_key.clone())
+            .with_base_url(config.base_url.as_str())
             .with_budget(config.retry_budget());
         Ok(Client {
             inner: Arc::new(Inner {

@@ -43,7 +43,7 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, None, wait);
+        let schedule = self.safety_net(Stage::Generation, None, wait)?;
         veo3_core::wait_for_task_hybrid(self, task_id, inbox, &schedule, self.effects()).await
     }
 
@@ -56,7 +56,7 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait);
+        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait)?;
         veo3_core::generate_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
     }
 
@@ -68,14 +68,19 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Extension, None, wait);
+        let schedule = self.safety_net(Stage::Extension, None, wait)?;
         veo3_core::extend_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
     }
 
     /// The schedule of a hybrid wait: the core's one choice ([`Schedules::choose`]).
     ///
     /// [`Schedules::choose`]: veo3_core::settings::Schedules::choose
-    fn safety_net(&self, stage: Stage, model: Option<&Model>, wait: &WaitOptions) -> PollSchedule {
-        (self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid)
+    fn safety_net(
+        &self,
+        stage: Stage,
+        model: Option<&Model>,
+        wait: &WaitOptions,
+    ) -> Result<PollSchedule, Error> {
+        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid))
     }
 }

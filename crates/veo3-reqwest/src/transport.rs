@@ -17,6 +17,27 @@ use veo3_core::{
 };
 use veo3_types::{BaseUrl, HttpMethod};
 
+/// The redirect policy of the client this crate builds: a redirect answering an API request
+/// (any URL under `base_url`) is returned as the answer, for the core to decide on (a billable
+/// request is never re-sent; a read-only one is followed on the API's host only); anything
+/// else (result files, which never carry the key) follows up to 5 hops.
+pub(crate) fn redirect_policy(base_url: &str) -> reqwest::redirect::Policy {
+    let api = format!("{}/", base_url.trim_end_matches('/'));
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let from_api = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.as_str().starts_with(&api));
+        if from_api {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// How much of an uploaded file is read at a time: the only part of it in memory.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
@@ -25,8 +46,9 @@ const UPLOAD_CHUNK: usize = 64 * 1024;
 ///
 /// The key is added to each API request (never as a default header of the reqwest client, so
 /// downloads and anything else sent through the same client never carry it) and marked
-/// sensitive, so HTTP/2 never indexes it and reqwest's own `Debug` output hides it. reqwest
-/// drops `Authorization` on redirects to another host or port.
+/// sensitive, so HTTP/2 never indexes it and reqwest's own `Debug` output hides it. The
+/// client this crate builds never follows an API request's redirect itself
+/// ([`redirect_policy`]): the answer goes back to the core, which decides.
 pub(crate) struct ReqwestTransport {
     pub(crate) http: reqwest::Client,
     pub(crate) base_url: String,

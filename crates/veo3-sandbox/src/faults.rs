@@ -153,6 +153,16 @@ pub enum Fault {
     Malformed,
     /// File host only: send the headers and half the body, then cut the connection (`cut`).
     Cut,
+    /// Answer a redirect with this status without processing (`redirect@STATUS`, default
+    /// 307), as a proxy or a moved API would: to `to`, or (when `None`, the only form the
+    /// grammar writes) to the same URL on the same host, so a client that follows it gets
+    /// the normal answer.
+    Redirect {
+        /// The redirect status.
+        status: u16,
+        /// The `Location`; `None` for the request's own URL.
+        to: Option<String>,
+    },
 }
 
 impl Fault {
@@ -167,6 +177,7 @@ impl Fault {
             Fault::Latency(_) => "latency",
             Fault::Malformed => "malformed",
             Fault::Cut => "cut",
+            Fault::Redirect { .. } => "redirect",
         }
     }
 }
@@ -277,6 +288,16 @@ impl FromStr for Action {
                 }
                 Fault::Http(status as u16)
             }
+            "redirect" => {
+                let status = num(307)?;
+                if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                    return Err(FaultSpecError::new(format!("bad redirect status {status}")));
+                }
+                Fault::Redirect {
+                    status: status as u16,
+                    to: None,
+                }
+            }
             "code" => Fault::Envelope(num(500)? as i64),
             // Shorthands for the envelope codes a client most needs to survive.
             "500" | "455" | "505" | "408" if arg.is_none() => {
@@ -313,7 +334,7 @@ struct Rule {
 /// route  := generate | record-info | status | 1080p | 4k | extend | credit | download-url
 ///         | upload | download | "*"                 "*" = every API route (not download)
 /// action := drop | lost | malformed | cut | latency@MS | http@STATUS | 5xx[@STATUS]
-///         | code@CODE | 500 | 455 | 429[@RETRY_AFTER_SECS]                 (request faults)
+///         | code@CODE | 500 | 455 | 429[@RETRY_AFTER_SECS] | redirect[@STATUS] (request faults)
 ///         | success | moderation | image | internal | failed                 (task outcomes)
 /// ```
 ///
@@ -522,5 +543,13 @@ mod tests {
             "429@7".parse::<Action>(),
             Ok(Action::Fault(Fault::RateLimited(7)))
         );
+        assert_eq!(
+            "redirect".parse::<Action>(),
+            Ok(Action::Fault(Fault::Redirect {
+                status: 307,
+                to: None
+            }))
+        );
+        assert!("redirect@200".parse::<Action>().is_err());
     }
 }

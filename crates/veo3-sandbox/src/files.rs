@@ -86,6 +86,9 @@ pub(crate) async fn front_door(
             None => StatusCode::BAD_GATEWAY.into_response(),
         },
         Some(Fault::Http(status)) => http_error(status),
+        Some(Fault::Redirect { status, to }) => {
+            crate::server::redirect(&req, status, to.as_deref())
+        }
         Some(Fault::Envelope(code)) => http_error(u16::try_from(code).unwrap_or(500)),
         Some(Fault::RateLimited(secs)) => {
             let mut resp = http_error(429);

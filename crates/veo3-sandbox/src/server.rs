@@ -126,6 +126,7 @@ pub(crate) async fn front_door(
             }
         }
         Some(Fault::Malformed) => malformed(next.run(req).await).await,
+        Some(Fault::Redirect { status, to }) => redirect(&req, status, to.as_deref()),
         // Cut and Latency are meaningless here (latency was applied above).
         Some(Fault::Cut | Fault::Latency(_)) => next.run(req).await,
     }
@@ -138,6 +139,30 @@ pub(crate) fn http_error(status: u16) -> Response {
         "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center></body></html>\n"
     );
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+/// A redirect to `to`, or to the request's own URL on the same host; nothing is processed.
+pub(crate) fn redirect(req: &Request, status: u16, to: Option<&str>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    let location = to.map_or_else(
+        || {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            let target = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |target| target.as_str());
+            format!("http://{host}{target}")
+        },
+        str::to_owned,
+    );
+    match HeaderValue::from_str(&location) {
+        Ok(location) => (status, [(header::LOCATION, location)]).into_response(),
+        Err(_) => http_error(500),
+    }
 }
 
 /// The processed answer, cut in the middle of its JSON.

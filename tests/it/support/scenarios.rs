@@ -140,7 +140,15 @@ pub(crate) trait Flows: Send + Sync {
         request: GenerateRequest,
     ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Wait for an existing task.
-    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    fn wait_for_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.wait_for_task_with(task_id, WaitOptions::default())
+    }
+    /// Wait for an existing task, with per-call options.
+    fn wait_for_task_with(
+        &self,
+        task_id: String,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Request the 1080p version and wait for it.
     fn upgrade_1080p_and_wait(
         &self,
@@ -399,6 +407,36 @@ pub(crate) fn table() -> Vec<Scenario> {
             shape: Shape::Modern,
             sandbox: frozen_sandbox,
             run: oversized_answer,
+        },
+        Scenario {
+            name: "an unreadable status answer is asked again, not the end of the wait",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: unreadable_status_answer_is_asked_again,
+        },
+        Scenario {
+            name: "a redirect answering generate, extend or 4K is refused, naming the target",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: billable_redirects_are_refused_naming_the_target,
+        },
+        Scenario {
+            name: "a read-only call follows a redirect on the API host, never to another",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: read_only_redirects_stay_on_the_api_host,
+        },
+        Scenario {
+            name: "a wait for an existing task reads its state at once",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: a_wait_for_an_existing_task_reads_it_at_once,
+        },
+        Scenario {
+            name: "an upgrade of a failed task ends at once with the API's message",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: an_upgrade_of_a_failed_task_ends_at_once,
         },
     ]);
     rows.extend(uploads::rows());
@@ -1201,11 +1239,17 @@ fn oversized_answer(ctx: &Ctx) -> BoxFuture<'_, ()> {
             .await
             .expect_err("the record is longer than the limit");
         let name = flows.name();
+        // A read-only call asks again after an unreadable answer, so the limit may be named
+        // by the last failure inside the error that gave up.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
         assert!(
-            error
-                .to_string()
-                .contains(&format!("exceeded the {limit}-byte limit")),
-            "{name}: {error}"
+            text.contains(&format!("exceeded the {limit}-byte limit")),
+            "{name}: {text}"
         );
         assert!(!error.is_outcome_unknown(), "{name}: {error}");
         assert_eq!(error.task_id(), Some(created.task_id.as_str()), "{name}");
@@ -1215,5 +1259,172 @@ fn oversized_answer(ctx: &Ctx) -> BoxFuture<'_, ()> {
         } else {
             assert_eq!(reads, 1, "{name}: a final error is not retried");
         }
+    })
+}
+
+fn unreadable_status_answer_is_asked_again(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        // Cut JSON, then a proxy's HTML page in an HTTP 200: both read-only, both asked again.
+        sandbox.script_fault(Route::RecordInfo, Fault::Malformed);
+        sandbox.script_fault(Route::RecordInfo, Fault::Http(200));
+        let record = ctx
+            .flows
+            .wait_for_task(created.task_id.clone())
+            .await
+            .expect("an unreadable answer does not end the wait");
+        assert_eq!(record.state, TaskState::Success);
+        let stats = sandbox.stats();
+        assert_eq!(stats.faults("malformed"), 1);
+        assert_eq!(stats.faults("http"), 1);
+        assert!(stats.requests(Route::RecordInfo) >= 3);
+        assert_eq!(stats.tasks_created_by(KEY), 1);
+    })
+}
+
+/// Asserts that `error` refuses a redirect to a target containing `target`.
+#[track_caller]
+fn assert_redirect_refused(error: &Error, target: &str) {
+    let text = error.to_string();
+    assert!(matches!(error, Error::Redirected { .. }), "{text}");
+    assert!(text.contains(target), "the target is named: {text}");
+    assert!(
+        !error.is_retryable() && !error.is_outcome_unknown(),
+        "{text}"
+    );
+}
+
+fn billable_redirects_are_refused_naming_the_target(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let flows = &ctx.flows;
+        // The redirect points at the very same URL: a client that followed it would send
+        // the billable body again and create (and bill) a task.
+        let redirect = |status| Fault::Redirect { status, to: None };
+        sandbox.script_fault(Route::Generate, redirect(307));
+        let error = flows.generate(text("A fox")).await.expect_err("refused");
+        assert_redirect_refused(&error, "/api/v1/veo/generate");
+        assert_eq!(sandbox.stats().tasks_created_by(KEY), 0);
+
+        let created = flows.generate(text("A fox")).await.expect("generate");
+        assert!(sandbox.complete_now(&created.task_id));
+        sandbox.script_fault(Route::Extend, redirect(308));
+        let extend = ExtendRequest::new(created.task_id.clone(), "and then");
+        let error = flows.extend(extend).await.expect_err("refused");
+        assert_redirect_refused(&error, "/api/v1/veo/extend");
+        sandbox.script_fault(Route::Upgrade4k, redirect(302));
+        let error = flows
+            .upgrade_4k(Upgrade4kRequest::new(created.task_id.clone()))
+            .await
+            .expect_err("refused");
+        assert_redirect_refused(&error, "/api/v1/veo/get-4k-video");
+
+        let stats = sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 2, "each sent once");
+        assert_eq!(stats.requests(Route::Extend), 1);
+        assert_eq!(stats.requests(Route::Upgrade4k), 1);
+        assert_eq!(
+            stats.tasks_created_by(KEY),
+            1,
+            "only the unredirected generate"
+        );
+        assert_eq!(stats.faults("redirect"), 3);
+    })
+}
+
+fn read_only_redirects_stay_on_the_api_host(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        sandbox.script_fault(
+            Route::RecordInfo,
+            Fault::Redirect {
+                status: 307,
+                to: None,
+            },
+        );
+        let record = ctx
+            .flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect("a redirect on the API host is followed");
+        assert_eq!(record.task_id, created.task_id);
+        assert_eq!(sandbox.stats().requests(Route::RecordInfo), 2);
+
+        // Another host (the file host: another port) never receives the request, or the key.
+        let elsewhere = format!("{}/api/v1/chat/credit", sandbox.files_url());
+        sandbox.script_fault(
+            Route::Credits,
+            Fault::Redirect {
+                status: 302,
+                to: Some(elsewhere.clone()),
+            },
+        );
+        let error = ctx.flows.credits().await.expect_err("not followed");
+        assert_redirect_refused(&error, &elsewhere);
+        assert!(error.to_string().contains("off the API's host"), "{error}");
+        let stats = sandbox.stats();
+        assert_eq!(stats.requests(Route::Credits), 1);
+        assert_eq!(stats.file_requests, 0, "nothing reached the other host");
+    })
+}
+
+fn a_wait_for_an_existing_task_reads_it_at_once(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        assert!(sandbox.complete_now(&created.task_id));
+        // The generation preset's first delay (90 s): only a read made at once answers within
+        // the bound (a generous one for a loopback read, and shorter than that delay).
+        let options = WaitOptions::default()
+            .first_delay(Duration::from_secs(90))
+            .timeout(Duration::from_secs(180));
+        let wait = ctx
+            .flows
+            .wait_for_task_with(created.task_id.clone(), options);
+        let record = tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the finished task is read at once, not after the first delay")
+            .expect("wait");
+        assert_eq!(record.state, TaskState::Success);
+        assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1);
+    })
+}
+
+fn an_upgrade_of_a_failed_task_ends_at_once(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        sandbox.script_outcome(Route::Generate, Outcome::GenerationFailed);
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        assert!(sandbox.complete_now(&created.task_id));
+        let error = ctx
+            .flows
+            .upgrade_1080p_and_wait(created.task_id.clone(), None)
+            .await
+            .expect_err("a failed task has no 1080p version");
+        assert_eq!(error.code(), Some(ApiCode::Unprocessable), "{error}");
+        assert!(
+            error.to_string().contains("record status is not success"),
+            "the API's message: {error}"
+        );
+        let error = ctx
+            .flows
+            .upgrade_4k_and_wait(Upgrade4kRequest::new(created.task_id.clone()))
+            .await
+            .expect_err("nor a 4K one");
+        assert_eq!(error.code(), Some(ApiCode::Unprocessable), "{error}");
+        let stats = sandbox.stats();
+        assert_eq!(
+            stats.requests(Route::Hd1080p),
+            1,
+            "a definite refusal is not retried"
+        );
+        assert_eq!(stats.requests(Route::Upgrade4k), 1);
+        assert_eq!(
+            stats.requests(Route::RecordInfo),
+            1,
+            "one read of the source task"
+        );
     })
 }

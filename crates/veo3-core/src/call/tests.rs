@@ -378,3 +378,154 @@ fn an_oversized_answer_names_the_limit_and_follows_the_unreadable_rule() {
         "{error}"
     );
 }
+
+#[test]
+fn an_unreadable_read_only_answer_is_retried_and_a_billable_one_is_unknown() {
+    let clock = crate::time::SimulatedClock::new();
+    let executor =
+        crate::BlockingExecutor::simulated(RetryPolicy::default(), &clock).with_random(|| 0);
+    let ok = r#"{"code":200,"msg":"success","data":{"taskId":"t1","successFlag":1}}"#;
+    for garbled in [
+        HttpResponse::new(200, "<html><body>502 Bad Gateway</body></html>"),
+        HttpResponse::new(200, &ok[..ok.len() / 2]),
+        HttpResponse::new(200, ""),
+    ] {
+        let mut answers = vec![Ok(HttpResponse::new(200, ok)), Ok(garbled.clone())];
+        let record = executor
+            .execute(&Call::record_info("t1").expect("valid"), |_, _| {
+                answers.pop().expect("at most two sends")
+            })
+            .expect("the garbled answer is asked again");
+        assert_eq!(record.state, TaskState::Success);
+        assert!(answers.is_empty(), "sent twice");
+
+        let request = GenerateRequest::builder("a fox").build().expect("valid");
+        let mut sent = 0;
+        let error = executor
+            .execute(&Call::generate(&request).expect("valid"), |_, _| {
+                sent += 1;
+                Ok(garbled.clone())
+            })
+            .expect_err("unknown");
+        assert!(error.is_outcome_unknown(), "{error}");
+        assert_eq!(sent, 1);
+    }
+}
+
+#[test]
+fn redirects_are_followed_for_reads_on_the_api_host_only() {
+    let clock = crate::time::SimulatedClock::new();
+    let base = "https://api.example:8443/prefix";
+    let executor =
+        crate::BlockingExecutor::simulated(RetryPolicy::default(), &clock).with_base_url(base);
+    let credits = r#"{"code":200,"msg":"ok","data":7}"#;
+    // Same host: absolute or path-only, the path after the prefix is asked.
+    for location in [
+        "https://API.example:8443/prefix/api/v1/chat/credit2?x=1",
+        "/prefix/api/v1/chat/credit2?x=1",
+    ] {
+        let mut paths = Vec::new();
+        let value = executor
+            .execute(&Call::credits(), |request, _| {
+                paths.push(request.path_and_query.clone());
+                Ok(if paths.len() == 1 {
+                    HttpResponse::new(307, "").with_header("Location", location)
+                } else {
+                    HttpResponse::new(200, credits)
+                })
+            })
+            .expect("followed");
+        assert_eq!(value.0, 7);
+        assert_eq!(paths, ["/api/v1/chat/credit", "/api/v1/chat/credit2?x=1"]);
+    }
+    // Elsewhere: refused, naming the target, and nothing sent there.
+    for (location, why) in [
+        (
+            "https://evil.example/prefix/api/v1/chat/credit",
+            "off the API's host",
+        ),
+        (
+            "http://api.example:8443/prefix/api/v1/chat/credit",
+            "off the API's host",
+        ),
+        ("//evil.example/x", "off the API's host"),
+        (
+            "/elsewhere/api/v1/chat/credit",
+            "outside the API's base URL",
+        ),
+        ("credit2", "not an absolute URL"),
+    ] {
+        let mut sent = 0;
+        let error = executor
+            .execute(&Call::credits(), |_, _| {
+                sent += 1;
+                Ok(HttpResponse::new(302, "").with_header("location", location))
+            })
+            .expect_err("refused");
+        assert_eq!(sent, 1, "{location}");
+        let text = error.to_string();
+        assert!(matches!(error, Error::Redirected { .. }), "{text}");
+        assert!(text.contains(why), "{text}");
+        assert!(
+            text.contains(location.split('?').next().unwrap_or_default()),
+            "{text}"
+        );
+    }
+    // A loop ends after MAX_REDIRECTS.
+    let mut sent = 0;
+    let error = executor
+        .execute(&Call::credits(), |_, _| {
+            sent += 1;
+            Ok(HttpResponse::new(301, "").with_header("location", "/prefix/api/v1/chat/credit"))
+        })
+        .expect_err("loop");
+    assert_eq!(sent, MAX_REDIRECTS + 1);
+    assert!(error.to_string().contains("more than"), "{error}");
+}
+
+#[test]
+fn a_billable_redirect_is_an_error_naming_the_target_and_never_sent_again() {
+    fn run<T>(
+        executor: &crate::BlockingExecutor,
+        call: &Call<T>,
+        answer: &HttpResponse,
+    ) -> (Error, u32) {
+        let mut sent = 0;
+        let error = executor
+            .execute(call, |_, _| {
+                sent += 1;
+                Ok(answer.clone())
+            })
+            .err()
+            .expect("a redirect is refused");
+        (error, sent)
+    }
+    let clock = crate::time::SimulatedClock::new();
+    let executor = crate::BlockingExecutor::simulated(RetryPolicy::default(), &clock)
+        .with_base_url("https://api.example");
+    let generate =
+        Call::generate(&GenerateRequest::builder("a fox").build().expect("valid")).expect("valid");
+    let extend = Call::extend(&veo3_types::ExtendRequest::new("t1", "more")).expect("valid");
+    let upgrade = Call::upgrade_4k(&veo3_types::Upgrade4kRequest::new("t1")).expect("valid");
+    let target = "https://api.example/api/v1/veo/generate-elsewhere";
+    for status in [301, 302, 303, 307, 308] {
+        let answer = HttpResponse::new(status, "").with_header("Location", target);
+        for (error, sent) in [
+            run(&executor, &generate, &answer),
+            run(&executor, &extend, &answer),
+            run(&executor, &upgrade, &answer),
+        ] {
+            let text = error.to_string();
+            assert_eq!(sent, 1, "{text}");
+            assert!(
+                matches!(error, Error::Redirected { .. }),
+                "{status}: {text}"
+            );
+            assert!(
+                text.contains(target) && text.contains("never sent twice"),
+                "{text}"
+            );
+            assert!(!error.is_retryable() && !error.is_outcome_unknown());
+        }
+    }
+}
