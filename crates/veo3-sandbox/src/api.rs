@@ -733,6 +733,10 @@ async fn download_url(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: B
     };
     let now = sh.now();
     let mut st = sh.lock();
+    if let Some(scripted) = st.scripted_links.pop_front() {
+        drop(st);
+        return envelope(&sh, 200, "success", json!(scripted));
+    }
     let Some(entry) = st.files.get(token).cloned() else {
         return external();
     };

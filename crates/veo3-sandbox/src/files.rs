@@ -133,23 +133,34 @@ async fn result_file(
         Asset::Video1080 => (Bytes::from_static(MP4_1080P), "video/mp4".to_owned()),
         Asset::Video4k => (Bytes::from_static(MP4_4K), "video/mp4".to_owned()),
         Asset::Thumb4k => (Bytes::from_static(JPG_4K), "image/jpeg".to_owned()),
+        Asset::Big(len) => return serve_big(&sh, &headers, len, cut),
         Asset::Upload { bytes, mime } => (bytes, mime),
     };
     let etag = etag_of(&bytes);
     let len = bytes.len() as u64;
-    serve(&headers, &etag, &mime, len, cut, move |start, end| {
+    serve(&sh, &headers, &etag, &mime, len, cut, move |start, end| {
         Source::Static(bytes.slice(start as usize..end as usize))
     })
 }
 
-async fn big_file(Path(bytes): Path<String>, headers: HeaderMap, req: Request) -> Response {
+async fn big_file(
+    State(sh): State<Arc<Shared>>,
+    Path(bytes): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
     let cut = req.extensions().get::<CutHalf>().is_some();
     let Ok(len) = bytes.parse::<u64>() else {
         return (StatusCode::NOT_FOUND, "Not Found\n").into_response();
     };
+    serve_big(&sh, &headers, len, cut)
+}
+
+fn serve_big(sh: &Arc<Shared>, headers: &HeaderMap, len: u64, cut: bool) -> Response {
     let etag = format!("\"big-{len}\"");
     serve(
-        &headers,
+        sh,
+        headers,
         &etag,
         "application/octet-stream",
         len,
@@ -211,6 +222,7 @@ fn range(headers: &HeaderMap, etag: &str, len: u64) -> Result<Option<(u64, u64)>
 }
 
 fn serve(
+    sh: &Arc<Shared>,
     headers: &HeaderMap,
     etag: &str,
     mime: &str,
@@ -240,12 +252,16 @@ fn serve(
     };
     let cut_at = if cut { start + (end - start) / 2 } else { end };
     let body = match source(start, end) {
-        Source::Static(bytes) if !cut => Body::from(bytes),
+        Source::Static(bytes) if !cut => {
+            sh.lock().stats.file_bytes_served += bytes.len() as u64;
+            Body::from(bytes)
+        }
         Source::Static(bytes) => {
             let half = bytes.slice(..(cut_at - start) as usize);
+            sh.lock().stats.file_bytes_served += half.len() as u64;
             Body::from_stream(stream::iter([Ok(half)]).chain(stream::once(cut_error())))
         }
-        Source::Big { start, .. } => big_stream(start, end, cut_at),
+        Source::Big { start, .. } => big_stream(sh.clone(), start, end, cut_at),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -275,10 +291,11 @@ async fn cut_error() -> Result<Bytes, io::Error> {
 }
 
 /// Streams `[start, end)` of the pattern in zero-copy chunks; errors at `cut_at` if before `end`.
-fn big_stream(start: u64, end: u64, cut_at: u64) -> Body {
+fn big_stream(sh: Arc<Shared>, start: u64, end: u64, cut_at: u64) -> Body {
     let pattern = pattern().clone();
     let chunks = stream::unfold(start, move |pos| {
         let pattern = pattern.clone();
+        let sh = sh.clone();
         async move {
             if pos >= end {
                 return None;
@@ -288,6 +305,7 @@ fn big_stream(start: u64, end: u64, cut_at: u64) -> Body {
             }
             let offset = (pos % PERIOD as u64) as usize;
             let n = (cut_at - pos).min(PERIOD as u64) as usize;
+            sh.lock().stats.file_bytes_served += n as u64;
             Some((Ok(pattern.slice(offset..offset + n)), pos + n as u64))
         }
     });

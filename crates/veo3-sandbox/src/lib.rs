@@ -269,6 +269,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// Makes every generation's result a body of `bytes` bytes in the `/big` pattern
+    /// ([`big_file_byte`]) instead of a sample MP4, to exercise downloads of large files
+    /// through the whole journey (default: the sample MP4s).
+    pub fn result_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.config.result_bytes = bytes;
+        self
+    }
+
     /// How long `download-url` links stay valid (default 20 min of service time).
     pub fn download_url_ttl(mut self, ttl: Duration) -> Self {
         self.config.download_url_ttl = ttl;
@@ -571,6 +579,12 @@ impl SandboxHandle {
         let (info, job) = self.shared.task_info(task_id);
         callbacks::dispatch(&self.shared, job);
         info
+    }
+
+    /// Makes the next download-url call for a known result answer `link` as-is instead of a
+    /// fresh link (a broken or hostile link, for testing what clients do with it).
+    pub fn script_download_link(&self, link: impl Into<String>) {
+        self.shared.lock().scripted_links.push_back(link.into());
     }
 
     /// Applies `fault` to the next request on `route` (before any random fault).

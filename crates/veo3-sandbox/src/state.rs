@@ -40,6 +40,9 @@ pub struct Stats {
     pub callbacks_abandoned: u64,
     /// Requests served by the file host.
     pub file_requests: u64,
+    /// Body bytes the file host handed to its connections (what a resumed download saves
+    /// shows here).
+    pub file_bytes_served: u64,
     /// Paths of file-host requests that carried an `Authorization` header (values not kept).
     pub file_auth_headers: Vec<String>,
     /// TCP connections the API host accepted (how many a client opened, reuse included).
@@ -87,6 +90,7 @@ impl Stats {
             "callbacksFailed": self.callbacks_failed,
             "callbacksAbandoned": self.callbacks_abandoned,
             "fileRequests": self.file_requests,
+            "fileBytesServed": self.file_bytes_served,
             "fileAuthHeaders": self.file_auth_headers,
             "apiConnections": self.api_connections,
             "fileConnections": self.file_connections,
@@ -110,6 +114,7 @@ impl fmt::Debug for Stats {
             .field("callbacks_failed", &self.callbacks_failed)
             .field("callbacks_abandoned", &self.callbacks_abandoned)
             .field("file_requests", &self.file_requests)
+            .field("file_bytes_served", &self.file_bytes_served)
             .field("file_auth_headers", &self.file_auth_headers)
             .field("api_connections", &self.api_connections)
             .field("file_connections", &self.file_connections)
@@ -199,7 +204,12 @@ pub(crate) enum Asset {
     Video1080,
     Video4k,
     Thumb4k,
-    Upload { bytes: Bytes, mime: String },
+    /// A `/big`-pattern body of this many bytes (see `SandboxBuilder::result_bytes`).
+    Big(u64),
+    Upload {
+        bytes: Bytes,
+        mime: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -243,6 +253,8 @@ pub(crate) struct State {
     ordinals: HashMap<Route, u64>,
     scripted_faults: HashMap<Route, VecDeque<Fault>>,
     scripted_outcomes: HashMap<Route, VecDeque<Outcome>>,
+    /// Answers the next download-url calls give as-is, instead of a fresh link.
+    pub(crate) scripted_links: VecDeque<String>,
     pub(crate) faults: FaultPlan,
     pub(crate) shape: Shape,
     pub(crate) stats: Stats,
@@ -506,10 +518,11 @@ impl Shared {
         let expires = done + ms(self.cfg.result_url_ttl);
         let result = (outcome == Outcome::Success).then(|| match &kind {
             Kind::Generate => {
-                let asset = match resolution.as_str() {
-                    "1080p" => Asset::Video1080,
-                    "4k" => Asset::Video4k,
-                    _ => Asset::Video720,
+                let asset = match (self.cfg.result_bytes, resolution.as_str()) {
+                    (Some(bytes), _) => Asset::Big(bytes),
+                    (None, "1080p") => Asset::Video1080,
+                    (None, "4k") => Asset::Video4k,
+                    (None, _) => Asset::Video720,
                 };
                 let result = self.mint_url(st, asset.clone(), "result_0.mp4", expires);
                 let origin =
