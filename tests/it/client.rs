@@ -847,15 +847,17 @@ fn the_default_tree_has_at_most_100_crates() {
 }
 
 /// A download whose future is dropped half-way (a timeout, a `select!`, Ctrl-C in the CLI)
-/// leaves neither the file nor its `.part` behind.
+/// leaves nothing under the final name, but keeps its `.part` and the sidecar with the file
+/// host's validator, and the next download to that path continues from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_dropped_half_way_leaves_nothing_behind() {
+async fn a_download_dropped_half_way_keeps_its_part_and_the_next_one_resumes_it() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let sandbox = scenarios::frozen_sandbox().start().await.expect("sandbox");
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("big.mp4");
     let part = dir.path().join("big.mp4.part");
+    let sidecar = dir.path().join("big.mp4.part.json");
     let (started, part_existed) = (
         Arc::new(tokio::sync::Notify::new()),
         Arc::new(AtomicBool::new(false)),
@@ -872,7 +874,8 @@ async fn a_download_dropped_half_way_leaves_nothing_behind() {
     let mut setup = Setup::for_sandbox(sandbox.api_url());
     setup.observer = observer;
     let client = builder(&setup).build().expect("client");
-    let url = sandbox.big_file_url(256 << 20);
+    let len: u64 = 256 << 20;
+    let url = sandbox.big_file_url(len);
     tokio::select! {
         biased;
         () = started.notified() => {}
@@ -883,6 +886,24 @@ async fn a_download_dropped_half_way_leaves_nothing_behind() {
         "bytes were going to {}",
         part.display()
     );
-    assert!(!part.exists(), "the .part file was left behind");
     assert!(!path.exists());
+    assert!(
+        part.exists() && sidecar.exists(),
+        "the resumable .part and its sidecar stay"
+    );
+    let kept = std::fs::metadata(&part).expect("part").len();
+    let served_before = sandbox.stats().file_bytes_served;
+    let saved = client.download(&url, &path).await.expect("resumed");
+    assert_eq!(saved.bytes, len);
+    let served = sandbox.stats().file_bytes_served - served_before;
+    assert_eq!(
+        served,
+        len - kept,
+        "only the missing bytes were transferred"
+    );
+    let file = std::fs::read(&path).expect("file");
+    for offset in (0..len).step_by(65_537) {
+        assert_eq!(file[offset as usize], veo3_sandbox::big_file_byte(offset));
+    }
+    assert!(!part.exists() && !sidecar.exists());
 }

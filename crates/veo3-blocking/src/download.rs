@@ -1,17 +1,20 @@
-//! Downloads: the blocking driver of the core's [`DownloadState`].
+//! Downloads: the blocking driver of the core's [`DownloadState`] and [`PartFile`].
 //!
-//! Bytes stream through one fixed buffer into `<path>.part` (or a caller's writer), so memory
-//! stays flat whatever the file size; the core decides what each response head and each cut
-//! means (resume with `Range`, restart, refresh an expired link once, give up), and only a
-//! complete, length-checked, fsynced file is renamed to its final name. Result-file requests
-//! never carry the API key.
+//! Bytes stream through one fixed buffer into the locked `<path>.part` the core opens (or a
+//! caller's writer), so memory stays flat whatever the file size; the core decides what each
+//! response head and each cut means (resume with `Range`, restart, refresh an expired link
+//! once, give up), which targets are acceptable, when progress is reported, and how a complete
+//! file is made durable and named. Result-file requests never carry the API key.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use veo3_core::download::{BodyEnd, DownloadError, DownloadState, HeadAction, ResponseHead};
-use veo3_core::{Error, Event};
+use veo3_core::Error;
+use veo3_core::download::{
+    BodyEnd, DownloadError, DownloadState, HeadAction, PartFile, ProgressMeter, ResponseHead,
+    check_refreshed_url, check_url,
+};
 
 use crate::Client;
 use crate::transport::get_file;
@@ -32,27 +35,31 @@ pub struct Downloaded {
 /// Where downloaded bytes go.
 trait Sink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), Error>;
-    /// Discards everything written so far (the server sent the whole file again).
-    fn restart(&mut self) -> Result<(), Error>;
+    /// The coming body is about to be written: discards everything written so far first when
+    /// `truncate` (the server sent the whole file again), and records its validator.
+    fn prepare(&mut self, truncate: bool, state: &DownloadState) -> Result<(), Error>;
 }
 
 struct FileSink<'a> {
-    file: File,
-    path: &'a Path,
+    file: &'a mut File,
+    part: &'a mut PartFile,
 }
 
 impl Sink for FileSink<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.file
             .write_all(bytes)
-            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
+            .map_err(|e| Error::io(format!("writing {}", self.part.part().display()), e))
     }
 
-    fn restart(&mut self) -> Result<(), Error> {
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.rewind())
-            .map_err(|e| Error::io(format!("truncating {}", self.path.display()), e))
+    fn prepare(&mut self, truncate: bool, state: &DownloadState) -> Result<(), Error> {
+        if truncate {
+            self.file
+                .set_len(0)
+                .and_then(|()| self.file.rewind())
+                .map_err(|e| Error::io(format!("truncating {}", self.part.part().display()), e))?;
+        }
+        self.part.record(state)
     }
 }
 
@@ -70,58 +77,48 @@ impl<W: Write + ?Sized> Sink for WriterSink<'_, W> {
         Ok(())
     }
 
-    fn restart(&mut self) -> Result<(), Error> {
-        if self.delivered == 0 {
-            return Ok(());
+    fn prepare(&mut self, truncate: bool, _: &DownloadState) -> Result<(), Error> {
+        if truncate && self.delivered > 0 {
+            return Err(Error::invalid_input(
+                "the file host ignored a range request and sent the whole file again, \
+                 and a writer cannot be rewound (download to a path instead)",
+            ));
         }
-        Err(Error::io(
-            "resuming the download",
-            io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!(
-                    "the file host sent the whole file again after {} bytes were written, \
-                     and a writer cannot be rewound (download to a path instead)",
-                    self.delivered
-                ),
-            ),
-        ))
+        Ok(())
     }
 }
 
 impl Client {
-    /// Downloads `url` to `path`: streamed into `<path>.part`, resumed with `Range` after a
-    /// cut, its link refreshed once through download-url if it expired, length-checked,
-    /// fsynced, then renamed to `path`. On failure the partial file is removed and nothing
-    /// appears under `path`. No `Authorization` header is sent.
+    /// Downloads `url` to `path`.
+    ///
+    /// The target is checked first ([`check_target`](veo3_core::download::check_target)'s
+    /// rules; an existing file is replaced only with
+    /// [`DownloadPolicy::overwrite`](veo3_core::download::DownloadPolicy::overwrite)). Bytes
+    /// stream into `<path>.part`, held under an exclusive lock (a second download to the same
+    /// path fails at once), resumed with `Range` after a cut, the link refreshed once through
+    /// download-url if it expired, length-checked, fsynced, then renamed to `path`. When the
+    /// file host names a validator, the `.part` and a small sidecar survive an interruption
+    /// (an error in transit, the process killed) and the next download to `path` resumes them
+    /// with `If-Range`; otherwise nothing is left behind. No `Authorization` header is sent.
     pub fn download(&self, url: &str, path: impl AsRef<Path>) -> Result<Downloaded, Error> {
+        check_url(url)?;
         let path = path.as_ref();
-        let part = part_path(path)?;
-        let started = self.inner.now();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&part)
-            .map_err(|e| Error::io(format!("creating {}", part.display()), e))?;
-        let mut sink = FileSink { file, path: &part };
-        let result = self
-            .transfer(url, &mut sink)
-            .and_then(|bytes| finish(sink.file, &part, path).map(|()| bytes));
-        match result {
+        let policy = self.inner.download_policy.clone();
+        let (mut part, mut file) = PartFile::open(path, url, policy.overwrite)?;
+        let state = part.state(policy);
+        let mut sink = FileSink {
+            file: &mut file,
+            part: &mut part,
+        };
+        match self.transfer(url, state, &mut sink) {
             Ok(bytes) => {
-                let elapsed = self.inner.now().saturating_sub(started);
-                self.inner
-                    .observer
-                    .emit(&Event::download_finished(bytes, elapsed));
+                part.commit(file)?;
                 Ok(Downloaded {
                     path: path.to_owned(),
                     bytes,
                 })
             }
-            Err(error) => {
-                let _ = fs::remove_file(&part);
-                Err(error)
-            }
+            Err(error) => Err(part.fail(error)),
         }
     }
 
@@ -133,19 +130,16 @@ impl Client {
         url: &str,
         writer: &mut W,
     ) -> Result<u64, Error> {
-        let started = self.inner.now();
+        check_url(url)?;
+        let state = DownloadState::new(self.inner.download_policy.clone());
         let mut sink = WriterSink {
             writer,
             delivered: 0,
         };
-        let bytes = self.transfer(url, &mut sink)?;
+        let bytes = self.transfer(url, state, &mut sink)?;
         sink.writer
             .flush()
             .map_err(|e| Error::io("flushing the writer", e))?;
-        let elapsed = self.inner.now().saturating_sub(started);
-        self.inner
-            .observer
-            .emit(&Event::download_finished(bytes, elapsed));
         Ok(bytes)
     }
 
@@ -164,14 +158,26 @@ impl Client {
     }
 
     /// The download loop: one request per iteration, the core deciding what comes next.
-    fn transfer(&self, url: &str, sink: &mut dyn Sink) -> Result<u64, Error> {
+    fn transfer(
+        &self,
+        url: &str,
+        mut state: DownloadState,
+        sink: &mut dyn Sink,
+    ) -> Result<u64, Error> {
         let inner = &self.inner;
         let _span =
             tracing::info_span!("veo3.download", url = %veo3_core::download::redact_url(url))
                 .entered();
         let fail = |reason: DownloadError| Error::download(url, reason);
-        let started = inner.now();
-        let mut state = DownloadState::new(inner.download_policy.clone());
+        let observer = &inner.observer;
+        let mut progress = ProgressMeter::new(inner.now());
+        let finish = |progress: &ProgressMeter, state: &DownloadState| {
+            if observer.is_active() {
+                for event in progress.finish(inner.now(), state) {
+                    observer.emit(&event);
+                }
+            }
+        };
         let mut current = url.to_owned();
         let mut buffer = vec![0u8; BUFFER_BYTES];
         loop {
@@ -199,14 +205,19 @@ impl Client {
                 content_length: response.content_length,
                 content_range: response.content_range.clone(),
                 etag: response.etag.clone(),
+                last_modified: response.last_modified.clone(),
             };
             let action = state.on_head(&head).map_err(fail)?;
             tracing::debug!(status = head.status, %action, written = state.written(), "download response");
             match action {
-                HeadAction::AlreadyComplete => return Ok(state.written()),
+                HeadAction::AlreadyComplete => {
+                    finish(&progress, &state);
+                    return Ok(state.written());
+                }
                 HeadAction::RefreshLink => {
                     drop(permit);
                     current = self.download_url(url)?;
+                    check_refreshed_url(url, &current)?;
                     continue;
                 }
                 HeadAction::Retry => {
@@ -214,20 +225,21 @@ impl Client {
                     inner.sleep(state.backoff(inner.random()));
                     continue;
                 }
-                HeadAction::Write { truncate } => {
-                    if truncate {
-                        sink.restart()?;
-                    }
-                }
+                HeadAction::Write { truncate } => sink.prepare(truncate, &state)?,
             }
             let mut body = response.body;
             let cut = loop {
                 match body.read(&mut buffer) {
                     Ok(0) => break false,
                     Ok(read) => {
-                        sink.write(&buffer[..read])?;
                         state.on_bytes(read as u64).map_err(fail)?;
-                        self.progress(&state, started);
+                        sink.write(&buffer[..read])?;
+                        if observer.is_active() {
+                            if let Some(event) = progress.on_bytes(read as u64, inner.now(), &state)
+                            {
+                                observer.emit(&event);
+                            }
+                        }
                     }
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                     Err(error) => {
@@ -243,84 +255,19 @@ impl Client {
                 continue;
             }
             match state.on_end().map_err(fail)? {
-                BodyEnd::Complete { bytes } => return Ok(bytes),
+                BodyEnd::Complete { bytes } => {
+                    finish(&progress, &state);
+                    return Ok(bytes);
+                }
                 BodyEnd::Resume => inner.sleep(state.backoff(inner.random())),
             }
         }
     }
-
-    fn progress(&self, state: &DownloadState, started: std::time::Duration) {
-        let observer = &self.inner.observer;
-        if !observer.is_active() {
-            return;
-        }
-        let elapsed = self.inner.now().saturating_sub(started).as_secs_f64();
-        let rate = if elapsed > 0.0 {
-            (state.written() as f64 / elapsed) as u64
-        } else {
-            0
-        };
-        observer.emit(&Event::download_progress(
-            state.written(),
-            state.total(),
-            rate,
-        ));
-    }
-}
-
-/// `<path>.part`, beside the final file so the rename cannot cross file systems.
-fn part_path(path: &Path) -> Result<PathBuf, Error> {
-    let name = path.file_name().filter(|_| !path.is_dir()).ok_or_else(|| {
-        Error::invalid_input(format!(
-            "the download target {} is not a file path",
-            path.display()
-        ))
-    })?;
-    let mut part = name.to_os_string();
-    part.push(".part");
-    Ok(path.with_file_name(part))
-}
-
-/// Makes the complete partial file durable, then gives it its name.
-fn finish(file: File, part: &Path, path: &Path) -> Result<(), Error> {
-    file.sync_all()
-        .map_err(|e| Error::io(format!("syncing {}", part.display()), e))?;
-    drop(file);
-    fs::rename(part, path).map_err(|e| {
-        Error::io(
-            format!("renaming {} to {}", part.display(), path.display()),
-            e,
-        )
-    })?;
-    // Make the rename itself durable where directories can be synced (best effort).
-    #[cfg(unix)]
-    if let Some(parent) = path.parent() {
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        if let Ok(dir) = File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_partial_file_sits_beside_the_final_one() {
-        assert_eq!(
-            part_path(Path::new("/tmp/out/video.mp4")).unwrap(),
-            Path::new("/tmp/out/video.mp4.part")
-        );
-        assert_eq!(part_path(Path::new("v")).unwrap(), Path::new("v.part"));
-        assert!(part_path(Path::new("/")).is_err());
-        assert!(part_path(&std::env::temp_dir()).is_err());
-    }
 
     #[test]
     fn a_writer_cannot_be_rewound_once_bytes_went_out() {
@@ -329,9 +276,10 @@ mod tests {
             writer: &mut out,
             delivered: 0,
         };
-        sink.restart().expect("nothing written yet");
+        let state = DownloadState::new(veo3_core::download::DownloadPolicy::default());
+        sink.prepare(true, &state).expect("nothing written yet");
         sink.write(b"abc").unwrap();
-        let error = sink.restart().expect_err("cannot rewind");
-        assert!(format!("{:?}", error).contains("cannot be rewound"));
+        let error = sink.prepare(true, &state).expect_err("cannot rewind");
+        assert!(error.to_string().contains("cannot be rewound"));
     }
 }

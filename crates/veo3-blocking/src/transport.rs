@@ -217,6 +217,7 @@ pub(crate) struct FileResponse {
     pub(crate) content_length: Option<u64>,
     pub(crate) content_range: Option<String>,
     pub(crate) etag: Option<String>,
+    pub(crate) last_modified: Option<String>,
     pub(crate) body: ureq::BodyReader<'static>,
 }
 
@@ -255,6 +256,7 @@ pub(crate) fn get_file(
         content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
         content_range: header("content-range"),
         etag: header("etag"),
+        last_modified: header("last-modified"),
         body: response.into_body().into_reader(),
     })
 }

@@ -1,11 +1,16 @@
-//! Download decisions: resume with `Range` after a cut, restart when the server ignores the
-//! range, refresh an expired link once, and verify the length before a file gets its name.
+//! Download decisions: which URLs and targets are acceptable, resume with `Range` after a cut
+//! (in this process or a later one), restart when the server ignores the range, refresh an
+//! expired link once, verify the length before a file gets its name, and how often progress
+//! is reported.
 //!
 //! Result files live on hosts other than the API (and never receive the API key). Their URLs
 //! expire, their connections get cut, and a half-written file must never appear under its final
 //! name. The rules for all that are the same for the async and the blocking client, so they live
 //! here as a pure state machine: the client feeds it response heads, byte counts and failures,
-//! and it answers with what to do next. The client only moves bytes and renames the file.
+//! and it answers with what to do next. The file-system side (target checks, the locked
+//! `.part`, the resume sidecar, fsync and rename) is [`PartFile`] and [`check_target`]; the
+//! progress events are paced by [`ProgressMeter`] on the injected clock. The client only
+//! moves bytes.
 //!
 //! The loop a client writes around it:
 //!
@@ -15,13 +20,13 @@
 //! let mut state = DownloadState::new(DownloadPolicy::default());
 //! // First request: no Range header yet.
 //! assert!(state.range_header().is_none());
-//! let head = ResponseHead { status: 200, content_length: Some(10), content_range: None, etag: Some("\"v1\"".into()) };
+//! let head = ResponseHead { status: 200, content_length: Some(10), etag: Some("\"v1\"".into()), ..ResponseHead::default() };
 //! assert_eq!(state.on_head(&head)?, HeadAction::Write { truncate: false });
 //! state.on_bytes(4)?; // the connection is cut after 4 bytes
 //! state.on_interrupted()?;
 //! // Second request resumes where the file ends.
 //! assert_eq!(state.range_header().as_deref(), Some("bytes=4-"));
-//! let head = ResponseHead { status: 206, content_length: Some(6), content_range: Some("bytes 4-9/10".into()), etag: Some("\"v1\"".into()) };
+//! let head = ResponseHead { status: 206, content_length: Some(6), content_range: Some("bytes 4-9/10".into()), etag: Some("\"v1\"".into()), ..ResponseHead::default() };
 //! assert_eq!(state.on_head(&head)?, HeadAction::Write { truncate: false });
 //! state.on_bytes(6)?;
 //! assert_eq!(state.on_end()?, BodyEnd::Complete { bytes: 10 });
@@ -30,6 +35,14 @@
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::Error;
+
+mod progress;
+mod target;
+
+pub use progress::ProgressMeter;
+pub use target::{PartFile, Resume, TargetProblem, check_target, part_path};
 
 /// Limits of one download.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +55,9 @@ pub struct DownloadPolicy {
     pub refresh_expired_link: bool,
     /// Ceiling of the first pause before a resume; it doubles per resume, up to 8 s.
     pub initial_backoff: Duration,
+    /// Whether a download to a path that already holds a file replaces it. Off by default: that
+    /// file is usually an earlier, paid-for video.
+    pub overwrite: bool,
 }
 
 impl Default for DownloadPolicy {
@@ -51,6 +67,7 @@ impl Default for DownloadPolicy {
             max_resumes: 8,
             refresh_expired_link: true,
             initial_backoff: Duration::from_millis(200),
+            overwrite: false,
         }
     }
 }
@@ -59,6 +76,12 @@ impl DownloadPolicy {
     /// Sets [`DownloadPolicy::max_resumes`].
     pub fn with_max_resumes(mut self, max_resumes: u32) -> Self {
         self.max_resumes = max_resumes;
+        self
+    }
+
+    /// Sets [`DownloadPolicy::overwrite`].
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
         self
     }
 
@@ -78,8 +101,57 @@ pub struct ResponseHead {
     pub content_length: Option<u64>,
     /// `Content-Range`, for 206 answers.
     pub content_range: Option<String>,
-    /// `ETag`, used as the `If-Range` validator of later resumes.
+    /// `ETag`; a strong one is the `If-Range` validator of later resumes.
     pub etag: Option<String>,
+    /// `Last-Modified`; with the length, the validator when there is no strong `ETag`.
+    pub last_modified: Option<String>,
+}
+
+/// What proves that the bytes of a partial file and the rest a server would send belong to
+/// the same file: sent as `If-Range`, so a changed file comes back whole (200).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Validator {
+    /// A strong entity tag.
+    ETag(String),
+    /// A `Last-Modified` date and the file's length (a weaker proof, used without a strong
+    /// `ETag`).
+    LastModified {
+        /// The date, as the server wrote it.
+        date: String,
+        /// The file's length.
+        length: u64,
+    },
+}
+
+impl Validator {
+    /// The validator a response head offers for a file of `total` bytes: a strong `ETag`
+    /// first, else `Last-Modified` when the length is known. Weak tags (`W/"..."`) prove
+    /// nothing about bytes.
+    pub fn from_head(head: &ResponseHead, total: Option<u64>) -> Option<Self> {
+        let strong = head
+            .etag
+            .as_deref()
+            .map(str::trim)
+            .filter(|tag| tag.starts_with('"') && tag.len() >= 2);
+        match (strong, head.last_modified.as_deref(), total) {
+            (Some(tag), _, _) => Some(Self::ETag(tag.to_owned())),
+            (None, Some(date), Some(length)) if !date.trim().is_empty() => {
+                Some(Self::LastModified {
+                    date: date.trim().to_owned(),
+                    length,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The `If-Range` value.
+    pub fn if_range(&self) -> &str {
+        match self {
+            Self::ETag(tag) => tag,
+            Self::LastModified { date, .. } => date,
+        }
+    }
 }
 
 /// What to do with the body of a response.
@@ -151,7 +223,7 @@ pub struct DownloadState {
     policy: DownloadPolicy,
     written: u64,
     total: Option<u64>,
-    etag: Option<String>,
+    validator: Option<Validator>,
     resumes: u32,
     refreshed: bool,
 }
@@ -163,10 +235,26 @@ impl DownloadState {
             policy,
             written: 0,
             total: None,
-            etag: None,
+            validator: None,
             resumes: 0,
             refreshed: false,
         }
+    }
+
+    /// A download that continues the bytes an earlier one left (see [`PartFile::resume`]):
+    /// its first request asks for the rest, under `If-Range` with their validator.
+    pub fn resuming(policy: DownloadPolicy, resume: &Resume) -> Self {
+        Self {
+            written: resume.written,
+            total: resume.total,
+            validator: Some(resume.validator.clone()),
+            ..Self::new(policy)
+        }
+    }
+
+    /// The validator of the bytes written, when the server gave one.
+    pub fn validator(&self) -> Option<&Validator> {
+        self.validator.as_ref()
     }
 
     /// Bytes in the partial file.
@@ -193,7 +281,7 @@ impl DownloadState {
     /// changed file comes back whole (200) instead of as a mismatched range.
     pub fn if_range_header(&self) -> Option<&str> {
         if self.written > 0 {
-            self.etag.as_deref()
+            self.validator.as_ref().map(Validator::if_range)
         } else {
             None
         }
@@ -219,7 +307,7 @@ impl DownloadState {
                 let truncate = self.written > 0;
                 self.written = 0;
                 self.total = head.content_length;
-                self.etag = head.etag.clone();
+                self.validator = Validator::from_head(head, self.total);
                 Ok(HeadAction::Write { truncate })
             }
             206 => {
@@ -246,8 +334,8 @@ impl DownloadState {
                     }
                     self.total = Some(total);
                 }
-                if head.etag.is_some() {
-                    self.etag = head.etag.clone();
+                if let Some(validator) = Validator::from_head(head, self.total) {
+                    self.validator = Some(validator);
                 }
                 Ok(HeadAction::Write { truncate: false })
             }
@@ -269,7 +357,7 @@ impl DownloadState {
                     // Our range no longer fits the file: start over.
                     self.written = 0;
                     self.total = None;
-                    self.etag = None;
+                    self.validator = None;
                 }
                 self.count_resume()?;
                 Ok(HeadAction::Retry)
@@ -345,6 +433,67 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
     Some(ContentRange { start, total })
 }
 
+/// Refuses what cannot be downloaded, before any request: not an absolute URL, not http(s),
+/// no host, or spaces and control characters. Messages never show the query.
+///
+/// ```
+/// use veo3_core::download::check_url;
+/// assert!(check_url("https://tempfile.aiquickdraw.com/v/a.mp4?sig=1").is_ok());
+/// assert!(check_url("file:///etc/passwd").is_err());
+/// ```
+pub fn check_url(url: &str) -> Result<(), Error> {
+    url_problem(url).map_or(Ok(()), |problem| {
+        Err(Error::invalid_input(format!(
+            "cannot download {}: {problem}",
+            redact_url(url)
+        )))
+    })
+}
+
+/// [`check_url`] for the fresh link the download-url endpoint gave for `original`: a bad one
+/// ends the download (naming both) instead of being requested.
+pub fn check_refreshed_url(original: &str, refreshed: &str) -> Result<(), Error> {
+    url_problem(refreshed).map_or(Ok(()), |problem| {
+        Err(Error::invalid_input(format!(
+            "the fresh link for {} that download-url returned is unusable ({}): {problem}",
+            redact_url(original),
+            redact_url(refreshed)
+        )))
+    })
+}
+
+fn url_problem(url: &str) -> Option<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("not an absolute URL".into());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Some(format!(
+            "only http and https URLs are supported, not {:?}",
+            redact_url(scheme)
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("it contains spaces or control characters".into());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let port = host
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.contains(']'))
+        .map(|(_, port)| port);
+    if host.is_empty() || host.starts_with(':') {
+        return Some("it has no host".into());
+    }
+    if let Some(port) = port {
+        if !port.is_empty() && port.parse::<u16>().is_err() {
+            return Some(format!("{port:?} is not a port"));
+        }
+    }
+    None
+}
+
 /// A URL fit for errors and logs: scheme, host and path, without the query or fragment (signed
 /// links carry their tokens there) and without userinfo.
 ///
@@ -415,7 +564,7 @@ mod tests {
             status,
             content_length: length,
             content_range: range.map(str::to_owned),
-            etag: None,
+            ..ResponseHead::default()
         }
     }
 

@@ -265,6 +265,18 @@ pub enum Error {
         reason: crate::download::DownloadError,
     },
 
+    /// A download target cannot receive the file: a folder, a missing folder, a file that
+    /// exists, a folder that cannot be written, a `.part` held by another download (see
+    /// [`check_target`](crate::download::check_target)). Nothing was written under `path`.
+    #[error("{}", problem.message(path))]
+    #[non_exhaustive]
+    Target {
+        /// The target, as given.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: crate::download::TargetProblem,
+    },
+
     /// A local I/O operation failed (e.g. writing a downloaded file).
     #[error("{operation} failed")]
     #[non_exhaustive]
@@ -375,6 +387,17 @@ impl Error {
         Self::Download {
             url: crate::download::redact_url(url),
             reason,
+        }
+    }
+
+    /// An [`Error::Target`].
+    pub fn target(
+        path: impl Into<std::path::PathBuf>,
+        problem: crate::download::TargetProblem,
+    ) -> Self {
+        Self::Target {
+            path: path.into(),
+            problem,
         }
     }
 

@@ -30,10 +30,10 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use veo3_core::download::DownloadPolicy;
+use veo3_core::download::{DownloadPolicy, ProgressMeter, TargetProblem};
 use veo3_core::settings::{Schedules, Stage, WaitMode, WaitOptions};
 use veo3_core::webhook::Inbox;
 use veo3_core::{Error, Event, Observer, PollSchedule, RetryPolicy, SimulatedClock, UpgradeStatus};
@@ -222,6 +222,10 @@ pub(crate) struct Ctx {
     pub(crate) connect: Connect,
     /// The setup `flows` was built from.
     pub(crate) setup: Setup,
+    /// Every event the client emitted, in order.
+    pub(crate) events: Arc<Mutex<Vec<Event>>>,
+    /// Notified at each download progress event.
+    pub(crate) progress: Arc<tokio::sync::Notify>,
 }
 
 impl Ctx {
@@ -367,6 +371,42 @@ pub(crate) fn table() -> Vec<Scenario> {
             run: cut_download,
         },
         Scenario {
+            name: "a bad download URL is refused before any request",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: bad_download_url,
+        },
+        Scenario {
+            name: "a bad refreshed link ends the download, naming both links",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: bad_refreshed_link,
+        },
+        Scenario {
+            name: "a folder as target is refused before any request",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: folder_as_target,
+        },
+        Scenario {
+            name: "progress events come at most every 100 ms",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: progress_is_throttled,
+        },
+        Scenario {
+            name: "a second download to the same path is refused while the first runs",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: concurrent_downloads_to_one_path,
+        },
+        Scenario {
+            name: "an existing file is kept unless overwriting is asked for",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: existing_file_is_kept,
+        },
+        Scenario {
             name: "an expired link is refreshed once",
             shape: Shape::Modern,
             sandbox: frozen_sandbox,
@@ -452,6 +492,17 @@ pub(crate) async fn run_scenario(scenario: &Scenario, connect: Connect) {
         .expect("sandbox starts");
     let mut setup = Setup::for_sandbox(sandbox.api_url());
     setup.upload_base_url = Some(sandbox.upload_url().to_owned());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let progress = Arc::new(tokio::sync::Notify::new());
+    setup.observer = {
+        let (events, progress) = (events.clone(), progress.clone());
+        Observer::new(move |event: &Event| {
+            if matches!(event, Event::DownloadProgress { .. }) {
+                progress.notify_one();
+            }
+            events.lock().expect("events").push(event.clone());
+        })
+    };
     let ctx = Ctx {
         flows: connect(&setup),
         sandbox,
@@ -459,6 +510,8 @@ pub(crate) async fn run_scenario(scenario: &Scenario, connect: Connect) {
         shape: scenario.shape,
         connect,
         setup,
+        events,
+        progress,
     };
     (scenario.run)(&ctx).await;
     assert_eq!(
@@ -938,6 +991,278 @@ fn expired_link(ctx: &Ctx) -> BoxFuture<'_, ()> {
         ctx.download_and_verify(&url, "refreshed.mp4").await;
         let stats = sandbox.stats();
         assert_eq!(stats.requests(Route::DownloadUrl), 1, "refreshed once");
+    })
+}
+
+/// The error's text, for comparing both clients with the core's wording.
+fn message(error: &Error) -> String {
+    error.to_string()
+}
+
+fn bad_download_url(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let before = ctx.sandbox.stats().file_requests;
+        for (url, says) in [
+            (
+                "ftp://files.example/a.mp4?token=s3cr3t",
+                "cannot download ftp://files.example/a.mp4: only http and https URLs are supported, not \"ftp\"",
+            ),
+            (
+                "not a url",
+                "cannot download not a url: not an absolute URL",
+            ),
+            (
+                "http:///a.mp4",
+                "cannot download http:///a.mp4: it has no host",
+            ),
+            (
+                "https://files.example/a b.mp4",
+                "cannot download https://files.example/a b.mp4: it contains spaces or control characters",
+            ),
+        ] {
+            let path = ctx.path("bad.mp4");
+            let error = ctx
+                .flows
+                .download(url.to_owned(), path.clone())
+                .await
+                .expect_err(url);
+            assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+            assert!(
+                message(&error).contains(says),
+                "{}: {:?} does not say {says:?}",
+                ctx.flows.name(),
+                message(&error)
+            );
+            assert!(!message(&error).contains("s3cr3t"));
+            assert!(!path.exists());
+        }
+        assert_eq!(
+            ctx.sandbox.stats().file_requests,
+            before,
+            "nothing was requested"
+        );
+    })
+}
+
+fn bad_refreshed_link(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let sandbox = &ctx.sandbox;
+        let created = ctx.flows.generate(text("A fox")).await.expect("generate");
+        assert!(sandbox.complete_now(&created.task_id));
+        let record = ctx
+            .flows
+            .record_info(created.task_id.clone())
+            .await
+            .expect("record");
+        let url = record.video_urls()[0].clone();
+        sandbox.advance(Duration::from_secs(48 * 3600));
+        sandbox.script_download_link("file:///etc/passwd");
+        let before = sandbox.stats().file_requests;
+        let path = ctx.path("refreshed.mp4");
+        let error = ctx
+            .flows
+            .download(url.clone(), path.clone())
+            .await
+            .expect_err("a file: link is not followed");
+        assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+        let says = format!(
+            "the fresh link for {} that download-url returned is unusable (file:///etc/passwd): only http and https URLs are supported",
+            veo3_core::download::redact_url(&url)
+        );
+        assert!(
+            message(&error).contains(&says),
+            "{}: {:?}",
+            ctx.flows.name(),
+            message(&error)
+        );
+        let stats = sandbox.stats();
+        assert_eq!(stats.requests(Route::DownloadUrl), 1, "refreshed once");
+        assert_eq!(
+            stats.file_requests - before,
+            1,
+            "only the expired link was requested"
+        );
+        assert!(!path.exists());
+    })
+}
+
+fn folder_as_target(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let url = ctx.sandbox.big_file_url(1000);
+        let before = ctx.sandbox.stats().file_requests;
+        let folder = ctx.path("folder");
+        std::fs::create_dir(&folder).expect("folder");
+        let error = ctx
+            .flows
+            .download(url.clone(), folder.clone())
+            .await
+            .expect_err("a folder is not a file");
+        assert!(
+            matches!(
+                &error,
+                Error::Target {
+                    problem: TargetProblem::NotAFile,
+                    ..
+                }
+            ),
+            "{}: {error:?}",
+            ctx.flows.name()
+        );
+        assert!(
+            message(&error).contains("is a folder, not a file"),
+            "{error}"
+        );
+        let slash = PathBuf::from(format!("{}/", ctx.path("newdir").display()));
+        let error = ctx
+            .flows
+            .download(url, slash)
+            .await
+            .expect_err("a trailing slash names a folder");
+        assert!(
+            matches!(
+                &error,
+                Error::Target {
+                    problem: TargetProblem::TrailingSlash,
+                    ..
+                }
+            ),
+            "{}: {error:?}",
+            ctx.flows.name()
+        );
+        assert!(!ctx.path("newdir").exists() && !ctx.path("newdir.part").exists());
+        assert_eq!(
+            ctx.sandbox.stats().file_requests,
+            before,
+            "nothing was requested"
+        );
+    })
+}
+
+/// Checks a downloaded `/big` body of `len` bytes at `path`.
+fn assert_big_file(path: &Path, len: u64) {
+    let file = std::fs::read(path).expect("downloaded");
+    assert_eq!(file.len() as u64, len, "{}", path.display());
+    for (offset, byte) in file.iter().enumerate().step_by(4093) {
+        assert_eq!(
+            *byte,
+            veo3_sandbox::big_file_byte(offset as u64),
+            "byte {offset}"
+        );
+    }
+}
+
+fn progress_is_throttled(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let len = 8 << 20;
+        let path = ctx.path("big.bin");
+        let started = std::time::Instant::now();
+        let bytes = ctx
+            .flows
+            .download(ctx.sandbox.big_file_url(len), path.clone())
+            .await
+            .expect("download");
+        let elapsed = started.elapsed();
+        assert_eq!(bytes, len);
+        assert_big_file(&path, len);
+        let events = ctx.events.lock().expect("events").clone();
+        let progress: Vec<_> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::DownloadProgress { bytes, .. } => Some(*bytes),
+                _ => None,
+            })
+            .collect();
+        let finished = events
+            .iter()
+            .filter(|event| matches!(event, Event::DownloadFinished { bytes, .. } if *bytes == len))
+            .count();
+        assert_eq!(finished, 1, "{}: one finish event", ctx.flows.name());
+        assert_eq!(
+            progress.last(),
+            Some(&len),
+            "the last progress is the whole file"
+        );
+        // One event at the start, at most one per 100 ms of the download, one at the end.
+        let most = 2 + elapsed.as_millis() / ProgressMeter::EVERY.as_millis();
+        assert!(
+            progress.len() >= 2 && progress.len() as u128 <= most,
+            "{}: {} progress events in {elapsed:?} (at most {most})",
+            ctx.flows.name(),
+            progress.len()
+        );
+    })
+}
+
+fn concurrent_downloads_to_one_path(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let len = 128 << 20;
+        let url = ctx.sandbox.big_file_url(len);
+        let path = ctx.path("shared.bin");
+        let first = ctx.flows.download(url.clone(), path.clone());
+        tokio::pin!(first);
+        tokio::select! {
+            biased;
+            () = ctx.progress.notified() => {}
+            result = &mut first => panic!("128 MiB arrived before any progress: {result:?}"),
+        }
+        let error = ctx
+            .flows
+            .download(url, path.clone())
+            .await
+            .expect_err("the second writer is refused");
+        assert!(
+            matches!(
+                &error,
+                Error::Target {
+                    problem: TargetProblem::Busy { .. },
+                    ..
+                }
+            ),
+            "{}: {error:?}",
+            ctx.flows.name()
+        );
+        assert!(
+            message(&error).contains(&format!(
+                "another download to {} is in progress",
+                path.display()
+            )),
+            "{error}"
+        );
+        assert_eq!(first.await.expect("the first download completes"), len);
+        assert_big_file(&path, len);
+    })
+}
+
+fn existing_file_is_kept(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let path = ctx.path("earlier.mp4");
+        std::fs::write(&path, b"an earlier, paid-for video").expect("write");
+        let before = ctx.sandbox.stats().file_requests;
+        let error = ctx
+            .flows
+            .download(ctx.sandbox.big_file_url(1000), path.clone())
+            .await
+            .expect_err("an existing file is not replaced");
+        assert!(
+            matches!(
+                &error,
+                Error::Target {
+                    problem: TargetProblem::Exists,
+                    ..
+                }
+            ),
+            "{}: {error:?}",
+            ctx.flows.name()
+        );
+        assert_eq!(
+            std::fs::read(&path).expect("kept"),
+            b"an earlier, paid-for video"
+        );
+        assert_eq!(
+            ctx.sandbox.stats().file_requests,
+            before,
+            "nothing was requested"
+        );
     })
 }
 
