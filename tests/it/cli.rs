@@ -13,6 +13,8 @@ use serde_json::Value;
 use veo3_sandbox::{Fault, Outcome, Route, Sandbox, SandboxHandle};
 
 use crate::support::http::mp4_boxes;
+
+mod downloads;
 use crate::support::workspace_binary;
 
 mod coverage;
@@ -214,7 +216,13 @@ async fn generate_prints_the_task_id_before_waiting_and_status_wait_download_fol
     );
     let human = run(
         &sandbox,
-        &["download", &task_id, "--out", out.to_str().expect("utf-8")],
+        &[
+            "download",
+            &task_id,
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--force",
+        ],
     )
     .await;
     assert_ok(&human);

@@ -408,6 +408,25 @@ pub(crate) struct WaitTuning {
     pub(crate) timeout: Option<Duration>,
 }
 
+impl Command {
+    /// Whether `--force` allows replacing an existing output file.
+    pub(crate) fn force(&self) -> bool {
+        match self {
+            Self::Generate(args) => args.force,
+            Self::Wait(args) => args.force,
+            Self::Download(args) => args.force,
+            Self::Upgrade(args) => args.force,
+            Self::Extend(args) => args.force,
+            Self::Demo(args) => args.force,
+            Self::Status(_)
+            | Self::DownloadUrl(_)
+            | Self::Credits
+            | Self::Sandbox(_)
+            | Self::Listen(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct GenerateArgs {
     /// What the video shows.
@@ -456,6 +475,11 @@ pub(crate) struct GenerateArgs {
     /// Wait, then download the first video to PATH (implies --wait).
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
+
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
 
     /// Finish the wait the moment kie's callback arrives: receive callbacks on HOST:PORT
     /// (--callback-url must reach it); polling continues rarely as a safety net. Implies --wait.
@@ -517,6 +541,11 @@ pub(crate) struct WaitArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
 
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
+
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
 }
@@ -530,6 +559,11 @@ pub(crate) struct DownloadArgs {
     /// Where to write the video (written to PATH.part, renamed when complete).
     #[arg(long, value_name = "PATH")]
     pub(crate) out: PathBuf,
+
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
 
     /// Which video of the task (0-based; only with a task id).
     #[arg(long, default_value_t = 0)]
@@ -562,6 +596,11 @@ pub(crate) struct UpgradeArgs {
     /// Download the upgraded video to PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
+
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
@@ -610,6 +649,11 @@ pub(crate) struct ExtendArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
 
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
+
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
 }
@@ -633,6 +677,11 @@ pub(crate) struct DemoArgs {
     /// Where to write the generated video; the 1080p version goes next to it.
     #[arg(long, value_name = "PATH", default_value = "veo3-demo.mp4")]
     pub(crate) out: PathBuf,
+
+    /// Replace the file at --out if one is there (otherwise an existing file is never
+    /// overwritten: it is usually an earlier, paid-for video).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use veo3_core::Veo3Api;
+use veo3_core::download::DownloadPolicy;
 use veo3_reqwest::{Client, WaitOptions};
 use veo3_types::GenerateRequest;
 
@@ -36,7 +37,8 @@ pub(crate) async fn demo(
     printer: Printer,
     progress: Progress,
 ) -> Result<(), CliError> {
-    check_output_path(Some(&args.out))?;
+    check_output_path(Some(&args.out), args.force)?;
+    check_output_path(Some(&sibling(&args.out, "1080p")), args.force)?;
     let sandbox = veo3_sandbox::Sandbox::builder()
         .time_scale(0.01)
         .start()
@@ -50,6 +52,7 @@ pub(crate) async fn demo(
         .api_key("demo-key")
         .base_url(sandbox.api_url())
         .observer(progress.observer())
+        .download_policy(DownloadPolicy::default().with_overwrite(args.force))
         .build()?;
     let options = WaitOptions::default()
         .poll_interval(Duration::from_millis(100))

@@ -38,7 +38,7 @@ impl Session {
             builder = builder.enable_translation(false);
         }
         let request = builder.build()?;
-        check_output_path(args.out.as_deref())?;
+        check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
 
         // The receiver is up before the task exists, so no callback can be missed.
@@ -110,7 +110,7 @@ impl Session {
             request = request.call_back_url(url);
         }
         request.validate()?;
-        check_output_path(args.out.as_deref())?;
+        check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
         let created = self.api().extend(&request).await?;
         self.printer.task_submitted("extension", &created.task_id);

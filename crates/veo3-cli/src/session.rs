@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use veo3_core::Error;
+use veo3_core::download::{DownloadPolicy, TargetProblem, check_target};
 use veo3_reqwest::{Client, WaitOptions};
 use veo3_types::TaskRecord;
 
@@ -89,6 +91,7 @@ pub(crate) fn client(cli: &Cli, observer: veo3_core::Observer) -> Result<Client,
         .api_key(key.expose())
         .base_url(base_url)
         .observer(observer)
+        .download_policy(DownloadPolicy::default().with_overwrite(cli.command.force()))
         .build()?)
 }
 
@@ -214,27 +217,21 @@ pub(crate) fn first_video(record: &TaskRecord) -> Result<String, CliError> {
     Ok(veo3_core::task_video(record, 0)?.to_owned())
 }
 
-/// Refuses an output path whose folder does not exist, before anything is submitted or billed.
-pub(crate) fn check_output_path(path: Option<&Path>) -> Result<(), CliError> {
+/// Refuses an output path that cannot receive the video, before anything is submitted or
+/// billed: the core's [`check_target`] (a folder, a missing folder, a trailing slash, a folder
+/// that cannot be written, a `.part` in use), and an existing file unless `force`.
+pub(crate) fn check_output_path(path: Option<&Path>, force: bool) -> Result<(), CliError> {
     let Some(path) = path else { return Ok(()) };
-    if path.as_os_str().is_empty() || path.is_dir() {
-        return Err(CliError::Usage(format!(
-            "--out {} must be a file path",
+    check_target(path, force).map_err(|error| match error {
+        Error::Target {
+            problem: TargetProblem::Exists,
+            ..
+        } => CliError::Usage(format!(
+            "--out {} already exists; pass --force to replace it",
             path.display()
-        )));
-    }
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(CliError::Usage(format!(
-            "--out {}: folder {} does not exist",
-            path.display(),
-            parent.display()
-        )));
-    }
-    Ok(())
+        )),
+        other => CliError::Usage(format!("--out: {other}")),
+    })
 }
 
 #[cfg(test)]
@@ -243,14 +240,14 @@ mod tests {
 
     #[test]
     fn output_paths_are_checked_before_anything_is_sent() {
-        assert!(check_output_path(None).is_ok());
-        assert!(check_output_path(Some(Path::new("video.mp4"))).is_ok());
+        assert!(check_output_path(None, false).is_ok());
+        assert!(check_output_path(Some(Path::new("video.mp4")), false).is_ok());
         assert!(matches!(
-            check_output_path(Some(Path::new("/no/such/folder/v.mp4"))),
+            check_output_path(Some(Path::new("/no/such/folder/v.mp4")), false),
             Err(CliError::Usage(_))
         ));
         assert!(matches!(
-            check_output_path(Some(Path::new("."))),
+            check_output_path(Some(Path::new(".")), false),
             Err(CliError::Usage(_))
         ));
     }

@@ -19,14 +19,14 @@ impl Session {
     }
 
     pub(crate) async fn wait(&self, args: &WaitArgs) -> Result<(), CliError> {
-        check_output_path(args.out.as_deref())?;
+        check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
         self.finish_task(&args.task_id, &options, args.out.as_deref())
             .await
     }
 
     pub(crate) async fn download(&self, args: &DownloadArgs) -> Result<(), CliError> {
-        check_output_path(Some(&args.out))?;
+        check_output_path(Some(&args.out), args.force)?;
         if args.source.contains("://") && !is_url(&args.source) {
             return Err(CliError::Usage(format!(
                 "{} is neither a task id nor an http(s) URL",

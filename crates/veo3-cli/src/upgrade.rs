@@ -11,7 +11,7 @@ use crate::session::{Session, check_output_path};
 
 impl Session {
     pub(crate) async fn upgrade(&self, args: &UpgradeArgs) -> Result<(), CliError> {
-        check_output_path(args.out.as_deref())?;
+        check_output_path(args.out.as_deref(), args.force)?;
         if args.task_id.trim().is_empty() {
             return Err(veo3_types::ValidationError::EmptyTaskId.into());
         }
