@@ -876,11 +876,20 @@ async fn a_download_dropped_half_way_keeps_its_part_and_the_next_one_resumes_it(
     let client = builder(&setup).build().expect("client");
     let len: u64 = 256 << 20;
     let url = sandbox.big_file_url(len);
-    tokio::select! {
-        biased;
-        () = started.notified() => {}
-        result = client.download(&url, &path) => panic!("256 MiB arrived in one go: {result:?}"),
+    // Dropped once a good part of the file is on disk (not just in the write buffer).
+    let mut download = Box::pin(client.download(&url, &path));
+    loop {
+        tokio::select! {
+            biased;
+            () = started.notified() => {
+                if std::fs::metadata(&part).is_ok_and(|meta| meta.len() >= 32 << 20) {
+                    break;
+                }
+            }
+            result = &mut download => panic!("256 MiB arrived before 32 MiB were on disk: {result:?}"),
+        }
     }
+    drop(download);
     assert!(
         part_existed.load(Ordering::SeqCst),
         "bytes were going to {}",
@@ -896,10 +905,11 @@ async fn a_download_dropped_half_way_keeps_its_part_and_the_next_one_resumes_it(
     let saved = client.download(&url, &path).await.expect("resumed");
     assert_eq!(saved.bytes, len);
     let served = sandbox.stats().file_bytes_served - served_before;
-    assert_eq!(
-        served,
-        len - kept,
-        "only the missing bytes were transferred"
+    // The dropped connection may still have handed a few buffers to its socket, and the
+    // dropped download's last write may land after `kept` was measured.
+    assert!(
+        served.abs_diff(len - kept) < 16 << 20,
+        "only the missing bytes were transferred: {served} served, {kept} of {len} kept"
     );
     let file = std::fs::read(&path).expect("file");
     for offset in (0..len).step_by(65_537) {

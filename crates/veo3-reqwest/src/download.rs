@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use reqwest::header::{
     CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE,
@@ -15,7 +16,7 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use veo3_core::download::{
     BodyEnd, DownloadError, DownloadState, HeadAction, PartFile, ProgressMeter, ResponseHead,
-    check_refreshed_url, check_url, redact_url,
+    TargetProblem, check_refreshed_url, check_url, redact_url,
 };
 use veo3_core::{Error, Veo3Api};
 
@@ -106,7 +107,7 @@ impl Client {
         check_url(url)?;
         let path = path.as_ref();
         let policy = self.inner.download_policy.clone();
-        let (mut part, file) = PartFile::open(path, url, policy.overwrite)?;
+        let (mut part, file) = self.open_part(path, url, policy.overwrite).await?;
         let state = part.state(policy);
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, File::from_std(file));
         let mut sink: Sink<'_, tokio::io::Sink> = Sink::File {
@@ -132,6 +133,35 @@ impl Client {
             path: path.to_owned(),
             bytes,
         })
+    }
+
+    /// [`PartFile::open`], with a moment's grace for a `.part` this process is still closing:
+    /// a download future dropped half-way releases its file (and lock) only when its last
+    /// write lands on a blocking thread, and a retry started right after it should not be
+    /// told that another download is running. A download that really is running still gets
+    /// [`TargetProblem::Busy`] after about a second.
+    async fn open_part(
+        &self,
+        path: &Path,
+        url: &str,
+        overwrite: bool,
+    ) -> Result<(PartFile, std::fs::File), Error> {
+        let mut attempts = 0;
+        loop {
+            match PartFile::open(path, url, overwrite) {
+                Err(Error::Target {
+                    problem: TargetProblem::Busy { .. },
+                    ..
+                }) if attempts < 25 => {
+                    attempts += 1;
+                    self.effects()
+                        .sleeper()
+                        .sleep(Duration::from_millis(40))
+                        .await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Downloads `url` into `writer`, returning the bytes written. Resumes after cuts like
