@@ -422,7 +422,9 @@ impl Command {
             | Self::DownloadUrl(_)
             | Self::Credits
             | Self::Sandbox(_)
-            | Self::Listen(_) => false,
+            | Self::Listen(_)
+            | Self::Completions(_)
+            | Self::Man(_) => false,
         }
     }
 }
