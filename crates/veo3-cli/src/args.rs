@@ -418,13 +418,18 @@ impl Command {
             Self::Upgrade(args) => args.force,
             Self::Extend(args) => args.force,
             Self::Demo(args) => args.force,
+            // A batch's files are named after its own jobs, and a job downloads again only when
+            // its download was not journaled (a crash between the rename and the journal
+            // write): that copy is the job's own and is replaced.
+            Self::Batch(_) => true,
             Self::Status(_)
             | Self::DownloadUrl(_)
             | Self::Credits
             | Self::Sandbox(_)
             | Self::Listen(_)
             | Self::Completions(_)
-            | Self::Man(_) => false,
+            | Self::Man(_)
+            | Self::Jobs(_) => false,
         }
     }
 }
