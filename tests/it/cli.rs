@@ -972,3 +972,97 @@ async fn a_poll_interval_below_the_floor_exits_2_before_sending_except_on_loopba
     );
     assert_eq!(waited["state"], "success");
 }
+
+async fn run_uploads(sandbox: &SandboxHandle, args: &[&str]) -> Output {
+    let mut full = vec!["--upload-base-url", sandbox.upload_url()];
+    full.extend_from_slice(args);
+    run(sandbox, &full).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_prints_the_hosted_url_in_human_and_json_modes() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let image = dir.path().join("cat.png");
+    let bytes = crate::support::scenarios::uploads::png(9, 4000);
+    std::fs::write(&image, &bytes).expect("write");
+    let path = image.to_str().expect("utf-8 path");
+
+    let human = run_uploads(&sandbox, &["upload", path, "--path", "cats"]).await;
+    assert_ok(&human);
+    let url = stdout(&human).trim().to_owned();
+    assert!(url.starts_with(sandbox.files_url()), "{url}");
+    assert_eq!(crate::support::scenarios::served(&url).await, bytes);
+
+    let answer = json(&run_uploads(&sandbox, &["--json", "upload", path, "--name", "c.png"]).await);
+    assert_eq!(answer["filePath"], "images/veo-inputs/c.png");
+    assert_eq!(answer["fileSize"], bytes.len());
+    assert_eq!(answer["mimeType"], "image/png");
+    let by_url = json(
+        &run_uploads(
+            &sandbox,
+            &["--json", "upload", answer["downloadUrl"].as_str().unwrap()],
+        )
+        .await,
+    );
+    assert_eq!(
+        crate::support::scenarios::served(by_url["downloadUrl"].as_str().unwrap()).await,
+        bytes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_uploads_a_local_image_then_downloads_the_video() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let image = dir.path().join("cat.png");
+    std::fs::write(&image, crate::support::scenarios::uploads::png(10, 2000)).expect("write");
+    let out = dir.path().join("cat.mp4");
+    let output = run_uploads(
+        &sandbox,
+        &[
+            "generate",
+            "A cat walks",
+            "--image",
+            image.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains(&format!(
+            "uploaded {}: {}",
+            image.display(),
+            sandbox.files_url()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("generation task"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(out.exists());
+    assert_eq!(sandbox.stats().requests(Route::Upload), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_named_png_is_refused_before_any_request_with_exit_2() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let fake = dir.path().join("notes.png");
+    std::fs::write(&fake, "not a picture").expect("write");
+    let output = run_uploads(
+        &sandbox,
+        &["generate", "A cat walks", "--image", fake.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("notes.png"), "{}", stderr(&output));
+    let stats = sandbox.stats();
+    assert_eq!(stats.requests(Route::Upload), 0);
+    assert_eq!(stats.tasks_created, 0);
+}

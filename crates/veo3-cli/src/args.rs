@@ -46,6 +46,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) base_url: String,
 
+    /// Upload host for `upload` and local `--image` files; default: kie's upload host for
+    /// kie's API, else the base URL (`veo3 sandbox` prints its own as "uploads").
+    #[arg(long, env = "KIE_UPLOAD_BASE_URL", global = true)]
+    pub(crate) upload_base_url: Option<String>,
+
     /// Print machine-readable JSON results on stdout (and no progress bars).
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -111,6 +116,7 @@ Examples:
   veo3 generate \"A red fox in the snow\"                      # prints the task id
   veo3 generate \"A red fox in the snow\" --wait               # waits, prints the URLs
   veo3 generate \"A red fox in the snow\" --out fox.mp4        # waits and downloads
+  veo3 generate \"A cat walks\" --image ./cat.png --out cat.mp4   # uploads cat.png first
   veo3 generate \"The room fills with light\" --image https://example.com/room.jpg \\
        --generation-type first-and-last-frames --aspect-ratio 9:16 --out room.mp4
   veo3 generate \"...\" --wait --poll-interval 15s --timeout 20m
@@ -156,6 +162,13 @@ Examples:
     /// Show the account's remaining credits.
     #[command(after_help = "Examples:\n  veo3 credits\n  veo3 --json credits")]
     Credits,
+
+    /// Upload a local file (streamed) or have the upload host fetch a URL; prints the hosted
+    /// URL to pass as an image (kept 24 hours to 3 days; uploads are free).
+    #[command(
+        after_help = "Examples:\n  veo3 upload ./cat.png\n  veo3 upload https://example.com/cat.jpg --path images/cats\n  veo3 --json upload ./cat.png | jq -r .downloadUrl"
+    )]
+    Upload(UploadArgs),
 
     /// Run the local emulator of the API until Ctrl-C.
     #[command(
@@ -429,7 +442,8 @@ impl Command {
             | Self::Listen(_)
             | Self::Completions(_)
             | Self::Man(_)
-            | Self::Jobs(_) => false,
+            | Self::Jobs(_)
+            | Self::Upload(_) => false,
         }
     }
 }
@@ -447,8 +461,9 @@ pub(crate) struct GenerateArgs {
     #[arg(long, value_parser = parse_aspect_ratio)]
     pub(crate) aspect_ratio: Option<AspectRatio>,
 
-    /// Input image URL (repeatable): 1-2 for first-and-last-frames, 1-3 for reference.
-    #[arg(long = "image", value_name = "URL")]
+    /// Input image (repeatable), a URL or a local JPEG/PNG/WebP file (uploaded first): 1-2 for
+    /// first-and-last-frames, 1-3 for reference.
+    #[arg(long = "image", value_name = "URL|FILE")]
     pub(crate) images: Vec<String>,
 
     /// How the video is derived from the images.
@@ -575,6 +590,21 @@ pub(crate) struct DownloadArgs {
     /// Which video of the task (0-based; only with a task id).
     #[arg(long, default_value_t = 0)]
     pub(crate) index: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UploadArgs {
+    /// A local file, or an http(s) URL for the upload host to fetch.
+    pub(crate) source: String,
+
+    /// The folder on the upload host (no leading or trailing slash).
+    #[arg(long = "path", value_name = "DIR", default_value = veo3_types::DEFAULT_UPLOAD_PATH)]
+    pub(crate) upload_path: String,
+
+    /// The stored file name (the same name replaces an earlier file); default: the local file
+    /// name, or a random one for URLs.
+    #[arg(long = "name")]
+    pub(crate) file_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,7 @@ pub(crate) async fn demo(
     let client = Client::builder()
         .api_key("demo-key")
         .base_url(sandbox.api_url())
+        .upload_base_url(sandbox.upload_url())
         .observer(progress.observer())
         .download_policy(DownloadPolicy::default().with_overwrite(args.force))
         .build()?;

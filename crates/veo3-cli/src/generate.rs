@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use veo3_core::Veo3Api;
-use veo3_types::{ExtendRequest, GenerateRequest};
+use veo3_types::{ExtendRequest, GenerateRequest, ImageInput};
 
 use crate::args::{ExtendArgs, GenerateArgs};
 use crate::error::CliError;
@@ -13,9 +13,10 @@ use crate::session::{Session, check_output_path};
 
 impl Session {
     pub(crate) async fn generate(&self, args: &GenerateArgs) -> Result<(), CliError> {
-        let mut builder = GenerateRequest::builder(&args.prompt)
-            .model(args.model.clone())
-            .image_urls(args.images.iter().cloned());
+        let mut builder = GenerateRequest::builder(&args.prompt).model(args.model.clone());
+        for image in &args.images {
+            builder = builder.image(ImageInput::parse(image));
+        }
         if let Some(ratio) = &args.aspect_ratio {
             builder = builder.aspect_ratio(ratio.clone());
         }
@@ -37,7 +38,9 @@ impl Session {
         if args.no_translation {
             builder = builder.enable_translation(false);
         }
-        let request = builder.build()?;
+        // Every image (files included) is checked before anything is sent.
+        let pending = builder.build_with_images()?;
+        veo3_core::prepare_images(&pending)?;
         check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
 
@@ -56,6 +59,7 @@ impl Session {
 
         // Journaled before it is sent, like a batch job: a billed task id never lives only in
         // the terminal's scrollback.
+        let request = self.upload_images(&pending).await?;
         let journal = match args.no_journal {
             true => None,
             false => Some(record_submit(&args.journal, &request).await?),

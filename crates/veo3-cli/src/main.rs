@@ -19,6 +19,7 @@ mod progress;
 mod session;
 mod task;
 mod upgrade;
+mod upload;
 
 use std::process::ExitCode;
 

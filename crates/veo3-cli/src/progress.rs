@@ -50,7 +50,10 @@ impl Progress {
         }
         let mut slot = self.slot();
         match event {
-            Event::Polled { .. } | Event::Retrying { .. } | Event::Submitted { .. } => {
+            Event::Polled { .. }
+            | Event::Retrying { .. }
+            | Event::Submitted { .. }
+            | Event::Uploading { .. } => {
                 let bar = slot.get_or_insert_with(spinner);
                 // Server messages (e.g. an upgrade's progress) pass through here too.
                 bar.set_message(crate::output::clean_line(&event.to_string()).into_owned());
@@ -69,7 +72,7 @@ impl Progress {
                 };
                 bar.set_position(*bytes);
             }
-            Event::Finished { .. } | Event::DownloadFinished { .. } => {
+            Event::Finished { .. } | Event::DownloadFinished { .. } | Event::Uploaded { .. } => {
                 if let Some(bar) = slot.take() {
                     bar.finish_and_clear();
                 }

@@ -50,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Upgrade(args) => session.upgrade(args).await,
                 Command::Extend(args) => session.extend(args).await,
                 Command::Credits => session.credits().await,
+                Command::Upload(args) => session.upload(args).await,
                 Command::Batch(BatchCommand::Run(args)) => session.batch_run(args).await,
                 Command::Batch(BatchCommand::Resume(args)) => session.batch_resume(args).await,
                 Command::Sandbox(_)
@@ -87,12 +88,21 @@ pub(crate) fn client(cli: &Cli, observer: veo3_core::Observer) -> Result<Client,
     };
     let base_url = veo3_core::settings::normalize_base_url(&cli.base_url)
         .map_err(|error| named(base_name, error))?;
-    Ok(Client::builder()
+    let mut builder = Client::builder()
         .api_key(key.expose())
         .base_url(base_url)
         .observer(observer)
-        .download_policy(DownloadPolicy::default().with_overwrite(cli.command.force()))
-        .build()?)
+        .download_policy(DownloadPolicy::default().with_overwrite(cli.command.force()));
+    if let Some(url) = cli
+        .upload_base_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        let url = veo3_core::settings::normalize_base_url(url)
+            .map_err(|error| named("--upload-base-url (or KIE_UPLOAD_BASE_URL)", error))?;
+        builder = builder.upload_base_url(url);
+    }
+    Ok(builder.build()?)
 }
 
 /// A setting's problem, said once and naming the flag or variable it came from.
