@@ -784,6 +784,11 @@ fn image_inputs_are_checked_by_content_and_count_before_sending() {
             .is_ok()
     );
     assert!(matches!(ImageInput::parse("cat.png"), ImageInput::Path(_)));
+    // Another scheme is still a URL, refused as one, never looked for on disk.
+    assert!(matches!(
+        ImageInput::parse("ftp://example.com/a.png"),
+        ImageInput::Url(_)
+    ));
     let count = check_image_count(Some(&GenerationType::FirstAndLastFrames), 3).unwrap_err();
     assert_eq!(count.field(), "imageUrls");
 }

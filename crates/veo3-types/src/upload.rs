@@ -357,11 +357,18 @@ impl fmt::Debug for ImageInput {
 }
 
 impl ImageInput {
-    /// A command-line style argument: `http://` or `https://` (any case) is a URL, anything
-    /// else a local path.
+    /// A command-line style argument: text that starts with a URL scheme (`https://`,
+    /// `http://`, and also `ftp://` or any other `scheme://`) is a URL, so an unsupported
+    /// scheme is refused as a URL rather than looked for on disk; anything else is a local
+    /// path (write `./ftp:/x` for the rare file whose name looks like a URL).
     pub fn parse(text: &str) -> Self {
-        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("http://") {
+        let is_url = text.split_once("://").is_some_and(|(scheme, _)| {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+        if is_url {
             Self::Url(text.to_owned())
         } else {
             Self::Path(PathBuf::from(text))
