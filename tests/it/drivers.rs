@@ -245,10 +245,11 @@ async fn a_thousand_concurrent_waits_share_about_as_many_connections_as_the_cap(
     assert!(polls >= WAITS as u64, "every wait polled");
     // At most `cap` exchanges run at once. hyper's pool (under reqwest) hands a connection back
     // from a task of its own, and a request that checks out meanwhile races a new connection
-    // against it (two sequential requests can open two), so a few more than the cap may be
-    // accepted; the pool keeps at most `cap` of them. Without the cap this test opened about
-    // one connection per wait.
-    let slack = cap / 4;
+    // against it (two sequential requests can open two), so more than the cap may be accepted
+    // over the run; the pool keeps at most `cap` of them. Measured: 33-36 on a quiet machine,
+    // 43 under CI load, for a cap of 32. The bound is twice the cap: far below the one
+    // connection per call (about 1,000 for 1,000 calls) measured before the cap existed.
+    let slack = cap;
     assert!(
         stats.api_connections <= (cap + slack) as u64,
         "{} connections for a cap of {cap}",
