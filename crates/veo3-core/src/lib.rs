@@ -75,6 +75,13 @@
 //!             sleep(plan.delay);
 //!         }
 //!         Step::Fail(error) => return Err(error),
+//!         // `BlockingExecutor::execute` follows a read-only call's redirect on the API host;
+//!         // this short loop follows none (without a base URL, `follow` refuses, naming the
+//!         // target).
+//!         Step::Follow(redirect) => match redirect.follow(None, call.request(), 0) {
+//!             Ok(_) => unreachable!("nothing is followed without a base URL"),
+//!             Err(error) => return Err(error),
+//!         },
 //!     }
 //! }
 //! # })();
