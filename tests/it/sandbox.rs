@@ -11,10 +11,11 @@ mod faults;
 mod files;
 mod lifecycle;
 mod requests;
+mod tasks;
 mod types;
 pub(super) use veo3_sandbox::{
     Durations, Fault, FaultPlan, Outcome, RateLimit, Route, Sandbox, SandboxBuilder, SandboxHandle,
-    Shape,
+    Shape, TaskKind,
 };
 
 pub(super) use crate::support::http::{Api, Receiver, mp4_boxes};

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__sandbox/complete", post(complete_all))
         .route("/__sandbox/complete/{task_id}", post(complete))
         .route("/__sandbox/outcome/{task_id}", post(outcome))
+        .route("/__sandbox/tasks", get(tasks))
         .route("/__sandbox/tasks/{task_id}", get(task))
         .route("/__sandbox/script", post(script).delete(clear_scripts))
         .route("/__sandbox/faults", put(faults))
@@ -100,6 +101,11 @@ async fn outcome(
         Some(Err(e)) => bad(e),
         None => bad("expected {\"outcome\": \"moderation\" | ...}"),
     }
+}
+
+async fn tasks(State(sh): State<Arc<Shared>>) -> Response {
+    let tasks: Vec<Value> = sh.created_tasks().iter().map(|t| t.to_json()).collect();
+    axum::Json(Value::Array(tasks)).into_response()
 }
 
 async fn task(State(sh): State<Arc<Shared>>, Path(task_id): Path<String>) -> Response {

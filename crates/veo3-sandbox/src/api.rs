@@ -481,9 +481,15 @@ async fn hd_1080p(
                 return error(&sh, 402);
             }
             let due_ms = now + ms(sh.cfg.durations.hd_1080p);
+            let seq = Shared::next_seq(&mut st);
             if let Some(task) = st.tasks.get_mut(id) {
-                task.hd
-                    .insert(index, crate::state::HdJob { due_ms, url: None });
+                let job = crate::state::HdJob {
+                    due_ms,
+                    url: None,
+                    create_ms: now,
+                    seq,
+                };
+                task.hd.insert(index, job);
             }
             envelope(&sh, 400, processing, Value::Null)
         }

@@ -73,6 +73,7 @@
 //! | `POST /__sandbox/complete/{taskId}` | | completes a task now |
 //! | `POST /__sandbox/complete` | | completes every running task now |
 //! | `POST /__sandbox/outcome/{taskId}` | `{"outcome": "moderation"}` | sets a running task's end |
+//! | `GET /__sandbox/tasks` | | every billed job created, in creation order: `[{"taskId", "kind": "generate"\|"extend"\|"1080p"\|"4k", "prompt", "model", "callBackUrl", "imageUrls", "sourceTaskId", "index", "createTime", "successFlag"}]` ([`SandboxHandle::tasks`]) |
 //! | `GET /__sandbox/tasks/{taskId}` | | a task's state |
 //! | `POST /__sandbox/script` | `{"route": "generate", "action": "lost", "times": 1}` | queues a fault or outcome ([`Action`] grammar) |
 //! | `DELETE /__sandbox/script` | | drops queued scripts |
@@ -129,7 +130,7 @@ pub use callbacks::webhook_signature;
 pub use config::{Durations, Prices, RateLimit, Shape};
 pub use faults::{Action, Fault, FaultPlan, FaultSpecError, Outcome, Route};
 pub use files::big_file_byte;
-pub use state::{Stats, TaskInfo};
+pub use state::{CreatedTask, Stats, TaskInfo, TaskKind};
 
 use config::{Config, Secret};
 use state::Shared;
@@ -579,6 +580,15 @@ impl SandboxHandle {
         let (info, job) = self.shared.task_info(task_id);
         callbacks::dispatch(&self.shared, job);
         info
+    }
+
+    /// Every billed job created so far, in creation order: generations, extensions, 4K tasks
+    /// and 1080p jobs (one per task and index, under the source's id), with the prompt,
+    /// callback URL and image URLs each was created with. Lets a test assert that each of its
+    /// jobs reached the service exactly once (see [`CreatedTask::callback_param`]). Tasks are
+    /// forgotten only after twice the retention window.
+    pub fn tasks(&self) -> Vec<CreatedTask> {
+        self.shared.created_tasks()
     }
 
     /// Makes the next download-url call for a known result answer `link` as-is instead of a

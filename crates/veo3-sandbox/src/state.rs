@@ -152,6 +152,93 @@ pub struct TaskInfo {
     pub result_urls: Vec<String>,
 }
 
+/// What a billed job is, in [`CreatedTask::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// `POST /api/v1/veo/generate`.
+    Generate,
+    /// `POST /api/v1/veo/extend`.
+    Extend,
+    /// The first `GET /api/v1/veo/get-1080p-video` of a (task, index): it has no id of its
+    /// own, so [`CreatedTask::task_id`] is the source's.
+    Hd1080p,
+    /// A `POST /api/v1/veo/get-4k-video` that started a 4K job.
+    Upgrade4k,
+}
+
+impl TaskKind {
+    /// `generate`, `extend`, `1080p` or `4k`, as in `GET /__sandbox/tasks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Generate => "generate",
+            TaskKind::Extend => "extend",
+            TaskKind::Hd1080p => "1080p",
+            TaskKind::Upgrade4k => "4k",
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A billed job the sandbox created, from [`crate::SandboxHandle::tasks`] or
+/// `GET /__sandbox/tasks`: what a test compares with its own records to assert "exactly one
+/// task per job".
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CreatedTask {
+    /// The task id (for a 1080p job, its source task's id).
+    pub task_id: String,
+    /// What was asked for.
+    pub kind: TaskKind,
+    /// The prompt (generate and extend).
+    pub prompt: Option<String>,
+    /// The model as sent (generate, extend).
+    pub model: Option<String>,
+    /// The `callBackUrl` given, query included.
+    pub call_back_url: Option<String>,
+    /// The `imageUrls` given (generate).
+    pub image_urls: Vec<String>,
+    /// The task it builds on (extend, 1080p, 4K).
+    pub source_task_id: Option<String>,
+    /// The result index it upgrades (1080p, 4K).
+    pub index: Option<usize>,
+    /// Creation time, epoch ms of service time.
+    pub create_time: i64,
+    /// `successFlag` as last settled (0 running; for 1080p, 1 once its URL was handed out).
+    pub success_flag: i64,
+}
+
+impl CreatedTask {
+    /// The value of query parameter `name` in [`CreatedTask::call_back_url`], if any (e.g.
+    /// the `job` id a batch runner puts there), percent-decoded.
+    pub fn callback_param(&self, name: &str) -> Option<String> {
+        let url = reqwest::Url::parse(self.call_back_url.as_deref()?).ok()?;
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "taskId": self.task_id,
+            "kind": self.kind.name(),
+            "prompt": self.prompt,
+            "model": self.model,
+            "callBackUrl": self.call_back_url,
+            "imageUrls": self.image_urls,
+            "sourceTaskId": self.source_task_id,
+            "index": self.index,
+            "createTime": self.create_time,
+            "successFlag": self.success_flag,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Results {
     pub(crate) result_urls: Vec<String>,
@@ -164,6 +251,9 @@ pub(crate) struct Results {
 pub(crate) struct HdJob {
     pub(crate) due_ms: i64,
     pub(crate) url: Option<String>,
+    /// When the job was asked for (service time) and its place in creation order.
+    pub(crate) create_ms: i64,
+    pub(crate) seq: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +275,8 @@ pub(crate) struct Task {
     pub(crate) result: Option<Results>,
     pub(crate) hd: BTreeMap<usize, HdJob>,
     pub(crate) upgrades: BTreeMap<usize, String>,
+    /// Place in creation order (shared with 1080p jobs), for [`Shared::created_tasks`].
+    pub(crate) seq: u64,
 }
 
 impl Task {
@@ -250,6 +342,8 @@ pub(crate) struct State {
     ledger: HashMap<String, i64>,
     windows: HashMap<String, VecDeque<i64>>,
     counter: u64,
+    /// Billed jobs created so far (tasks and 1080p jobs): the next one's `seq`.
+    created: u64,
     ordinals: HashMap<Route, u64>,
     scripted_faults: HashMap<Route, VecDeque<Fault>>,
     scripted_outcomes: HashMap<Route, VecDeque<Outcome>>,
@@ -469,6 +563,7 @@ impl Shared {
             result: None,
             hd: BTreeMap::new(),
             upgrades: BTreeMap::new(),
+            seq: Self::next_seq(st),
         };
         tracing::debug!(task_id = %id, kind = task.kind_name(), outcome = task.outcome.name(), "task created");
         st.due.push(Reverse((task.due_ms, id.clone())));
@@ -477,6 +572,73 @@ impl Shared {
         *st.stats.tasks_by_key.entry(new.key).or_default() += 1;
         self.wake.notify_one();
         id
+    }
+
+    /// The creation-order number of the next billed job (task or 1080p job).
+    pub(crate) fn next_seq(st: &mut State) -> u64 {
+        st.created += 1;
+        st.created
+    }
+
+    /// Every billed job still remembered (tasks are forgotten after twice the retention
+    /// window), in creation order: generations, extensions, 4K tasks and 1080p jobs.
+    pub(crate) fn created_tasks(&self) -> Vec<CreatedTask> {
+        let st = self.lock();
+        let mut out: Vec<(u64, CreatedTask)> = Vec::with_capacity(st.tasks.len());
+        for task in st.tasks.values() {
+            let params: serde_json::Value =
+                serde_json::from_str(&task.param_json).unwrap_or_default();
+            let text = |field: &str| params[field].as_str().map(str::to_owned);
+            let (kind, source_task_id, index) = match &task.kind {
+                Kind::Generate => (TaskKind::Generate, None, None),
+                Kind::Extend { source } => (TaskKind::Extend, Some(source.clone()), None),
+                Kind::Upgrade4k { source, index } => {
+                    (TaskKind::Upgrade4k, Some(source.clone()), Some(*index))
+                }
+            };
+            let image_urls = params["imageUrls"]
+                .as_array()
+                .map(|urls| {
+                    urls.iter()
+                        .filter_map(|u| u.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                task.seq,
+                CreatedTask {
+                    task_id: task.id.clone(),
+                    kind,
+                    prompt: text("prompt"),
+                    model: text("model"),
+                    call_back_url: task.call_back_url.clone(),
+                    image_urls,
+                    source_task_id,
+                    index,
+                    create_time: task.create_ms,
+                    success_flag: task.flag,
+                },
+            ));
+            for (index, job) in &task.hd {
+                out.push((
+                    job.seq,
+                    CreatedTask {
+                        task_id: task.id.clone(),
+                        kind: TaskKind::Hd1080p,
+                        prompt: None,
+                        model: None,
+                        call_back_url: None,
+                        image_urls: Vec::new(),
+                        source_task_id: Some(task.id.clone()),
+                        index: Some(*index),
+                        create_time: job.create_ms,
+                        success_flag: i64::from(job.url.is_some()),
+                    },
+                ));
+            }
+        }
+        out.sort_unstable_by_key(|(seq, _)| *seq);
+        out.into_iter().map(|(_, task)| task).collect()
     }
 
     /// Mints a unique, expiring file-host URL for `asset`.
