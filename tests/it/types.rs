@@ -837,12 +837,11 @@ fn the_builder_rejects_each_documented_rule_naming_the_field() {
             "callBackUrl",
         ),
         (
+            // No generation type: kie infers FIRST_AND_LAST_FRAMES_2_VIDEO, at most two.
             base()
-                .model(Model::Veo3)
-                .generation_type(GenerationType::Reference)
-                .image_url("https://i/1")
+                .image_urls(["https://i/1", "https://i/2", "https://i/3"])
                 .build(),
-            "model",
+            "imageUrls",
         ),
     ];
     for (result, field) in cases {
@@ -862,6 +861,37 @@ fn the_builder_rejects_each_documented_rule_naming_the_field() {
         .image_url("https://i/1")
         .build()
         .unwrap();
+    // Two images without a type are first and last frames, as kie infers.
+    base()
+        .image_urls(["https://i/1", "https://i/2"])
+        .build()
+        .unwrap();
+    // REFERENCE_2_VIDEO with veo3 is a soft rule (the reference: "validate softly (warn), let
+    // the server decide"): the request is built and sent, with the rule as a warning.
+    let quality_reference = base()
+        .model(Model::Veo3)
+        .generation_type(GenerationType::Reference)
+        .image_url("https://i/1")
+        .build()
+        .expect("a soft rule does not stop the request");
+    let warnings = quality_reference.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].field(), "model");
+    assert!(
+        warnings[0].to_string().contains("the server decides"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        base()
+            .model(Model::Veo3Fast)
+            .generation_type(GenerationType::Reference)
+            .image_url("https://i/1")
+            .build()
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
     assert_eq!(
         ExtendRequest::new("", "p").validate(),
         Err(ValidationError::EmptyTaskId)

@@ -462,7 +462,8 @@ pub(crate) struct GenerateArgs {
     pub(crate) aspect_ratio: Option<AspectRatio>,
 
     /// Input image (repeatable), a URL or a local JPEG/PNG/WebP file (uploaded first): 1-2 for
-    /// first-and-last-frames, 1-3 for reference.
+    /// first-and-last-frames (what kie infers when --generation-type is not given), 1-3 for
+    /// reference.
     #[arg(long = "image", value_name = "URL|FILE")]
     pub(crate) images: Vec<String>,
 
@@ -534,7 +535,8 @@ pub(crate) enum GenerationTypeArg {
     Text,
     /// FIRST_AND_LAST_FRAMES_2_VIDEO: one or two images.
     FirstAndLastFrames,
-    /// REFERENCE_2_VIDEO: one to three reference images (Fast/Lite models).
+    /// REFERENCE_2_VIDEO: one to three reference images (documented for the Fast and Lite
+    /// models; with veo3 a warning, and the server decides).
     Reference,
 }
 

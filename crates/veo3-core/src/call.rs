@@ -336,9 +336,14 @@ impl<T> Call<T> {
 }
 
 impl Call<TaskCreated> {
-    /// `POST /api/v1/veo/generate`, after validating `request`.
+    /// `POST /api/v1/veo/generate`, after validating `request`. The reference's soft rules
+    /// ([`GenerateRequest::warnings`]) are logged as warnings and the request is sent: the
+    /// server decides.
     pub fn generate(request: &GenerateRequest) -> Result<Self, Error> {
         request.validate()?;
+        for warning in request.warnings() {
+            tracing::warn!(field = warning.field(), "{warning}");
+        }
         Ok(Self::new(
             json_request(Endpoint::Generate, request)?,
             decode_task_created,

@@ -48,7 +48,8 @@ pub enum ValidationError {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// `REFERENCE_2_VIDEO` with a model the docs say cannot do it.
+    /// `REFERENCE_2_VIDEO` with a model the docs say may not do it. A soft rule: reported by
+    /// [`GenerateRequest::warnings`](crate::GenerateRequest::warnings), never by `validate`.
     UnsupportedModel {
         /// The generation type.
         generation_type: GenerationType,
@@ -94,14 +95,22 @@ impl fmt::Display for ValidationError {
             Self::EmptyPrompt => f.write_str("prompt must not be empty"),
             Self::EmptyTaskId => f.write_str("taskId must not be empty"),
             Self::ImageCount {
-                generation_type,
+                generation_type: None,
+                max,
+                actual,
+                ..
+            } => write!(
+                f,
+                "imageUrls must have at most {max} images when generationType is not given: kie then infers {} from the images, which takes 1 or 2 (pass generationType REFERENCE_2_VIDEO for up to 3 reference images), got {actual}",
+                GenerationType::FirstAndLastFrames.as_str()
+            ),
+            Self::ImageCount {
+                generation_type: Some(ty),
                 min,
                 max,
                 actual,
             } => {
-                let ty = generation_type
-                    .as_ref()
-                    .map_or("an inferred generation type", |t| t.as_str());
+                let ty = ty.as_str();
                 if min == max {
                     write!(
                         f,
@@ -139,7 +148,7 @@ impl fmt::Display for ValidationError {
                 model,
             } => write!(
                 f,
-                "model {model} cannot do {generation_type}; the docs allow only veo3_fast (and veo3_lite)"
+                "model {model} may not support {generation_type}: the docs list only veo3_fast (and, on one page, veo3_lite); sent anyway, the server decides"
             ),
             Self::InvalidUploadOption { field, reason } => {
                 write!(f, "{field} is invalid: {reason}")

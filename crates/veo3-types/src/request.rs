@@ -90,13 +90,36 @@ impl GenerateRequest {
         }
         check_seeds(self.seeds)?;
         check_callback(self.call_back_url.as_deref())?;
+        Ok(())
+    }
+
+    /// The reference's soft rules this request breaks: the ones it marks "validate softly
+    /// (warn), let the server decide", because its pages disagree. They never stop a request
+    /// ([`GenerateRequest::validate`] does not return them); the clients log each as a warning
+    /// before sending and the CLI prints it.
+    ///
+    /// Today there is one: `REFERENCE_2_VIDEO` with the Quality model (`veo3`), which the
+    /// pages variously limit to Fast, or to Fast and Lite.
+    ///
+    /// ```
+    /// use veo3_types::{GenerateRequest, GenerationType, Model, ValidationError};
+    /// let request = GenerateRequest::builder("A fox")
+    ///     .model(Model::Veo3)
+    ///     .generation_type(GenerationType::Reference)
+    ///     .image_url("https://example.com/a.png")
+    ///     .build()
+    ///     .expect("a soft rule does not stop the request");
+    /// assert!(matches!(request.warnings()[..], [ValidationError::UnsupportedModel { .. }]));
+    /// ```
+    pub fn warnings(&self) -> Vec<ValidationError> {
+        let mut warnings = Vec::new();
         if self.generation_type == Some(GenerationType::Reference) && self.model == Model::Veo3 {
-            return Err(ValidationError::UnsupportedModel {
+            warnings.push(ValidationError::UnsupportedModel {
                 generation_type: GenerationType::Reference,
                 model: self.model.clone(),
             });
         }
-        Ok(())
+        warnings
     }
 }
 

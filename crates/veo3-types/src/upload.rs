@@ -452,15 +452,35 @@ pub fn check_image(size: u64, head: &[u8]) -> Result<ImageFormat, ImageProblem> 
     ImageFormat::sniff(head).ok_or(ImageProblem::NotAnImage)
 }
 
-/// Checks the number of images against what `generation_type` allows (the reference's table;
-/// at most 3 when the type is left to the server), before anything is uploaded.
+/// Checks the number of images against what `generation_type` allows (the reference's table),
+/// before anything is uploaded.
+///
+/// Without a generation type kie infers one from the images, as the reference says: none is
+/// `TEXT_2_VIDEO`, any is `FIRST_AND_LAST_FRAMES_2_VIDEO`, which takes one or two. A third
+/// image is therefore refused here, naming that rule ([`GenerationType::inferred`]), rather
+/// than by the server after the request is sent; three reference images need
+/// `REFERENCE_2_VIDEO` said explicitly.
+///
+/// ```
+/// use veo3_types::{check_image_count, GenerationType};
+/// assert!(check_image_count(None, 2).is_ok());
+/// let error = check_image_count(None, 3).unwrap_err();
+/// assert!(error.to_string().contains("FIRST_AND_LAST_FRAMES_2_VIDEO"), "{error}");
+/// assert!(check_image_count(Some(&GenerationType::Reference), 3).is_ok());
+/// ```
+///
+/// [`GenerationType::inferred`]: crate::GenerationType::inferred
 pub fn check_image_count(
     generation_type: Option<&crate::GenerationType>,
     actual: usize,
 ) -> Result<(), ValidationError> {
     let (min, max) = match generation_type {
         Some(ty) => ty.image_range().unwrap_or((0, usize::MAX)),
-        None => (0, 3),
+        // What kie infers: none, or one or two frames.
+        None => match crate::GenerationType::inferred(actual).image_range() {
+            Some((_, max)) => (0, max),
+            None => (0, usize::MAX),
+        },
     };
     if actual < min || actual > max {
         return Err(ValidationError::ImageCount {
@@ -550,5 +570,24 @@ mod tests {
         assert!(check_image_count(Some(&GenerationType::FirstAndLastFrames), 3).is_err());
         assert!(check_image_count(Some(&GenerationType::Reference), 3).is_ok());
         assert!(check_image_count(None, 4).is_err());
+    }
+
+    #[test]
+    fn without_a_generation_type_the_count_follows_kies_inference() {
+        // kie infers TEXT_2_VIDEO from no image and FIRST_AND_LAST_FRAMES_2_VIDEO from any,
+        // which takes at most two: a third is refused before anything is sent.
+        for count in 0..=2 {
+            assert!(check_image_count(None, count).is_ok(), "{count} images");
+        }
+        let error = check_image_count(None, 3).expect_err("three images need REFERENCE_2_VIDEO");
+        assert_eq!(error.field(), "imageUrls");
+        let message = error.to_string();
+        assert!(
+            message.contains("FIRST_AND_LAST_FRAMES_2_VIDEO")
+                && message.contains("at most 2")
+                && message.contains("REFERENCE_2_VIDEO")
+                && message.contains("got 3"),
+            "{message}"
+        );
     }
 }

@@ -138,6 +138,17 @@ impl GenerationType {
             Self::Other(_) => None,
         }
     }
+
+    /// The type kie infers for a request with `images` images and no `generationType` (the
+    /// reference: "if omitted, server infers from presence of `imageUrls`"): `TEXT_2_VIDEO`
+    /// without images, `FIRST_AND_LAST_FRAMES_2_VIDEO` with any.
+    pub fn inferred(images: usize) -> Self {
+        if images == 0 {
+            Self::TextToVideo
+        } else {
+            Self::FirstAndLastFrames
+        }
+    }
 }
 
 wire_enum! {

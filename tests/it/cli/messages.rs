@@ -136,6 +136,82 @@ async fn validation_errors_state_the_rule_once_and_name_the_flag() {
     assert_eq!(sandbox.stats().requests(Route::Generate), 0);
 }
 
+/// The reference's hard and soft rules, as the CLI applies them: three images without a
+/// generation type are refused before anything is sent (kie infers first-and-last-frames,
+/// which takes at most two), while REFERENCE_2_VIDEO with veo3 is a warning and the request is
+/// sent, for the server to decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_count_follows_kies_inference_and_reference_with_veo3_is_left_to_the_server() {
+    let sandbox = sandbox().await;
+    let images = [
+        "--image",
+        "https://example.com/1.png",
+        "--image",
+        "https://example.com/2.png",
+        "--image",
+        "https://example.com/3.png",
+    ];
+    let mut args = vec!["generate", "A fox"];
+    args.extend(images);
+    let refused = run(&sandbox, &args).await;
+    let message = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{message}");
+    for part in [
+        "FIRST_AND_LAST_FRAMES_2_VIDEO",
+        "at most 2",
+        "--image",
+        "got 3",
+    ] {
+        assert!(message.contains(part), "names {part}: {message}");
+    }
+    assert_eq!(sandbox.stats().requests(Route::Generate), 0, "nothing sent");
+
+    // Two images without a type are first and last frames: sent and accepted.
+    let two = run(
+        &sandbox,
+        &[
+            "generate",
+            "A fox",
+            "--no-journal",
+            images[0],
+            images[1],
+            images[2],
+            images[3],
+        ],
+    )
+    .await;
+    assert_eq!(two.status.code(), Some(0), "{}", stderr(&two));
+
+    let soft = run(
+        &sandbox,
+        &[
+            "generate",
+            "A fox",
+            "--no-journal",
+            "--model",
+            "veo3",
+            "--generation-type",
+            "reference",
+            images[0],
+            images[1],
+        ],
+    )
+    .await;
+    let message = stderr(&soft);
+    assert!(
+        message.contains("may not support REFERENCE_2_VIDEO")
+            && message.contains("the server decides"),
+        "warned: {message}"
+    );
+    assert_eq!(
+        sandbox.stats().requests(Route::Generate),
+        2,
+        "the soft rule did not stop the request: {message}"
+    );
+    // The sandbox, like the pages it follows, refuses it: the server's answer, exit 1.
+    assert_eq!(soft.status.code(), Some(1), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_exits_3_for_a_failed_task_and_never_2_after_a_request() {
     let sandbox = sandbox().await;
