@@ -10,6 +10,7 @@
 //! - [`job`]: jobs, their [`JobState`] machine ([`JobState::allowed`]), batches and settings;
 //! - [`Store`]: the storage trait (compare-and-set transitions); [`SqliteStore`], one SQLite
 //!   file in WAL mode with `synchronous=FULL` (feature `sqlite`, on by default);
+//!   `PostgresStore`, a journal shared by many workers on many machines (feature `postgres`);
 //! - [`PriceTable`]: estimated costs, for `--max-credits`;
 //! - [`input`]: batch files (JSONL, CSV or one prompt per line), validated line by line before
 //!   anything is sent;
@@ -19,8 +20,10 @@
 
 pub mod input;
 pub mod job;
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod price;
 pub mod report;
 mod runner;
@@ -35,6 +38,8 @@ pub use job::{
     Batch, BatchId, BatchSettings, CallbackSettings, Job, JobId, JobState, JobTimes, NewJob,
     StateKind, Upgrade,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, is_postgres_url};
 pub use price::PriceTable;
 pub use runner::{
     Callbacks, Preflight, RunError, RunEvent, RunSummary, Runner, RunnerOptions, StopReason,
@@ -42,4 +47,12 @@ pub use runner::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use store::{JobQuery, Store, StoreError};
+pub use store::{ClaimRequest, Claimed, JobQuery, Store, StoreError, WorkerId};
+
+/// Milliseconds since the Unix epoch, as the journals record times.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -7,7 +7,7 @@
 //! (regex, toml, time...); the whole mechanism here is this file, and a second backend reuses
 //! it with its own SQL.
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::store::StoreError;
 
 /// One schema step.
@@ -58,10 +58,66 @@ pub(crate) fn apply_sqlite(
         tx.execute_batch(migration.sql).map_err(fail)?;
         tx.execute(
             "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
-            rusqlite::params![migration.version, migration.name, crate::sqlite::now_ms()],
+            rusqlite::params![migration.version, migration.name, crate::now_ms()],
         )
         .map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
     Ok(())
+}
+
+/// Applies the migrations the database lacks, in one transaction, under an advisory lock: the
+/// first of several workers starting at once migrates, the others wait and find it done.
+#[cfg(feature = "postgres")]
+pub(crate) async fn apply_postgres(
+    client: &mut tokio_postgres::Client,
+    migrations: &[Migration],
+    location: &str,
+) -> Result<(), StoreError> {
+    let fail = |e: tokio_postgres::Error| StoreError::Backend {
+        path: location.to_owned(),
+        message: format!(
+            "migrating the schema: {}",
+            e.as_db_error()
+                .map(|d| d.message().to_owned())
+                .unwrap_or_else(|| e.to_string())
+        ),
+    };
+    let tx = client.transaction().await.map_err(fail)?;
+    // Keyed by the schema, so journals in other schemas migrate in parallel.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(1449423926, hashtext(current_schema()))",
+        &[],
+    )
+    .await
+    .map_err(fail)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS veo3_migrations (
+             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(fail)?;
+    let current: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM veo3_migrations", &[])
+        .await
+        .map_err(fail)?
+        .get(0);
+    let known = migrations.last().map_or(0, |m| m.version);
+    if current > known {
+        return Err(StoreError::TooNew {
+            path: location.to_owned(),
+            found: current,
+            known,
+        });
+    }
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        tx.batch_execute(migration.sql).await.map_err(fail)?;
+        tx.execute(
+            "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+            &[&migration.version, &migration.name, &crate::now_ms()],
+        )
+        .await
+        .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)
 }

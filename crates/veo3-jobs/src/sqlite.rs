@@ -122,12 +122,6 @@ fn json_error(error: serde_json::Error) -> StoreError {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 const JOB_COLUMNS: &str = "id, batch_id, name, line, request, upgrade, cost, detail, \
                            created_ms, updated_ms, submitted_ms, finished_ms";
 
@@ -220,7 +214,7 @@ impl Store for SqliteStore {
         let jobs = jobs.to_vec();
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
-            let now = now_ms();
+            let now = crate::now_ms();
             tx.execute(
                 "INSERT INTO batches (settings, created_ms) VALUES (?1, ?2)",
                 params![settings, now],
@@ -273,7 +267,7 @@ impl Store for SqliteStore {
         let state = state.clone();
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
-            let id = insert_job(&tx, None, &job, &state, now_ms())?;
+            let id = insert_job(&tx, None, &job, &state, crate::now_ms())?;
             tx.commit().map_err(db)?;
             Ok(id)
         })
@@ -338,7 +332,7 @@ impl Store for SqliteStore {
                 .filter(|from| JobState::allowed(*from, kind))
                 .map(StateKind::as_str)
                 .collect();
-            let now = now_ms();
+            let now = crate::now_ms();
             let detail = serde_json::to_string(&to).map_err(json_error)?;
             // One statement: the check and the write are atomic, whoever else writes.
             let marks = from

@@ -200,6 +200,191 @@ async fn single_jobs_outside_batches(store: &dyn Store) {
     assert!(read.times.submitted_ms.is_some());
 }
 
+/// The workers' part of the suite, for shared journals: claims, leases, takeovers, the
+/// in-flight bound and the account limiter. `store` must be empty.
+#[cfg(feature = "postgres")]
+pub(crate) async fn run_workers(store: &dyn Store) {
+    use std::time::Duration;
+
+    use crate::store::ClaimRequest;
+
+    let mut settings = BatchSettings::new("out");
+    settings.concurrency = 3;
+    let jobs: Vec<NewJob> = (0..6).map(|i| job("p", &format!("w{i}"))).collect();
+    let batch = store.create_batch(&settings, &jobs).await.unwrap();
+    let long = Duration::from_secs(600);
+    let a = store.register_worker("a", long).await.unwrap();
+    let b = store.register_worker("b", long).await.unwrap();
+    let submits = |n| ClaimRequest {
+        submits: n,
+        ..ClaimRequest::default()
+    };
+
+    // A claim journals the submit: the job is `submitting`, owned by its worker.
+    let first = store.claim(a, batch, &submits(2)).await.unwrap();
+    assert_eq!(first.submits.len(), 2);
+    assert!(
+        first
+            .submits
+            .iter()
+            .all(|j| j.state == JobState::Submitting)
+    );
+    // Another worker never gets the same job, and the batch's concurrency (3) holds over both.
+    let second = store.claim(b, batch, &submits(5)).await.unwrap();
+    assert_eq!(
+        second.submits.len(),
+        1,
+        "3 in flight at most, over all workers"
+    );
+    assert!(first.submits.iter().all(|j| j.id != second.submits[0].id));
+    assert!(
+        store
+            .claim(b, batch, &submits(5))
+            .await
+            .unwrap()
+            .submits
+            .is_empty()
+    );
+
+    // a: one answered (submitted), one still submitting when a dies.
+    let (answered, unanswered) = (first.submits[0].id, first.submits[1].id);
+    let submitted = JobState::Submitted {
+        task_id: "t-w".into(),
+    };
+    store.transition(answered, &submitted).await.unwrap();
+    // a's lease is still live: nothing of a's can be taken over.
+    let none = store
+        .claim(
+            b,
+            batch,
+            &ClaimRequest {
+                takeovers: 10,
+                ..ClaimRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.takeovers.is_empty() && none.lost.is_empty());
+    // A lease that ran out cannot be renewed.
+    let dead = store.register_worker("dead", Duration::ZERO).await.unwrap();
+    assert!(matches!(
+        store.renew_lease(dead, long).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    store.renew_lease(b, long).await.unwrap();
+    let c = store.register_worker("c", long).await.unwrap();
+    // a dies: its lease expires with its jobs still naming it, as a crash leaves them.
+    expire(store, a).await;
+    let taken = store
+        .claim(
+            c,
+            batch,
+            &ClaimRequest {
+                takeovers: 10,
+                ..ClaimRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    // The submitted job is waited on by c, keeping its task id; the submitting one is unknown.
+    assert_eq!(taken.takeovers.len(), 1);
+    assert_eq!(taken.takeovers[0].id, answered);
+    assert_eq!(taken.takeovers[0].state, submitted);
+    assert_eq!(taken.lost.len(), 1);
+    assert_eq!(taken.lost[0].id, unanswered);
+    assert_eq!(
+        store.job(unanswered).await.unwrap().unwrap().state,
+        JobState::Unknown
+    );
+    // Renewing a's lost lease fails: it must stop.
+    assert!(matches!(
+        store.renew_lease(a, long).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    // A job given back (released, or by a graceful stop) is taken over at once, unless the
+    // claimer excludes it.
+    store.release(c, answered).await.unwrap();
+    let excluded = store
+        .claim(
+            b,
+            batch,
+            &ClaimRequest {
+                takeovers: 10,
+                exclude: vec![answered],
+                ..ClaimRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(excluded.takeovers.is_empty());
+    assert_eq!(
+        store
+            .claim(
+                b,
+                batch,
+                &ClaimRequest {
+                    takeovers: 10,
+                    ..ClaimRequest::default()
+                }
+            )
+            .await
+            .unwrap()
+            .takeovers
+            .len(),
+        1
+    );
+    store.retire_worker(b).await.unwrap();
+    let back = store
+        .claim(
+            c,
+            batch,
+            &ClaimRequest {
+                takeovers: 10,
+                ..ClaimRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        back.takeovers.len(),
+        1,
+        "a retired worker's jobs are free at once"
+    );
+    assert_eq!(
+        store.next_batch_with_work(&[]).await.unwrap(),
+        Some(batch),
+        "pending and in-flight jobs left"
+    );
+
+    // The limiter: 3 per 200 ms for one account, shared by whoever asks; another account is
+    // paced on its own.
+    let window = Duration::from_millis(200);
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        waits.push(store.reserve_submit("acct-1", 3, window).await.unwrap());
+    }
+    assert!(
+        waits[..3].iter().all(|w| *w < Duration::from_millis(50)),
+        "{waits:?}"
+    );
+    assert!(
+        waits[3..].iter().all(|w| *w > Duration::from_millis(120)),
+        "the 4th waits for the 1st to leave the window: {waits:?}"
+    );
+    let other = store.reserve_submit("acct-2", 3, window).await.unwrap();
+    assert!(other < Duration::from_millis(50), "{other:?}");
+}
+
+/// Ends `worker`'s lease as a crash leaves it: expired, its jobs still naming it.
+#[cfg(feature = "postgres")]
+async fn expire(store: &dyn Store, worker: crate::store::WorkerId) {
+    // A renewal to a zero lease is "expires now"; it succeeds while the lease is live.
+    store
+        .renew_lease(worker, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use crate::SqliteStore;
@@ -256,5 +441,146 @@ mod sqlite {
             .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous=FULL");
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use crate::PostgresStore;
+
+    /// The server's URL, or `None` after printing one line saying the test is skipped.
+    fn url(test: &str) -> Option<String> {
+        match std::env::var("VEO3_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ => {
+                println!("SKIPPED {test}: VEO3_TEST_POSTGRES_URL is not set (see README)");
+                None
+            }
+        }
+    }
+
+    /// A schema of this test's own, so tests run in parallel on one database.
+    fn schema(test: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("veo3_unit_{test}_{}_{nanos}", std::process::id())
+    }
+
+    #[tokio::test]
+    async fn the_store_suite_passes_on_postgres() {
+        let Some(url) = url("the_store_suite_passes_on_postgres") else {
+            return;
+        };
+        let schema = schema("suite");
+        let store = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        super::run_all(&store).await;
+        // A second connection finds the schema migrated and the same jobs.
+        let again = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        assert_eq!(
+            crate::Store::counts(&again, None).await.unwrap(),
+            crate::Store::counts(&store, None).await.unwrap()
+        );
+        PostgresStore::drop_schema(&url, &schema).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn claims_leases_and_the_limiter_work_on_postgres() {
+        let Some(url) = url("claims_leases_and_the_limiter_work_on_postgres") else {
+            return;
+        };
+        let schema = schema("workers");
+        let store = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        super::run_workers(&store).await;
+        PostgresStore::drop_schema(&url, &schema).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_journal_from_a_newer_program_is_refused_on_postgres() {
+        let Some(url) = url("a_journal_from_a_newer_program_is_refused_on_postgres") else {
+            return;
+        };
+        let schema = schema("newer");
+        let store = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        store
+            .execute_for_tests(
+                "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES (99, 'future', 0)",
+            )
+            .await;
+        let error = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, crate::StoreError::TooNew { found: 99, .. }),
+            "{error}"
+        );
+        PostgresStore::drop_schema(&url, &schema).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn three_stores_claim_concurrently_without_sharing_a_job() {
+        let Some(url) = url("three_stores_claim_concurrently_without_sharing_a_job") else {
+            return;
+        };
+        let schema = schema("race");
+        let first = PostgresStore::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        let mut settings = crate::BatchSettings::new("out");
+        settings.concurrency = 1000;
+        let jobs: Vec<_> = (0..90).map(|i| super::job("p", &format!("r{i}"))).collect();
+        let batch = crate::Store::create_batch(&first, &settings, &jobs)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for w in 0..3 {
+            let (url, schema) = (url.clone(), schema.clone());
+            tasks.push(tokio::spawn(async move {
+                let store = PostgresStore::connect_in_schema(&url, &schema)
+                    .await
+                    .unwrap();
+                let me = crate::Store::register_worker(
+                    &store,
+                    &format!("w{w}"),
+                    std::time::Duration::from_secs(60),
+                )
+                .await
+                .unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = crate::Store::claim(
+                        &store,
+                        me,
+                        batch,
+                        &crate::ClaimRequest {
+                            submits: 2,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                    if claimed.submits.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.submits.into_iter().map(|j| j.id));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        let unique: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(all.len(), 90);
+        assert_eq!(unique.len(), 90, "a job claimed twice");
+        PostgresStore::drop_schema(&url, &schema).await.unwrap();
     }
 }

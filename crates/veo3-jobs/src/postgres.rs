@@ -1,0 +1,710 @@
+//! The shared journal: a PostgreSQL database that any number of workers use at once.
+//!
+//! The same tables as the SQLite journal (its own migrations under `migrations/postgres`),
+//! plus workers with leases and the account limiter (`0002_workers.sql`). Every transition
+//! is one compare-and-set `UPDATE`, as in SQLite; a claim is one transaction that locks the
+//! batch's row (so the in-flight bound holds over all workers) and takes job rows with
+//! `FOR UPDATE SKIP LOCKED`. Times of leases and of the limiter are the server's
+//! (`clock_timestamp()`), so the workers' clocks never need to agree.
+//!
+//! Two connections, no pool: single statements share one (tokio-postgres pipelines them), and
+//! transactions (batch creation, claims, migrations) take turns on the other. Durability is
+//! the server's: a statement that returned is committed.
+//!
+//! No TLS: connect over loopback, a private network or a tunnel (`sslmode=require` is
+//! refused at connection time rather than ignored).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Row};
+
+use crate::job::{
+    Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
+};
+use crate::migrate::{self, Migration};
+use crate::store::{ClaimRequest, Claimed, JobQuery, Store, StoreError, WorkerId};
+
+/// The PostgreSQL schema, in order. Never edit a released migration: add one.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "batches and jobs",
+        sql: include_str!("../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "workers, leases and the account limiter",
+        sql: include_str!("../migrations/postgres/0002_workers.sql"),
+    },
+];
+
+/// A journal in a PostgreSQL database, shared by every process that opens the same URL.
+/// Cheap to clone (clones share the connections).
+#[derive(Clone)]
+pub struct PostgresStore {
+    client: Arc<Client>,
+    transactions: Arc<Mutex<Client>>,
+    location: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `text` names a PostgreSQL journal (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(text: &str) -> bool {
+    let lower = text.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// `url` without its password (and anything else but user, hosts, ports and database).
+fn redact(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match config.get_ports().get(i).or(config.get_ports().first()) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
+            }
+        })
+        .collect();
+    format!(
+        "postgres://{}{}/{}",
+        config
+            .get_user()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default(),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+fn backend(location: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        path: location.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// A schema name this store will quote into SQL: lowercase letters, digits and `_`.
+fn check_schema(schema: &str) -> Result<(), String> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "schema {schema:?}: use lowercase letters, digits and _ (at most 63)"
+        ))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (e.g. `postgres://user@host:5432/db`) and brings its
+    /// schema up to date. Tables go in the connection's current schema (the first of its
+    /// `search_path`, `options=-csearch_path%3DNAME` in the URL).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, None).await
+    }
+
+    /// Like [`PostgresStore::connect`], in `schema` (created if needed): several journals
+    /// side by side in one database, as the tests do.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Self::open(url, Some(schema)).await
+    }
+
+    async fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend {
+            // The URL may hold a password: never repeat it.
+            path: "postgres journal".into(),
+            message: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        let mut location = redact(&config);
+        if let Some(schema) = schema {
+            check_schema(schema).map_err(|m| backend(&location, m))?;
+            location = format!("{location} (schema {schema})");
+        }
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(backend(
+                &location,
+                "sslmode=require: this build has no TLS; connect over a private network or a tunnel",
+            ));
+        }
+        let connect = || async {
+            let (client, connection) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| backend(&location, format!("connecting: {e}")))?;
+            let where_ = location.clone();
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(journal = %where_, %error, "journal connection closed");
+                }
+            });
+            if let Some(schema) = schema {
+                client
+                    .batch_execute(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+                    ))
+                    .await
+                    .map_err(|e| backend(&location, format!("schema {schema}: {e}")))?;
+            }
+            Ok::<_, StoreError>(client)
+        };
+        let client = connect().await?;
+        let mut transactions = connect().await?;
+        migrate::apply_postgres(&mut transactions, MIGRATIONS, &location).await?;
+        Ok(Self {
+            client: Arc::new(client),
+            transactions: Arc::new(Mutex::new(transactions)),
+            location,
+        })
+    }
+
+    /// Drops `schema` and everything in it (for tests that made their own).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        check_schema(schema).map_err(|m| backend("postgres journal", m))?;
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| backend("postgres journal", format!("not a PostgreSQL URL: {e}")))?;
+        let location = redact(&config);
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| backend(&location, format!("connecting: {e}")))?;
+        let task = tokio::spawn(connection);
+        let result = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+            .map_err(|e| backend(&location, e));
+        drop(client);
+        let _ = task.await;
+        result
+    }
+
+    /// Runs `sql` on the store's connection (tests that tamper with the journal).
+    #[cfg(test)]
+    pub(crate) async fn execute_for_tests(&self, sql: &str) {
+        self.client.batch_execute(sql).await.expect("test SQL runs");
+    }
+
+    fn db(&self, error: tokio_postgres::Error) -> StoreError {
+        // `Display` of a server error is its message; the source has the detail.
+        let detail = error
+            .as_db_error()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_else(|| error.to_string());
+        backend(&self.location, detail)
+    }
+
+    fn json(&self, error: serde_json::Error) -> StoreError {
+        backend(&self.location, format!("unreadable record: {error}"))
+    }
+
+    fn read_job(&self, row: &Row) -> Result<Job, StoreError> {
+        let request: String = row.get(4);
+        let upgrade: Option<String> = row.get(5);
+        let detail: String = row.get(7);
+        let line: Option<i64> = row.get(3);
+        Ok(Job {
+            id: JobId(row.get(0)),
+            batch: row.get::<_, Option<i64>>(1).map(BatchId),
+            name: row.get(2),
+            line: line.and_then(|l| u64::try_from(l).ok()),
+            request: serde_json::from_str(&request).map_err(|e| self.json(e))?,
+            upgrade: upgrade
+                .map(|u| u.parse::<Upgrade>())
+                .transpose()
+                .map_err(|m| backend(&self.location, m))?,
+            state: serde_json::from_str(&detail).map_err(|e| self.json(e))?,
+            cost: row.get(6),
+            times: JobTimes {
+                created_ms: row.get(8),
+                updated_ms: row.get(9),
+                submitted_ms: row.get(10),
+                finished_ms: row.get(11),
+            },
+        })
+    }
+
+    fn read_jobs(&self, rows: &[Row]) -> Result<Vec<Job>, StoreError> {
+        rows.iter().map(|row| self.read_job(row)).collect()
+    }
+
+    fn read_batch(&self, row: &Row) -> Result<Batch, StoreError> {
+        let settings: String = row.get(1);
+        Ok(Batch {
+            id: BatchId(row.get(0)),
+            settings: serde_json::from_str(&settings).map_err(|e| self.json(e))?,
+            created_ms: row.get(2),
+        })
+    }
+
+    async fn insert_job(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        statement: &tokio_postgres::Statement,
+        batch: Option<BatchId>,
+        job: &NewJob,
+        state: &JobState,
+        now: i64,
+    ) -> Result<JobId, StoreError> {
+        let request = serde_json::to_string(&job.request).map_err(|e| self.json(e))?;
+        let detail = serde_json::to_string(state).map_err(|e| self.json(e))?;
+        let row = tx
+            .query_one(
+                statement,
+                &[
+                    &batch.map(|b| b.0),
+                    &job.name,
+                    &job.line.and_then(|l| i64::try_from(l).ok()),
+                    &request,
+                    &job.upgrade.map(Upgrade::as_str),
+                    &job.cost,
+                    &state.kind().as_str(),
+                    &state.task_id(),
+                    &detail,
+                    &now,
+                    &state.task_id().map(|_| now),
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(JobId(row.get(0)))
+    }
+}
+
+const JOB_COLUMNS: &str = "id, batch_id, name, line, request, upgrade, cost, detail, \
+                           created_ms, updated_ms, submitted_ms, finished_ms";
+
+const INSERT_JOB: &str = "INSERT INTO jobs (batch_id, name, line, request, upgrade, cost, state, \
+     task_id, detail, created_ms, updated_ms, submitted_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id";
+
+/// The states of a job whose task is (or may be) being worked on.
+const IN_FLIGHT: [&str; 4] = ["submitting", "submitted", "succeeded", "upgrading"];
+
+/// Owners that no longer hold their lease (or none at all).
+const NOT_OWNED: &str = "(worker_id IS NULL OR worker_id IN \
+     (SELECT id FROM veo3_workers WHERE lease_until < clock_timestamp()))";
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn ids(jobs: &[JobId]) -> Vec<i64> {
+    jobs.iter().map(|j| j.0).collect()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_batch(
+        &self,
+        settings: &BatchSettings,
+        jobs: &[NewJob],
+    ) -> Result<BatchId, StoreError> {
+        let settings = serde_json::to_string(settings).map_err(|e| self.json(e))?;
+        let mut connection = self.transactions.lock().await;
+        let tx = connection.transaction().await.map_err(|e| self.db(e))?;
+        let now = crate::now_ms();
+        let row = tx
+            .query_one(
+                "INSERT INTO batches (settings, created_ms) VALUES ($1, $2) RETURNING id",
+                &[&settings, &now],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let batch = BatchId(row.get(0));
+        let statement = tx.prepare(INSERT_JOB).await.map_err(|e| self.db(e))?;
+        for job in jobs {
+            self.insert_job(&tx, &statement, Some(batch), job, &JobState::Pending, now)
+                .await?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(batch)
+    }
+
+    async fn batch(&self, id: BatchId) -> Result<Option<Batch>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT id, settings, created_ms FROM batches WHERE id = $1",
+                &[&id.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(|row| self.read_batch(&row)).transpose()
+    }
+
+    async fn latest_batch(&self) -> Result<Option<Batch>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT id, settings, created_ms FROM batches ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(|row| self.read_batch(&row)).transpose()
+    }
+
+    async fn add_job(&self, job: &NewJob, state: &JobState) -> Result<JobId, StoreError> {
+        let mut connection = self.transactions.lock().await;
+        let tx = connection.transaction().await.map_err(|e| self.db(e))?;
+        let statement = tx.prepare(INSERT_JOB).await.map_err(|e| self.db(e))?;
+        let id = self
+            .insert_job(&tx, &statement, None, job, state, crate::now_ms())
+            .await?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(id)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+                &[&id.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(|row| self.read_job(&row)).transpose()
+    }
+
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<Job>, StoreError> {
+        let batch = query.batch.map(|b| b.0);
+        let states: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
+        let limit = query.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+        let order = if limit.is_some() {
+            "ORDER BY id DESC LIMIT $3"
+        } else {
+            "AND $3::BIGINT IS NULL ORDER BY id"
+        };
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs \
+                     WHERE ($1::BIGINT IS NULL OR batch_id = $1) \
+                     AND (cardinality($2::TEXT[]) = 0 OR state = ANY($2)) {order}"
+                ),
+                &[&batch, &states, &limit],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        self.read_jobs(&rows)
+    }
+
+    async fn transition(&self, id: JobId, to: &JobState) -> Result<(), StoreError> {
+        let kind = to.kind();
+        let from: Vec<&str> = StateKind::ALL
+            .into_iter()
+            .filter(|from| JobState::allowed(*from, kind))
+            .map(StateKind::as_str)
+            .collect();
+        let now = crate::now_ms();
+        let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
+        // One statement: the check and the write are atomic, whoever else writes. A job that
+        // is final or back to pending has no owner any more.
+        let changed = self
+            .client
+            .execute(
+                "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
+                 updated_ms = $4, \
+                 submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
+                 finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
+                 worker_id = CASE WHEN $7 THEN NULL ELSE worker_id END \
+                 WHERE id = $8 AND state = ANY($9)",
+                &[
+                    &kind.as_str(),
+                    &to.task_id(),
+                    &detail,
+                    &now,
+                    &(kind == StateKind::Submitted),
+                    &kind.is_final(),
+                    &(kind.is_final() || kind == StateKind::Pending),
+                    &id.0,
+                    &from,
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 1 {
+            return Ok(());
+        }
+        let current = self
+            .client
+            .query_opt("SELECT state FROM jobs WHERE id = $1", &[&id.0])
+            .await
+            .map_err(|e| self.db(e))?;
+        match current {
+            None => Err(StoreError::NoSuchJob(id)),
+            Some(row) => Err(StoreError::Conflict {
+                job: id,
+                from: StateKind::parse(row.get(0)).unwrap_or(StateKind::Unknown),
+                to: kind,
+            }),
+        }
+    }
+
+    async fn counts(&self, batch: Option<BatchId>) -> Result<BTreeMap<StateKind, u64>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT state, COUNT(*) FROM jobs WHERE ($1::BIGINT IS NULL OR batch_id = $1) \
+                 GROUP BY state",
+                &[&batch.map(|b| b.0)],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            if let Some(kind) = StateKind::parse(row.get(0)) {
+                counts.insert(kind, u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    async fn register_worker(&self, name: &str, lease: Duration) -> Result<WorkerId, StoreError> {
+        let row = self
+            .client
+            .query_one(
+                "INSERT INTO veo3_workers (name, lease_until) \
+                 VALUES ($1, clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond') RETURNING id",
+                &[&name, &(millis(lease) as f64)],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(WorkerId(row.get(0)))
+    }
+
+    async fn renew_lease(&self, worker: WorkerId, lease: Duration) -> Result<(), StoreError> {
+        let changed = self
+            .client
+            .execute(
+                "UPDATE veo3_workers SET lease_until = clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond' \
+                 WHERE id = $1 AND lease_until >= clock_timestamp()",
+                &[&worker.0, &(millis(lease) as f64)],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost(worker))
+        }
+    }
+
+    async fn retire_worker(&self, worker: WorkerId) -> Result<(), StoreError> {
+        // Jobs with a task id go back at once; one still `submitting` (it never should be on
+        // a graceful stop) stays owned by the expired lease, and becomes unknown.
+        self.client
+            .execute(
+                "UPDATE jobs SET worker_id = NULL WHERE worker_id = $1 AND state <> 'submitting'",
+                &[&worker.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        self.client
+            .execute(
+                "UPDATE veo3_workers SET lease_until = clock_timestamp() WHERE id = $1",
+                &[&worker.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn release(&self, worker: WorkerId, job: JobId) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                "UPDATE jobs SET worker_id = NULL WHERE id = $1 AND worker_id = $2 \
+                 AND state <> 'submitting'",
+                &[&job.0, &worker.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        worker: WorkerId,
+        batch: BatchId,
+        request: &ClaimRequest,
+    ) -> Result<Claimed, StoreError> {
+        let exclude = ids(&request.exclude);
+        let now = crate::now_ms();
+        let unknown = serde_json::to_string(&JobState::Unknown).map_err(|e| self.json(e))?;
+        let submitting = serde_json::to_string(&JobState::Submitting).map_err(|e| self.json(e))?;
+        let mut connection = self.transactions.lock().await;
+        let tx = connection.transaction().await.map_err(|e| self.db(e))?;
+        // Claims of one batch take turns on its row: the in-flight count below is then exact
+        // for all workers. Job rows are taken with SKIP LOCKED: a row another statement holds
+        // is left for the next claim rather than waited on.
+        let Some(row) = tx
+            .query_opt(
+                "SELECT settings FROM batches WHERE id = $1 FOR UPDATE",
+                &[&batch.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+        else {
+            return Ok(Claimed::default());
+        };
+        let settings: BatchSettings =
+            serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| self.json(e))?;
+        // Submits whose worker died between journaling and the answer: maybe billed.
+        let lost = tx
+            .query(
+                &format!(
+                    "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 AND state = 'submitting' \
+                     AND {NOT_OWNED} FOR UPDATE SKIP LOCKED) \
+                     UPDATE jobs SET state = 'unknown', detail = $2, worker_id = NULL, \
+                     updated_ms = $3, finished_ms = $3 FROM picked WHERE jobs.id = picked.id \
+                     RETURNING {}",
+                    qualified("jobs")
+                ),
+                &[&batch.0, &unknown, &now],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let takeovers = if request.takeovers > 0 {
+            tx.query(
+                &format!(
+                    "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
+                     AND state IN ('submitted', 'succeeded', 'upgrading') AND {NOT_OWNED} \
+                     AND id <> ALL($3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     UPDATE jobs SET worker_id = $2 FROM picked WHERE jobs.id = picked.id \
+                     RETURNING {}",
+                    qualified("jobs")
+                ),
+                &[
+                    &batch.0,
+                    &worker.0,
+                    &exclude,
+                    &i64::try_from(request.takeovers).unwrap_or(i64::MAX),
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+        } else {
+            Vec::new()
+        };
+        let mut submits = Vec::new();
+        if request.submits > 0 {
+            let held: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND state = ANY($2)",
+                    &[&batch.0, &IN_FLIGHT.as_slice()],
+                )
+                .await
+                .map_err(|e| self.db(e))?
+                .get(0);
+            let room = i64::try_from(settings.concurrency.max(1))
+                .unwrap_or(i64::MAX)
+                .saturating_sub(held)
+                .min(i64::try_from(request.submits).unwrap_or(i64::MAX));
+            if room > 0 {
+                // The claim is the journal write before the send: `submitting`, owned.
+                submits = tx
+                    .query(
+                        &format!(
+                            "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
+                             AND state = 'pending' AND id <> ALL($3) ORDER BY id LIMIT $4 \
+                             FOR UPDATE SKIP LOCKED) \
+                             UPDATE jobs SET state = 'submitting', detail = $5, worker_id = $2, \
+                             updated_ms = $6, finished_ms = NULL FROM picked \
+                             WHERE jobs.id = picked.id RETURNING {}",
+                            qualified("jobs")
+                        ),
+                        &[&batch.0, &worker.0, &exclude, &room, &submitting, &now],
+                    )
+                    .await
+                    .map_err(|e| self.db(e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        let mut claimed = Claimed {
+            submits: self.read_jobs(&submits)?,
+            takeovers: self.read_jobs(&takeovers)?,
+            lost: self.read_jobs(&lost)?,
+        };
+        for list in [
+            &mut claimed.submits,
+            &mut claimed.takeovers,
+            &mut claimed.lost,
+        ] {
+            list.sort_by_key(|j| j.id);
+        }
+        Ok(claimed)
+    }
+
+    async fn next_batch_with_work(&self, exclude: &[JobId]) -> Result<Option<BatchId>, StoreError> {
+        let mut states = vec!["pending"];
+        states.extend(IN_FLIGHT);
+        let row = self
+            .client
+            .query_one(
+                "SELECT MIN(batch_id) FROM jobs WHERE batch_id IS NOT NULL \
+                 AND state = ANY($1) AND id <> ALL($2)",
+                &[&states, &ids(exclude)],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.get::<_, Option<i64>>(0).map(BatchId))
+    }
+
+    async fn reserve_submit(
+        &self,
+        account: &str,
+        max: u32,
+        window: Duration,
+    ) -> Result<Duration, StoreError> {
+        let window_us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        let max = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
+        let row = self
+            .client
+            .query_one(
+                "SELECT veo3_reserve_submit($1, $2, $3)",
+                &[&account, &max, &window_us],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let wait: i64 = row.get(0);
+        Ok(Duration::from_micros(u64::try_from(wait).unwrap_or(0)))
+    }
+}
+
+/// The job columns, qualified by `table` (for `RETURNING` after an `UPDATE ... FROM`).
+fn qualified(table: &str) -> String {
+    JOB_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
