@@ -52,12 +52,12 @@ const CI_STEPS: &[Step] = &[
         &["doc", "--workspace", "--no-deps"],
         Some(("RUSTDOCFLAGS", "-D warnings")),
     ),
-    // Every crate meant for crates.io packages (manifest, licenses, README, file list).
+    // Every crate meant for crates.io packages and builds from its .crate file (see the
+    // cost in .ci/run).
     (
         &[
             "package",
             "--workspace",
-            "--no-verify",
             "--exclude",
             "xtask",
             "--exclude",
