@@ -17,7 +17,7 @@ use veo3_types::{
 };
 
 use crate::transport::ApiTransport;
-use veo3_core::settings::{ClientConfig, ClientSettings, Schedules, Stage};
+use veo3_core::settings::{ClientConfig, ClientSettings, Stage, WaitSchedules};
 
 /// The default API base URL.
 pub use veo3_core::settings::DEFAULT_BASE_URL;
@@ -49,7 +49,7 @@ pub(crate) struct Inner {
     pub(crate) api: ApiTransport,
     pub(crate) files: Agent,
     pub(crate) executor: BlockingExecutor,
-    pub(crate) schedules: Schedules,
+    pub(crate) waits: WaitSchedules,
     pub(crate) download_policy: DownloadPolicy,
     pub(crate) observer: Observer,
     pub(crate) clock: Arc<dyn Clock>,
@@ -119,7 +119,7 @@ impl Client {
     /// The schedule a wait of `stage` follows before [`WaitOptions`](crate::WaitOptions)
     /// apply (for [`Stage::Generation`], the preset of an unknown model).
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
-        self.inner.schedules.get(stage)
+        self.inner.waits.get(stage)
     }
 
     /// The observer events go to.
@@ -221,37 +221,14 @@ impl Client {
     /// Checks every image of `pending` before anything is sent, uploads the local ones in
     /// order (reported as `Event::Uploading` / `Event::Uploaded`), then submits the
     /// generation with the hosted URLs (billable, sent at most once). The blocking twin of
-    /// the async client's flow, over the core's [`upload_images_blocking`](veo3_core::upload_images_blocking).
+    /// the async client's flow: the core's
+    /// [`BlockingExecutor::generate_with_images`](veo3_core::BlockingExecutor::generate_with_images).
     pub fn generate_with_images(
         &self,
         pending: &GenerateWithImages,
         options: &UploadOptions,
     ) -> Result<TaskCreated, Error> {
-        let request = veo3_core::upload_images_blocking(
-            pending,
-            options,
-            &self.inner.observer,
-            || self.inner.random(),
-            |image, options| match image {
-                veo3_core::PreparedImage::File(file) => {
-                    self.execute(Call::upload_file(file, options)?)
-                }
-                veo3_core::PreparedImage::Bytes { bytes, file_name } => {
-                    self.execute(Call::upload_bytes(bytes, file_name, options)?)
-                }
-                other => Err(Error::invalid_input(format!(
-                    "{} needs no upload",
-                    other.name()
-                ))),
-            },
-        )?;
-        let created = self.generate(&request)?;
-        veo3_core::announce_submitted(
-            &self.inner.observer,
-            veo3_types::Endpoint::Generate,
-            &created.task_id,
-        );
-        Ok(created)
+        (self.inner.executor).generate_with_images(self, pending, options)
     }
 }
 
@@ -479,6 +456,7 @@ impl ClientBuilder {
                 .with_secret(config.api_key.clone())
                 .with_base_url(config.base_url.as_str());
         let limit = config.request_limit();
+        let waits = config.wait_schedules();
         Ok(Client {
             inner: Arc::new(Inner {
                 api: ApiTransport::new(
@@ -491,7 +469,7 @@ impl ClientBuilder {
                 ),
                 files,
                 executor,
-                schedules: config.schedules,
+                waits,
                 download_policy: config.download_policy,
                 observer: config.observer,
                 clock,

@@ -1,15 +1,14 @@
 //! Hybrid waits, blocking: finish as soon as a verified callback for the task arrives,
-//! confirmed by one record-info read, with rare polling kept as the safety net. The loop is
-//! the core's [`BlockingExecutor::wait_hybrid`](veo3_core::BlockingExecutor::wait_hybrid);
-//! the schedule is the core's choice too; this module only connects them.
+//! confirmed by one record-info read, with rare polling kept as the safety net. The flows are
+//! the core's ([`BlockingExecutor::wait_for_task_hybrid`](veo3_core::BlockingExecutor::wait_for_task_hybrid)
+//! and its siblings) and so is the schedule
+//! ([`WaitSchedules::schedule`](veo3_core::settings::WaitSchedules::schedule)); this module
+//! only connects them.
 
+use veo3_core::Error;
 use veo3_core::settings::WaitMode;
 use veo3_core::webhook::Inbox;
-use veo3_core::{
-    Error, PollSchedule, WaitState, WaitTarget, accept_task, announce_submitted,
-    warn_without_callback,
-};
-use veo3_types::{Endpoint, ExtendRequest, GenerateRequest, TaskRecord};
+use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord};
 
 use crate::{Client, Stage, WaitOptions};
 
@@ -22,7 +21,7 @@ impl Client {
     /// `BlockingReceiver::inbox()`), and the task must have been created with a
     /// `callBackUrl` reaching it. The thread blocks on the inbox between polls, so a callback
     /// wakes it at once. Polling continues as a safety net in case a callback is lost: the
-    /// stage's schedule made rare ([`PollSchedule::safety_net`]: for generations a poll
+    /// stage's schedule made rare ([`PollSchedule::safety_net`](veo3_core::PollSchedule::safety_net): for generations a poll
     /// every 2 minutes), which `wait` tunes like any schedule. Errors are those of
     /// [`Client::wait_for_task`].
     ///
@@ -45,8 +44,9 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, None, wait)?;
-        self.wait_hybrid_with(task_id, inbox, &schedule)
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Hybrid)?;
+        (self.inner.executor).wait_for_task_hybrid(self, task_id, inbox, &schedule)
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it with
@@ -58,11 +58,13 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        warn_without_callback(request.call_back_url.as_deref());
-        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait)?;
-        let created = self.generate(request)?;
-        announce_submitted(&self.inner.observer, Endpoint::Generate, &created.task_id);
-        self.wait_hybrid_with(&created.task_id, inbox, &schedule)
+        let schedule = (self.inner.waits).schedule(
+            Stage::Generation,
+            Some(&request.model),
+            wait,
+            WaitMode::Hybrid,
+        )?;
+        (self.inner.executor).generate_and_wait_hybrid(self, request, inbox, &schedule)
     }
 
     /// Submits an extension (billable, sent at most once) and waits for it with the hybrid
@@ -73,41 +75,8 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        warn_without_callback(request.call_back_url.as_deref());
-        let schedule = self.safety_net(Stage::Extension, None, wait)?;
-        let created = self.extend(request)?;
-        announce_submitted(&self.inner.observer, Endpoint::Extend, &created.task_id);
-        self.wait_hybrid_with(&created.task_id, inbox, &schedule)
-    }
-
-    fn wait_hybrid_with(
-        &self,
-        task_id: &str,
-        inbox: &Inbox,
-        schedule: &PollSchedule,
-    ) -> Result<TaskRecord, Error> {
-        let _span =
-            tracing::info_span!("veo3.wait", task_id, target = "task", hybrid = true).entered();
-        let state = WaitState::new(
-            task_id,
-            WaitTarget::Task,
-            schedule,
-            self.inner.observer.clone(),
-            self.inner.now(),
-        );
-        self.inner
-            .executor
-            .wait_hybrid(state, inbox, || self.record_info(task_id).map(accept_task))
-    }
-
-    /// The schedule of a hybrid wait: the core's one choice
-    /// ([`Schedules::choose`](veo3_core::settings::Schedules::choose)).
-    fn safety_net(
-        &self,
-        stage: Stage,
-        model: Option<&veo3_types::Model>,
-        wait: &WaitOptions,
-    ) -> Result<PollSchedule, Error> {
-        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid))
+        let schedule =
+            (self.inner.waits).schedule(Stage::Extension, None, wait, WaitMode::Hybrid)?;
+        (self.inner.executor).extend_and_wait_hybrid(self, request, inbox, &schedule)
     }
 }

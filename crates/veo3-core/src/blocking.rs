@@ -1,9 +1,11 @@
 //! The blocking drivers: the same loops as [`Executor`](crate::Executor) and the async
-//! waiters, for a client without an async runtime.
+//! waiters, and (in `flows`) the same flows, for a client without an async runtime.
 //!
 //! They are optional: a blocking client can also write the loops itself over [`Call::step`]
 //! and [`WaitState`] (see the crate docs). Using these keeps events, `tracing` and secret
 //! scrubbing identical to the async client's.
+
+mod flows;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -118,6 +120,11 @@ impl BlockingExecutor {
     /// The observer.
     pub fn observer(&self) -> &Observer {
         &self.observer
+    }
+
+    /// One draw of the executor's randomness.
+    fn random(&self) -> u64 {
+        (self.random)()
     }
 
     /// Sends `call` with `send` (one exchange, bounded by the given timeout), retrying what is

@@ -250,17 +250,7 @@ impl<T> Call<T> {
                     timed_out: failure.is_timeout(),
                 };
                 let error = Error::transport(endpoint, &failure).about_task(&self.task_id);
-                match classify(endpoint, &outcome) {
-                    Disposition::Retry { reason, after } => Evaluation::Retryable {
-                        reason,
-                        retry_after: after,
-                        error,
-                    },
-                    Disposition::Stop(Stop::OutcomeUnknown) => {
-                        Evaluation::Failed(outcome_unknown(endpoint, error))
-                    }
-                    _ => Evaluation::Failed(error),
-                }
+                without_answer(endpoint, &outcome, error)
             }
             Ok(response) => evaluate_response(endpoint, self.readers(), &self.task_id, &response),
         }
@@ -736,7 +726,14 @@ fn evaluate_response<T>(
 /// (see [`classify`]), so a read-only call asks again and a billable call's outcome is unknown.
 fn unreadable<T>(endpoint: Endpoint, response: &HttpResponse, error: Error) -> Evaluation<T> {
     let answer = Answer::bare(response.status).with_retry_after(response.retry_after());
-    match classify(endpoint, &Outcome::Answer(answer)) {
+    without_answer(endpoint, &Outcome::Answer(answer), error)
+}
+
+/// What an outcome that gave no usable answer means (a transport failure, an unreadable
+/// answer): retried when [`classify`] says so, "submit outcome unknown" for a billable call
+/// that may have arrived, else `error`.
+fn without_answer<T>(endpoint: Endpoint, outcome: &Outcome<'_>, error: Error) -> Evaluation<T> {
+    match classify(endpoint, outcome) {
         Disposition::Retry { reason, after } => Evaluation::Retryable {
             reason,
             retry_after: after,

@@ -4,7 +4,8 @@
 //! The async and the blocking client expose the same builder and the same flows; what those
 //! mean is decided here once, so the two cannot drift apart: the builder's settings, defaults
 //! and precedence ([`ClientSettings::resolve`] into a [`ClientConfig`]), which schedule a wait
-//! follows ([`Schedules::choose`]), and which base URLs are acceptable.
+//! follows and whether the host allows it ([`WaitSchedules::schedule`], over
+//! [`Schedules::choose`] and [`check_poll_interval`]), and which base URLs are acceptable.
 
 use std::time::Duration;
 
@@ -261,6 +262,61 @@ impl Schedules {
             Stage::Hd1080p => &mut self.hd_1080p,
             Stage::Upgrade4k => &mut self.upgrade_4k,
         }
+    }
+}
+
+/// A client's schedules with the polling floor of its API host: the one call both clients
+/// make for every wait's schedule ([`WaitSchedules::schedule`]), so neither chooses nor
+/// checks a schedule itself. Built by [`ClientConfig::wait_schedules`].
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::PollSchedule;
+/// use veo3_core::settings::{Schedules, Stage, WaitMode, WaitOptions, WaitSchedules};
+///
+/// let remote = WaitSchedules::new(Schedules::default(), "https://api.kie.ai");
+/// let options = WaitOptions::default().timeout(Duration::from_secs(60));
+/// let hd = remote.schedule(Stage::Hd1080p, None, &options, WaitMode::Polling)?;
+/// assert_eq!(hd, PollSchedule::hd_1080p().with_deadline(Duration::from_secs(60)));
+/// let hasty = WaitOptions::default().poll_interval(Duration::from_millis(10));
+/// assert!(remote.schedule(Stage::Generation, None, &hasty, WaitMode::Polling).is_err());
+/// let sandbox = WaitSchedules::new(Schedules::default(), "http://127.0.0.1:8080");
+/// assert!(sandbox.schedule(Stage::Generation, None, &hasty, WaitMode::Hybrid).is_ok());
+/// # Ok::<(), veo3_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaitSchedules {
+    schedules: Schedules,
+    base_url: String,
+}
+
+impl WaitSchedules {
+    /// `schedules` for a client of the API at `base_url`.
+    pub fn new(schedules: Schedules, base_url: impl Into<String>) -> Self {
+        Self {
+            schedules,
+            base_url: base_url.into(),
+        }
+    }
+
+    /// The schedule of a wait: [`Schedules::choose`], refused by [`check_poll_interval`] for
+    /// the client's host when it polls faster than the floor. Both clients call this before
+    /// anything of the wait (or of the submission before it) is sent.
+    pub fn schedule(
+        &self,
+        stage: Stage,
+        model: Option<&Model>,
+        options: &WaitOptions,
+        mode: WaitMode,
+    ) -> Result<PollSchedule, Error> {
+        let schedule = self.schedules.choose(stage, model, options, mode);
+        check_poll_interval(&schedule, &self.base_url)?;
+        Ok(schedule)
+    }
+
+    /// The schedule of `stage` before any [`WaitOptions`] apply ([`Schedules::get`]).
+    pub fn get(&self, stage: Stage) -> PollSchedule {
+        self.schedules.get(stage)
     }
 }
 

@@ -327,7 +327,8 @@ pub fn image_upload_options(base: &UploadOptions, name: &str, nonce: u64) -> Upl
 
 /// Uploads the local images of `pending` (after checking all of them), reporting each upload
 /// through the observer, then submits the generation (billable, at most once) with the hosted
-/// URLs in the images' order. The async flow; the blocking client runs the same steps.
+/// URLs in the images' order. The async flow; its blocking twin is
+/// [`BlockingExecutor::generate_with_images`](crate::BlockingExecutor::generate_with_images).
 pub async fn generate_with_images(
     api: &dyn Veo3Api,
     pending: &GenerateWithImages,
@@ -356,21 +357,15 @@ pub async fn upload_images(
     let prepared = prepare_images(pending)?;
     let mut urls = Vec::with_capacity(prepared.len());
     for image in &prepared {
-        let url = match image {
-            PreparedImage::Url(url) => url.clone(),
-            PreparedImage::File(file) => {
-                let options = image_upload_options(options, &file.file_name(), env.random());
-                env.observer()
-                    .emit(&Event::uploading(image.name(), file.len()));
+        let url = match begin_upload(env.observer(), image, options, || env.random()) {
+            UploadStep::Hosted(url) => url,
+            UploadStep::File(file, options) => {
                 let uploaded = api.upload_file(file.path(), &options).await?;
-                uploaded_event(env, image, &uploaded)
+                emit_uploaded(env.observer(), image, &uploaded)
             }
-            PreparedImage::Bytes { bytes, file_name } => {
-                let options = image_upload_options(options, file_name, env.random());
-                env.observer()
-                    .emit(&Event::uploading(image.name(), bytes.len() as u64));
+            UploadStep::Bytes(bytes, file_name, options) => {
                 let uploaded = api.upload_bytes(bytes, file_name, &options).await?;
-                uploaded_event(env, image, &uploaded)
+                emit_uploaded(env.observer(), image, &uploaded)
             }
         };
         urls.push(url);
@@ -378,47 +373,49 @@ pub async fn upload_images(
     Ok(pending.with_urls(urls)?)
 }
 
-/// Emits [`Event::Uploaded`] and returns the hosted URL.
-fn uploaded_event(env: &Effects, image: &PreparedImage, uploaded: &UploadedFile) -> String {
-    emit_uploaded(env.observer(), image, uploaded)
+/// What one image of a generation needs: nothing (a URL), or an upload with its options.
+pub(crate) enum UploadStep<'a> {
+    /// Already hosted.
+    Hosted(String),
+    /// A local file to stream.
+    File(&'a LocalFile, UploadOptions),
+    /// Bytes to send, with their file name.
+    Bytes(&'a [u8], &'a str, UploadOptions),
 }
 
-fn emit_uploaded(observer: &Observer, image: &PreparedImage, uploaded: &UploadedFile) -> String {
+/// The step for `image` (both clients' upload flows): its upload options, a unique name drawn
+/// from `nonce` (only for an upload), announced as [`Event::Uploading`].
+pub(crate) fn begin_upload<'a>(
+    observer: &Observer,
+    image: &'a PreparedImage,
+    base: &UploadOptions,
+    nonce: impl FnOnce() -> u64,
+) -> UploadStep<'a> {
+    let (name, len) = match image {
+        PreparedImage::Url(url) => return UploadStep::Hosted(url.clone()),
+        PreparedImage::File(file) => (file.file_name(), file.len()),
+        PreparedImage::Bytes { bytes, file_name } => (file_name.clone(), bytes.len() as u64),
+    };
+    let options = image_upload_options(base, &name, nonce());
+    observer.emit(&Event::uploading(image.name(), len));
+    match image {
+        PreparedImage::File(file) => UploadStep::File(file, options),
+        PreparedImage::Bytes { bytes, file_name } => UploadStep::Bytes(bytes, file_name, options),
+        PreparedImage::Url(url) => UploadStep::Hosted(url.clone()),
+    }
+}
+
+/// Emits [`Event::Uploaded`] and returns the hosted URL (both clients' upload flows).
+pub(crate) fn emit_uploaded(
+    observer: &Observer,
+    image: &PreparedImage,
+    uploaded: &UploadedFile,
+) -> String {
     observer.emit(&Event::uploaded(
         image.name(),
         uploaded.download_url.clone(),
     ));
     uploaded.download_url.clone()
-}
-
-/// The blocking twin of [`upload_images`]: the same checks, names, events and order, with
-/// `upload` sending one image (a [`PreparedImage::File`] or [`PreparedImage::Bytes`]) with the
-/// options given, and `random` drawing the name nonces.
-pub fn upload_images_blocking(
-    pending: &GenerateWithImages,
-    options: &UploadOptions,
-    observer: &Observer,
-    mut random: impl FnMut() -> u64,
-    mut upload: impl FnMut(&PreparedImage, &UploadOptions) -> Result<UploadedFile, Error>,
-) -> Result<GenerateRequest, Error> {
-    options.validate()?;
-    let prepared = prepare_images(pending)?;
-    let mut urls = Vec::with_capacity(prepared.len());
-    for image in &prepared {
-        let (name, bytes) = match image {
-            PreparedImage::Url(url) => {
-                urls.push(url.clone());
-                continue;
-            }
-            PreparedImage::File(file) => (file.file_name(), file.len()),
-            PreparedImage::Bytes { bytes, file_name } => (file_name.clone(), bytes.len() as u64),
-        };
-        let options = image_upload_options(options, &name, random());
-        observer.emit(&Event::uploading(image.name(), bytes));
-        let uploaded = upload(image, &options)?;
-        urls.push(emit_uploaded(observer, image, &uploaded));
-    }
-    Ok(pending.with_urls(urls)?)
 }
 
 #[cfg(test)]

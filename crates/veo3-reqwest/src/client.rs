@@ -13,14 +13,14 @@ use veo3_core::{
     SystemClock, UpgradeStatus, Veo3Api,
 };
 use veo3_types::{
-    Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, Model, TaskCreated,
+    Credits, ExtendRequest, GenerateRequest, GenerateWithImages, Hd1080pResult, TaskCreated,
     TaskRecord, Upgrade4kRequest, Upgrade4kResult, UploadOptions, UploadedFile,
 };
 
 use crate::transport::{ReqwestTransport, TokioSleeper};
 
 pub use veo3_core::settings::{API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Stage, WaitOptions};
-use veo3_core::settings::{ClientConfig, ClientSettings, Schedules, WaitMode};
+use veo3_core::settings::{ClientConfig, ClientSettings, WaitMode, WaitSchedules};
 
 pub use veo3_core::settings::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOWNLOAD_IDLE_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
@@ -35,7 +35,7 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub(crate) api: ApiClient<ReqwestTransport>,
-    pub(crate) schedules: Schedules,
+    pub(crate) waits: WaitSchedules,
     pub(crate) download_policy: DownloadPolicy,
     pub(crate) download_idle_timeout: Option<Duration>,
 }
@@ -84,26 +84,7 @@ impl Client {
     /// The poll schedule used for `stage` when a call does not override it; for
     /// [`Stage::Generation`] without an explicit schedule, the Fast-model preset.
     pub fn poll_schedule(&self, stage: Stage) -> PollSchedule {
-        self.inner.schedules.get(stage)
-    }
-
-    /// The schedule of a polling wait: the core's one choice ([`Schedules::choose`]), once the
-    /// core's polling floor for this client's host allows it
-    /// ([`check_poll_interval`](veo3_core::settings::check_poll_interval)); checked before
-    /// anything is sent.
-    fn schedule(
-        &self,
-        stage: Stage,
-        model: Option<&Model>,
-        wait: &WaitOptions,
-    ) -> Result<PollSchedule, Error> {
-        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Polling))
-    }
-
-    /// `schedule`, if the polling floor for this client's host allows it.
-    pub(crate) fn checked(&self, schedule: PollSchedule) -> Result<PollSchedule, Error> {
-        veo3_core::settings::check_poll_interval(&schedule, self.base_url())?;
-        Ok(schedule)
+        self.inner.waits.get(stage)
     }
 
     /// Submits a generation (billable, sent at most once) and waits for it to finish.
@@ -115,7 +96,12 @@ impl Client {
         request: &GenerateRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, Some(&request.model), wait)?;
+        let schedule = (self.inner.waits).schedule(
+            Stage::Generation,
+            Some(&request.model),
+            wait,
+            WaitMode::Polling,
+        )?;
         veo3_core::generate_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -125,7 +111,8 @@ impl Client {
         task_id: &str,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Polling)?;
         veo3_core::wait_for_task(self, task_id, &schedule, self.effects()).await
     }
 
@@ -137,7 +124,8 @@ impl Client {
         index: Option<u32>,
         wait: &WaitOptions,
     ) -> Result<Hd1080pResult, Error> {
-        let schedule = self.schedule(Stage::Hd1080p, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Hd1080p, None, wait, WaitMode::Polling)?;
         veo3_core::wait_for_1080p(self, task_id, index, &schedule, self.effects()).await
     }
 
@@ -147,7 +135,8 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = self.schedule(Stage::Upgrade4k, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Upgrade4k, None, wait, WaitMode::Polling)?;
         veo3_core::upgrade_4k_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -158,7 +147,8 @@ impl Client {
         request: &Upgrade4kRequest,
         wait: &WaitOptions,
     ) -> Result<Upgrade4kResult, Error> {
-        let schedule = self.schedule(Stage::Upgrade4k, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Upgrade4k, None, wait, WaitMode::Polling)?;
         veo3_core::wait_for_4k(self, request, &schedule, self.effects()).await
     }
 
@@ -169,7 +159,8 @@ impl Client {
         request: &ExtendRequest,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Extension, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Extension, None, wait, WaitMode::Polling)?;
         veo3_core::extend_and_wait(self, request, &schedule, self.effects()).await
     }
 
@@ -195,7 +186,12 @@ impl Client {
         options: &UploadOptions,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.schedule(Stage::Generation, Some(&pending.request.model), wait)?;
+        let schedule = (self.inner.waits).schedule(
+            Stage::Generation,
+            Some(&pending.request.model),
+            wait,
+            WaitMode::Polling,
+        )?;
         let created = self.generate_with_images(pending, options).await?;
         veo3_core::wait_for_task(self, &created.task_id, &schedule, self.effects()).await
     }
@@ -499,7 +495,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 api: ApiClient::new(transport, executor),
-                schedules: config.schedules,
+                waits: config.wait_schedules(),
                 download_policy: config.download_policy,
                 download_idle_timeout: config.download_idle_timeout,
             }),

@@ -1,12 +1,12 @@
 //! Hybrid waits: finish as soon as a verified callback for the task arrives, confirmed by
 //! one record-info read, with rare polling kept as the safety net. The loop is the core's
-//! ([`veo3_core::wait_for_task_hybrid`]) and so is the schedule choice
-//! ([`Schedules::choose`](veo3_core::settings::Schedules::choose)).
+//! ([`veo3_core::wait_for_task_hybrid`]) and so is the schedule
+//! ([`WaitSchedules::schedule`](veo3_core::settings::WaitSchedules::schedule)).
 
+use veo3_core::Error;
 use veo3_core::settings::WaitMode;
 use veo3_core::webhook::Inbox;
-use veo3_core::{Error, PollSchedule};
-use veo3_types::{ExtendRequest, GenerateRequest, Model, TaskRecord};
+use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord};
 
 use crate::{Client, Stage, WaitOptions};
 
@@ -18,7 +18,7 @@ impl Client {
     /// `inbox` is where a callback receiver delivers verified callbacks (`veo3-webhook`'s
     /// `Receiver::inbox()`), and the task must have been created with a `callBackUrl`
     /// reaching it. Polling continues as a safety net in case a callback is lost: the
-    /// stage's schedule made rare ([`PollSchedule::safety_net`]: for generations a poll
+    /// stage's schedule made rare ([`PollSchedule::safety_net`](veo3_core::PollSchedule::safety_net): for generations a poll
     /// every 2 minutes), which `wait` tunes like any schedule. Errors are those of
     /// [`Client::wait_for_task`].
     ///
@@ -43,7 +43,8 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Hybrid)?;
         veo3_core::wait_for_task_hybrid(self, task_id, inbox, &schedule, self.effects()).await
     }
 
@@ -56,7 +57,12 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Generation, Some(&request.model), wait)?;
+        let schedule = (self.inner.waits).schedule(
+            Stage::Generation,
+            Some(&request.model),
+            wait,
+            WaitMode::Hybrid,
+        )?;
         veo3_core::generate_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
     }
 
@@ -68,19 +74,8 @@ impl Client {
         inbox: &Inbox,
         wait: &WaitOptions,
     ) -> Result<TaskRecord, Error> {
-        let schedule = self.safety_net(Stage::Extension, None, wait)?;
+        let schedule =
+            (self.inner.waits).schedule(Stage::Extension, None, wait, WaitMode::Hybrid)?;
         veo3_core::extend_and_wait_hybrid(self, request, inbox, &schedule, self.effects()).await
-    }
-
-    /// The schedule of a hybrid wait: the core's one choice ([`Schedules::choose`]).
-    ///
-    /// [`Schedules::choose`]: veo3_core::settings::Schedules::choose
-    fn safety_net(
-        &self,
-        stage: Stage,
-        model: Option<&Model>,
-        wait: &WaitOptions,
-    ) -> Result<PollSchedule, Error> {
-        self.checked((self.inner.schedules).choose(stage, model, wait, WaitMode::Hybrid))
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::{
     API_KEY_ENV, DEFAULT_BASE_URL, EnvSettings, Schedules, Stage, UPLOAD_BASE_URL_ENV,
-    default_upload_base_url, normalize_base_url,
+    WaitSchedules, default_upload_base_url, normalize_base_url,
 };
 use crate::download::DownloadPolicy;
 use crate::{ApiKey, Error, Observer, PollSchedule, RequestLimit, RetryBudget, RetryPolicy};
@@ -323,6 +323,11 @@ impl ClientConfig {
     /// The `User-Agent` to send: the caller's, or `default` (the client's name and version).
     pub fn user_agent_or<'a>(&'a self, default: &'a str) -> &'a str {
         self.user_agent.as_deref().unwrap_or(default)
+    }
+
+    /// The client's wait schedules, checked against the polling floor of its base URL.
+    pub fn wait_schedules(&self) -> WaitSchedules {
+        WaitSchedules::new(self.schedules.clone(), self.base_url.as_str())
     }
 
     /// A fresh cap of [`ClientConfig::max_concurrent_requests`], for the client to hold
