@@ -623,9 +623,7 @@ fn upgrades_poll_until_ready() {
     api.expect_hd_1080p().returning(move |_, index| {
         assert_eq!(index, Some(0));
         if counter.fetch_add(1, Ordering::SeqCst) < 2 {
-            Ok(UpgradeStatus::Processing {
-                message: "1080P is processing".into(),
-            })
+            Ok(UpgradeStatus::processing("1080P is processing"))
         } else {
             Ok(UpgradeStatus::Ready(
                 Hd1080pResult::from_data(
@@ -658,9 +656,7 @@ fn upgrades_poll_until_ready() {
     api.expect_upgrade_4k().returning(move |request| {
         assert_eq!(request.task_id, TASK);
         match counter.fetch_add(1, Ordering::SeqCst) {
-            0 | 2 => Ok(UpgradeStatus::Processing {
-                message: "4k is processing".into(),
-            }),
+            0 | 2 => Ok(UpgradeStatus::processing("4k is processing")),
             1 => Err(Error::outcome_unknown(
                 Endpoint::Upgrade4k,
                 Error::transport(

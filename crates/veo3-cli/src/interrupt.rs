@@ -154,8 +154,17 @@ impl Resume {
     }
 
     /// An upgrade: the same `veo3 upgrade` again, which reads (1080p) or repeats (4K, as the
-    /// reference recommends for polling) the request for the same job.
-    pub(crate) fn upgrade(task_id: &str, resolution: &str, index: u32, out: Option<&Path>) -> Self {
+    /// reference recommends for polling: a repeat answers "processing" for a job that exists
+    /// rather than billing again) the request for the same job. `job_id` is the job waited on,
+    /// shown when known: a 4K job's id as its answer named it. A 1080p version has no id of
+    /// its own; it is named by its source task and video index.
+    pub(crate) fn upgrade(
+        task_id: &str,
+        resolution: &str,
+        job_id: Option<&str>,
+        index: u32,
+        out: Option<&Path>,
+    ) -> Self {
         let mut command = format!(
             "veo3 upgrade {} --resolution {resolution}",
             shell_word(task_id)
@@ -169,13 +178,21 @@ impl Resume {
                 shell_word(&out.display().to_string())
             ));
         }
-        Self {
-            state: format!(
-                "the {resolution} version of task {} is still being made on the server",
-                clean_line(task_id)
+        let source = clean_line(task_id);
+        let state = match job_id {
+            Some(job) => format!(
+                "{} job {} (video {index} of task {source}) is still being made on the server",
+                resolution.to_uppercase(),
+                clean_line(job)
             ),
-            command,
-        }
+            None if resolution == "4k" => format!(
+                "the 4K request for video {index} of task {source} may have reached the server"
+            ),
+            None => format!(
+                "the {resolution} version of video {index} of task {source} is still being made on the server"
+            ),
+        };
+        Self { state, command }
     }
 }
 

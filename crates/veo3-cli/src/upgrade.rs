@@ -1,6 +1,7 @@
 //! `veo3 upgrade`: 1080p or 4K for a finished task, waited for and optionally downloaded.
 
 use serde_json::json;
+use veo3_core::{UpgradeStatus, Veo3Api as _};
 use veo3_types::Upgrade4kRequest;
 
 use crate::args::{UpgradeArgs, UpgradeResolution};
@@ -25,11 +26,19 @@ impl Session {
             UpgradeResolution::P1080 => "1080p",
             UpgradeResolution::K4 => "4k",
         };
-        let resume = || Resume::upgrade(&args.task_id, resolution, args.index, args.out.as_deref());
+        let resume = |job: Option<&str>| {
+            Resume::upgrade(
+                &args.task_id,
+                resolution,
+                job,
+                args.index,
+                args.out.as_deref(),
+            )
+        };
         let (url, mut value) = match args.resolution {
             UpgradeResolution::P1080 => {
                 let result = interruptible(
-                    resume,
+                    || resume(None),
                     &self.progress,
                     self.api()
                         .upgrade_1080p_and_wait(&args.task_id, Some(args.index), &options),
@@ -44,20 +53,39 @@ impl Session {
                     request = request.call_back_url(url);
                 }
                 request.validate()?;
-                let result = interruptible(
-                    resume,
+                // The billable request first, on its own: its answer names the 4K job, which
+                // is shown (and named by an interrupt) before the wait.
+                let answer = interruptible(
+                    || resume(None),
                     &self.progress,
-                    self.api().upgrade_4k_and_wait(&request, &options),
+                    self.api().upgrade_4k(&request),
                 )
                 .await?;
+                let (job_id, result) = match answer {
+                    UpgradeStatus::Ready(result) => {
+                        (result.task_id.clone().unwrap_or_default(), result)
+                    }
+                    accepted => {
+                        let job_id = accepted.job_id().unwrap_or(&args.task_id).to_owned();
+                        self.printer.task_submitted("4K", &job_id);
+                        let result = interruptible(
+                            || resume(Some(&job_id)),
+                            &self.progress,
+                            self.api().wait_for_4k(&request, &options),
+                        )
+                        .await?;
+                        (job_id, result)
+                    }
+                };
                 let url = result.result_urls.first().cloned().ok_or_else(|| {
                     CliError::Other(format!(
                         "the 4K answer for task {} carried no video URL",
                         args.task_id
                     ))
                 })?;
+                let job_id = Some(job_id).filter(|id| !id.is_empty());
                 let value = json!({
-                    "taskId": args.task_id, "resolution": "4k",
+                    "taskId": args.task_id, "jobId": job_id, "resolution": "4k",
                     "resultUrls": result.result_urls, "imageUrls": result.image_urls,
                 });
                 (url, value)

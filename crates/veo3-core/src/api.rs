@@ -29,10 +29,31 @@ pub enum UpgradeStatus<T> {
     Processing {
         /// The server's message (e.g. "4k is processing. It should be ready in 5-10 minutes.").
         message: String,
+        /// The id of the job being produced, when the answer names one: a 4K answer's
+        /// `data.taskId`, which the reference's examples show as the source task's id (a
+        /// server that gave the 4K job an id of its own would name it here). `None` for 1080p,
+        /// whose answers name no job.
+        job_id: Option<String>,
     },
 }
 
 impl<T> UpgradeStatus<T> {
+    /// "Still processing" with the server's `message` and no job id.
+    pub fn processing(message: impl Into<String>) -> Self {
+        Self::Processing {
+            message: message.into(),
+            job_id: None,
+        }
+    }
+
+    /// The job id a "processing" answer named (see [`UpgradeStatus::Processing`]).
+    pub fn job_id(&self) -> Option<&str> {
+        match self {
+            Self::Processing { job_id, .. } => job_id.as_deref(),
+            Self::Ready(_) => None,
+        }
+    }
+
     /// The value when ready.
     pub fn ready(self) -> Option<T> {
         match self {

@@ -796,9 +796,7 @@ fn decode_hd_1080p_status(
     _: &str,
 ) -> Result<UpgradeStatus<Hd1080pResult>, DecodeError> {
     match disposition {
-        Disposition::Pending => Ok(UpgradeStatus::Processing {
-            message: envelope.msg.clone(),
-        }),
+        Disposition::Pending => Ok(UpgradeStatus::processing(envelope.msg.clone())),
         _ => Hd1080pResult::from_data(&envelope.data).map(UpgradeStatus::Ready),
     }
 }
@@ -809,8 +807,14 @@ fn decode_upgrade_4k_status(
     _: &str,
 ) -> Result<UpgradeStatus<Upgrade4kResult>, DecodeError> {
     match disposition {
+        // The job is named by the answer's `data.taskId` (the source's id, in the reference's
+        // examples); a processing answer without readable data names none.
         Disposition::Pending => Ok(UpgradeStatus::Processing {
             message: envelope.msg.clone(),
+            job_id: Upgrade4kResult::from_data(&envelope.data)
+                .ok()
+                .and_then(|result| result.task_id)
+                .filter(|id| !id.trim().is_empty()),
         }),
         _ => Upgrade4kResult::from_data(&envelope.data).map(UpgradeStatus::Ready),
     }

@@ -114,7 +114,7 @@ pub fn confirm_upgrade_refusal<T>(
 pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
     match status {
         UpgradeStatus::Ready(value) => Acceptance::Done(value),
-        UpgradeStatus::Processing { message } => {
+        UpgradeStatus::Processing { message, .. } => {
             Acceptance::Pending(PollStatus::Processing { message })
         }
     }
@@ -593,8 +593,12 @@ pub async fn upgrade_4k_and_wait(
 ) -> Result<Upgrade4kResult, Error> {
     match api.upgrade_4k(request).await? {
         UpgradeStatus::Ready(result) => Ok(result),
-        UpgradeStatus::Processing { .. } => {
-            announce_submitted(effects.observer(), Endpoint::Upgrade4k, &request.task_id);
+        accepted @ UpgradeStatus::Processing { .. } => {
+            announce_submitted(
+                effects.observer(),
+                Endpoint::Upgrade4k,
+                accepted.job_id().unwrap_or(&request.task_id),
+            );
             wait_for_4k(api, request, schedule, effects).await
         }
     }

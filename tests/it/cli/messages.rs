@@ -110,6 +110,156 @@ async fn an_interrupted_download_says_veo3_download_resumes_it() {
     assert!(!message.contains("veo3 wait"), "{message}");
 }
 
+/// A server that accepts every 4K request and names the job `job_id`, a different id from the
+/// source's (the reference's examples echo the source, but the CLI must show whatever the
+/// answer names), and then keeps it processing.
+fn four_k_server(job_id: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0_u8; 8192];
+            let _ = stream.read(&mut request);
+            let body = format!(
+                r#"{{"code":200,"msg":"success","data":{{"taskId":"{job_id}","resultUrls":null,"imageUrls":null}}}}"#
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Runs `veo3 ARGS` against `base_url` with piped output, killed if the test ends early.
+fn spawn(base_url: &str, args: &[&str]) -> Reaper {
+    let child = Command::new(veo3())
+        .args(["--base-url", base_url, "--api-key", KEY])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("veo3 starts");
+    Reaper(Some(child))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_4k_upgrade_shows_the_4k_jobs_id_and_the_upgrade_command() {
+    let url = four_k_server("job-4k-7f3a");
+    let mut child = spawn(
+        &url,
+        &[
+            "upgrade",
+            "src-1",
+            "--resolution",
+            "4k",
+            "--poll-interval",
+            "10m",
+        ],
+    );
+    let pipe = child
+        .0
+        .as_mut()
+        .and_then(|c| c.stdout.take())
+        .expect("stdout");
+    // The job is shown once its request is answered, before the wait starts.
+    let (line, _pipe) = first_line(pipe).await;
+    assert_eq!(line.trim(), "4K task job-4k-7f3a submitted");
+    let child = child.take();
+    send_signal(&child, "INT");
+    let output = finish(child).await;
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("4K job job-4k-7f3a (video 0 of task src-1)"),
+        "the 4K job's own id: {message}"
+    );
+    assert!(
+        message.contains("resume with `veo3 upgrade src-1 --resolution 4k`"),
+        "{message}"
+    );
+    assert!(!message.contains("veo3 wait"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_1080p_upgrade_and_extension_name_the_command_that_resumes_them() {
+    let sandbox = sandbox().await;
+    let mut args = vec!["--json", "generate", "A heron at dawn", "--wait"];
+    args.extend(FAST);
+    let source = super::json(&run(&sandbox, &args).await)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+
+    // 1080p: the first request starts production; the next poll is 10 minutes away.
+    let child = spawn(
+        sandbox.api_url(),
+        &[
+            "upgrade",
+            &source,
+            "--resolution",
+            "1080p",
+            "--poll-interval",
+            "10m",
+        ],
+    );
+    let asked = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while sandbox.stats().requests(Route::Hd1080p) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(asked.is_ok(), "the 1080p request was never made");
+    let child = child.take();
+    send_signal(&child, "TERM");
+    let output = finish(child).await;
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{message}");
+    assert!(
+        message.contains(&format!("1080p version of video 0 of task {source}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("`veo3 upgrade {source} --resolution 1080p`")),
+        "{message}"
+    );
+
+    // An extension is a task of its own: its id, not the source's, is waited for.
+    let mut child = spawn(
+        sandbox.api_url(),
+        &[
+            "extend",
+            &source,
+            "The heron takes off",
+            "--wait",
+            "--poll-interval",
+            "10m",
+        ],
+    );
+    let pipe = child
+        .0
+        .as_mut()
+        .and_then(|c| c.stdout.take())
+        .expect("stdout");
+    let (line, _pipe) = first_line(pipe).await;
+    let extension = line.split_whitespace().nth(2).expect("an id").to_owned();
+    assert_ne!(extension, source);
+    let child = child.take();
+    send_signal(&child, "INT");
+    let output = finish(child).await;
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains(&format!("task {extension} keeps running"))
+            && message.contains(&format!("`veo3 wait {extension}`")),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_errors_state_the_rule_once_and_name_the_flag() {
     let sandbox = sandbox().await;

@@ -50,16 +50,19 @@ fn fixtures_decode_per_endpoint() {
     ));
     assert!(matches!(
         decode_hd_1080p(&fixture!("hd-1080p-not-ready.json")),
-        Ok(UpgradeStatus::Processing { message }) if message.starts_with("1080P is processing")
+        Ok(UpgradeStatus::Processing { message, job_id: None }) if message.starts_with("1080P is processing")
     ));
     let not_success =
         decode_hd_1080p(&fixture!("hd-1080p-source-not-success.json")).expect_err("422");
     assert_eq!(not_success.code(), Some(ApiCode::Unprocessable));
 
-    assert!(matches!(
-        decode_upgrade_4k(&fixture!("4k-ok.json")),
-        Ok(UpgradeStatus::Processing { .. })
-    ));
+    // The first 4K answer names the job (the source's id, in the reference's example).
+    let accepted = decode_upgrade_4k(&fixture!("4k-ok.json")).expect("accepted");
+    assert!(matches!(accepted, UpgradeStatus::Processing { .. }));
+    assert!(
+        accepted.job_id().is_some_and(|id| !id.is_empty()),
+        "{accepted:?}"
+    );
     assert!(matches!(
         decode_upgrade_4k(&fixture!("4k-processing.json")),
         Ok(UpgradeStatus::Processing { .. })

@@ -255,9 +255,9 @@ fn upgrades_tolerate_their_documented_transients() {
     ));
     assert!(matches!(
         k4.observe(
-            Ok(accept_upgrade(UpgradeStatus::Processing::<()> {
-                message: "4k is processing".into()
-            })),
+            Ok(accept_upgrade(UpgradeStatus::<()>::processing(
+                "4k is processing"
+            ))),
             Duration::ZERO
         ),
         WaitStep::Continue
