@@ -133,8 +133,12 @@ impl BlockingExecutor {
     ) -> Result<Upgrade4kResult, Error> {
         match api.upgrade_4k(request)? {
             UpgradeStatus::Ready(result) => Ok(result),
-            UpgradeStatus::Processing { .. } => {
-                announce_submitted(&self.observer, Endpoint::Upgrade4k, &request.task_id);
+            accepted @ UpgradeStatus::Processing { .. } => {
+                announce_submitted(
+                    &self.observer,
+                    Endpoint::Upgrade4k,
+                    accepted.job_id().unwrap_or(&request.task_id),
+                );
                 self.wait_for_4k(api, request, schedule)
             }
         }
