@@ -1,8 +1,9 @@
 //! Integration tests: `veo3 batch` and `veo3 jobs` as child processes against the sandbox,
 //! each with its journal and output folder in a temporary directory (never the user's).
 //!
-//! Crash tests kill the child at points chosen by watching its `--json` lines (one per
-//! journaled state change), so the kill lands at a known place without any sleep.
+//! Crash tests (`batch/exact.rs`) kill the child at points chosen by watching its `--json`
+//! lines (one per journaled state change) and the sandbox's counters (a scripted stall on a
+//! generate or a download reached), so the kill lands at a known place without any sleep.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use veo3_sandbox::{FaultPlan, Sandbox, SandboxBuilder, SandboxHandle};
+
+mod exact;
 
 use crate::support::workspace_binary;
 
@@ -120,41 +123,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Runs `command` (with `--json`) and SIGKILLs it when its `count`-th state-change line in
-/// `state` arrives. Returns whether it was killed (it may finish first) and its lines.
-async fn kill_at(mut command: Command, state: &'static str, count: usize) -> (bool, Vec<Value>) {
-    tokio::task::spawn_blocking(move || {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("veo3 starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut seen = 0;
-        let mut killed = false;
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(value) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if value["state"] == state {
-                seen += 1;
-            }
-            lines.push(value);
-            if seen == count {
-                child.kill().expect("SIGKILL");
-                killed = true;
-                break;
-            }
-        }
-        child.wait().expect("reaped");
-        (killed, lines)
-    })
-    .await
-    .expect("join")
-}
-
 /// Every file in `dir` named `*.part`.
 fn part_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -179,42 +147,13 @@ async fn served(url: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Checks the end state of a batch: every job downloaded or unknown (never anything else),
-/// every file identical to what the file host serves, no `.part` left, one task per job.
+/// Checks the end state of a batch exactly ([`exact::check`]); returns how many jobs are
+/// unknown.
 async fn check_finished(sandbox: &SandboxHandle, workspace: &Workspace, jobs: usize) -> usize {
-    let manifest = workspace.jobs();
-    assert_eq!(manifest.len(), jobs);
-    let mut tasks = std::collections::HashSet::new();
-    let mut unknown = 0;
-    for job in &manifest {
-        match job["state"].as_str() {
-            Some("downloaded") => {
-                let task = job["taskId"].as_str().unwrap().to_owned();
-                assert!(tasks.insert(task.clone()), "task {task} for two jobs");
-                let file = workspace.out().join(job["file"].as_str().unwrap());
-                let bytes = std::fs::read(&file).unwrap();
-                let url = job["urls"][0].as_str().unwrap();
-                assert!(
-                    bytes == served(url).await,
-                    "{} differs from {url}",
-                    file.display()
-                );
-                assert_eq!(job["bytes"].as_u64(), Some(bytes.len() as u64));
-            }
-            Some("unknown") => unknown += 1,
-            other => panic!("job {} ended {other:?}", job["job"]),
-        }
-    }
-    assert!(part_files(&workspace.out()).is_empty(), "a .part remains");
-    let created = sandbox.stats().tasks_created as usize;
-    // Each job with a task id has exactly one; an unknown job's request may or may not have
-    // reached the sandbox before the kill; nothing else made a task.
-    assert!(
-        created >= tasks.len() && created <= tasks.len() + unknown,
-        "{created} tasks for {} jobs with a task id and {unknown} unknown",
-        tasks.len()
-    );
-    unknown
+    exact::check(sandbox, workspace, jobs, &std::collections::HashSet::new())
+        .await
+        .unknown
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,114 +337,6 @@ async fn a_paced_batch_is_never_rate_limited() {
     let stats = sandbox.stats();
     assert_eq!(stats.answered_429, 0, "{stats:?}");
     assert_eq!(stats.tasks_created, 200);
-}
-
-/// A 100-job batch SIGKILLed at ten points (during submits, waits and downloads) and resumed
-/// each time: every job ends downloaded or unknown, one task per job, files intact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_killed_at_ten_points_resumes_without_losing_or_rebilling_a_video() {
-    let sandbox = start(sandbox_builder()).await;
-    let workspace = Workspace::new();
-    let file = workspace.prompts(100);
-    let journal = workspace.journal().to_str().unwrap().to_owned();
-    let resume = ["batch", "resume", "--journal", journal.as_str()];
-    let points = [
-        ("submitting", 1),
-        ("submitted", 10),
-        ("submitting", 5),
-        ("succeeded", 5),
-        ("downloaded", 10),
-        ("submitted", 20),
-        ("succeeded", 10),
-        ("downloaded", 20),
-        ("submitting", 3),
-        ("downloaded", 5),
-    ];
-    let mut killed_while_submitting = 0;
-    for (round, (state, count)) in points.into_iter().enumerate() {
-        let command = if round == 0 {
-            workspace.command(&sandbox, &args_of(&workspace.run_args(&file)))
-        } else {
-            workspace.command(&sandbox, &resume)
-        };
-        let (killed, lines) = kill_at(command, state, count).await;
-        if killed && state == "submitting" {
-            killed_while_submitting += 1;
-        }
-        // A resume never sends a generate request for a job that was submitting: those
-        // become unknown, and none of them is seen submitting again.
-        let unknown: Vec<_> = lines
-            .iter()
-            .filter(|l| l["state"] == "unknown")
-            .map(|l| l["job"].clone())
-            .collect();
-        for line in &lines {
-            assert!(
-                !(line["state"] == "submitting" && unknown.contains(&line["job"])),
-                "job {} resubmitted",
-                line["job"]
-            );
-        }
-    }
-    let last = output(workspace.command(&sandbox, &resume)).await;
-    let unknown = check_finished(&sandbox, &workspace, 100).await;
-    assert!(killed_while_submitting >= 1);
-    assert!(unknown >= 1, "the jobs killed while submitting are unknown");
-    // Unknown jobs are reported, with what to do, and not resubmitted.
-    assert_eq!(last.status.code(), Some(1), "{}", text(&last.stderr));
-    let status = output(workspace.command(&sandbox, &["batch", "status"])).await;
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["unknown"].as_array().unwrap().len(), unknown);
-    assert!(
-        status["unknownAdvice"]
-            .as_str()
-            .unwrap()
-            .contains("--resubmit-unknown")
-    );
-}
-
-/// Ctrl-C mid-batch stops submitting and leaves everything resumable; the resume finishes it
-/// with one task per job.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_interrupted_by_ctrl_c_resumes_to_the_same_result() {
-    let sandbox = start(sandbox_builder()).await;
-    let workspace = Workspace::new();
-    let file = workspace.prompts(40);
-    let mut command = workspace.command(&sandbox, &args_of(&workspace.run_args(&file)));
-    let status = tokio::task::spawn_blocking(move || {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut submitted = 0;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("\"state\":\"submitted\"") {
-                submitted += 1;
-                if submitted == 15 {
-                    Command::new("kill")
-                        .args(["-INT", &child.id().to_string()])
-                        .status()
-                        .unwrap();
-                }
-            }
-        }
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(status.code(), Some(130));
-    let pending = workspace
-        .jobs()
-        .iter()
-        .filter(|j| j["state"] == "pending")
-        .count();
-    assert!(pending > 0, "Ctrl-C stopped submitting");
-    let resumed = output(workspace.command(&sandbox, &["batch", "resume"])).await;
-    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    assert_eq!(check_finished(&sandbox, &workspace, 40).await, 0);
-    assert_eq!(sandbox.stats().tasks_created, 40);
 }
 
 /// 20% of generate answers lost. With callbacks, every job is recovered through the callback

@@ -153,6 +153,10 @@ pub enum Fault {
     Malformed,
     /// File host only: send the headers and half the body, then cut the connection (`cut`).
     Cut,
+    /// File host only: send the headers and half the body, pause this long (real time), then
+    /// send the rest (`stall@MS`, default 1000): a download caught half-way, for tests that
+    /// interrupt one.
+    Stall(Duration),
     /// Answer a redirect with this status without processing (`redirect@STATUS`, default
     /// 307), as a proxy or a moved API would: to `to`, or (when `None`, the only form the
     /// grammar writes) to the same URL on the same host, so a client that follows it gets
@@ -177,6 +181,7 @@ impl Fault {
             Fault::Latency(_) => "latency",
             Fault::Malformed => "malformed",
             Fault::Cut => "cut",
+            Fault::Stall(_) => "stall",
             Fault::Redirect { .. } => "redirect",
         }
     }
@@ -281,6 +286,7 @@ impl FromStr for Action {
             "lost" => Fault::Lost,
             "malformed" => Fault::Malformed,
             "cut" => Fault::Cut,
+            "stall" => Fault::Stall(Duration::from_millis(num(1000)?)),
             "http" | "5xx" => {
                 let status = num(503)?;
                 if !(100..=599).contains(&status) {
@@ -333,7 +339,7 @@ struct Rule {
 /// rule   := route ":" action ["=" probability]      probability in [0, 1], default 1
 /// route  := generate | record-info | status | 1080p | 4k | extend | credit | download-url
 ///         | upload | download | "*"                 "*" = every API route (not download)
-/// action := drop | lost | malformed | cut | latency@MS | http@STATUS | 5xx[@STATUS]
+/// action := drop | lost | malformed | cut | stall[@MS] | latency@MS | http@STATUS | 5xx[@STATUS]
 ///         | code@CODE | 500 | 455 | 429[@RETRY_AFTER_SECS] | redirect[@STATUS] (request faults)
 ///         | success | moderation | image | internal | failed                 (task outcomes)
 /// ```

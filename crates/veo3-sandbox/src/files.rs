@@ -49,9 +49,12 @@ fn pattern() -> &'static Bytes {
     })
 }
 
-/// Asks the handler to cut the body half-way.
-#[derive(Clone, Copy, Debug)]
-struct CutHalf;
+/// Asks the handler to break the body half-way: cut it, or pause there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Break {
+    Cut,
+    Stall(std::time::Duration),
+}
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -78,7 +81,11 @@ pub(crate) async fn front_door(
     match drawn.fault {
         None | Some(Fault::Latency(_)) => next.run(req).await,
         Some(Fault::Cut | Fault::Malformed) => {
-            req.extensions_mut().insert(CutHalf);
+            req.extensions_mut().insert(Break::Cut);
+            next.run(req).await
+        }
+        Some(Fault::Stall(pause)) => {
+            req.extensions_mut().insert(Break::Stall(pause));
             next.run(req).await
         }
         Some(Fault::Drop | Fault::Lost) => match req.extensions().get::<ConnKill>().cloned() {
@@ -113,7 +120,7 @@ async fn result_file(
     headers: HeaderMap,
     req: Request,
 ) -> Response {
-    let cut = req.extensions().get::<CutHalf>().is_some();
+    let cut = req.extensions().get::<Break>().copied();
     let now = sh.now();
     let entry = sh.lock().files.get(&token).cloned();
     let Some(entry) = entry.filter(|e| e.name == name) else {
@@ -149,14 +156,14 @@ async fn big_file(
     headers: HeaderMap,
     req: Request,
 ) -> Response {
-    let cut = req.extensions().get::<CutHalf>().is_some();
+    let cut = req.extensions().get::<Break>().copied();
     let Ok(len) = bytes.parse::<u64>() else {
         return (StatusCode::NOT_FOUND, "Not Found\n").into_response();
     };
     serve_big(&sh, &headers, len, cut)
 }
 
-fn serve_big(sh: &Arc<Shared>, headers: &HeaderMap, len: u64, cut: bool) -> Response {
+fn serve_big(sh: &Arc<Shared>, headers: &HeaderMap, len: u64, cut: Option<Break>) -> Response {
     let etag = format!("\"big-{len}\"");
     serve(
         sh,
@@ -227,7 +234,7 @@ fn serve(
     etag: &str,
     mime: &str,
     len: u64,
-    cut: bool,
+    cut: Option<Break>,
     source: impl FnOnce(u64, u64) -> Source,
 ) -> Response {
     let etag_value = HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"x\""));
@@ -250,18 +257,34 @@ fn serve(
             return resp;
         }
     };
-    let cut_at = if cut { start + (end - start) / 2 } else { end };
-    let body = match source(start, end) {
-        Source::Static(bytes) if !cut => {
+    let cut_at = if cut.is_some() {
+        start + (end - start) / 2
+    } else {
+        end
+    };
+    let body = match (source(start, end), cut) {
+        (Source::Static(bytes), None) => {
             sh.lock().stats.file_bytes_served += bytes.len() as u64;
             Body::from(bytes)
         }
-        Source::Static(bytes) => {
+        (Source::Static(bytes), Some(Break::Cut)) => {
             let half = bytes.slice(..(cut_at - start) as usize);
             sh.lock().stats.file_bytes_served += half.len() as u64;
             Body::from_stream(stream::iter([Ok(half)]).chain(stream::once(cut_error())))
         }
-        Source::Big { start, .. } => big_stream(sh.clone(), start, end, cut_at),
+        (Source::Static(bytes), Some(Break::Stall(pause))) => {
+            let half = bytes.slice(..(cut_at - start) as usize);
+            let rest = bytes.slice((cut_at - start) as usize..);
+            sh.lock().stats.file_bytes_served += half.len() as u64;
+            let sh = sh.clone();
+            let rest = stream::once(async move {
+                tokio::time::sleep(pause).await;
+                sh.lock().stats.file_bytes_served += rest.len() as u64;
+                Ok::<_, io::Error>(rest)
+            });
+            Body::from_stream(stream::iter([Ok(half)]).chain(rest))
+        }
+        (Source::Big { start, .. }, cut) => big_stream(sh.clone(), start, end, cut_at, cut),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -290,23 +313,32 @@ async fn cut_error() -> Result<Bytes, io::Error> {
     ))
 }
 
-/// Streams `[start, end)` of the pattern in zero-copy chunks; errors at `cut_at` if before `end`.
-fn big_stream(sh: Arc<Shared>, start: u64, end: u64, cut_at: u64) -> Body {
+/// Streams `[start, end)` of the pattern in zero-copy chunks; at `cut_at`, if before `end`,
+/// errors (a cut) or pauses once (a stall).
+fn big_stream(sh: Arc<Shared>, start: u64, end: u64, cut_at: u64, cut: Option<Break>) -> Body {
     let pattern = pattern().clone();
-    let chunks = stream::unfold(start, move |pos| {
+    let chunks = stream::unfold((start, cut), move |(pos, cut)| {
         let pattern = pattern.clone();
         let sh = sh.clone();
         async move {
             if pos >= end {
                 return None;
             }
+            let mut limit = end;
             if pos >= cut_at {
-                return Some((cut_error().await, end));
+                match cut {
+                    Some(Break::Cut) => return Some((cut_error().await, (end, cut))),
+                    Some(Break::Stall(pause)) => tokio::time::sleep(pause).await,
+                    None => {}
+                }
+            } else {
+                limit = cut_at;
             }
+            let cut = if pos >= cut_at { None } else { cut };
             let offset = (pos % PERIOD as u64) as usize;
-            let n = (cut_at - pos).min(PERIOD as u64) as usize;
+            let n = (limit - pos).min(PERIOD as u64) as usize;
             sh.lock().stats.file_bytes_served += n as u64;
-            Some((Ok(pattern.slice(offset..offset + n)), pos + n as u64))
+            Some((Ok(pattern.slice(offset..offset + n)), (pos + n as u64, cut)))
         }
     });
     Body::from_stream(chunks)

@@ -522,8 +522,10 @@ impl SandboxHandle {
     }
 
     /// Waits (up to `timeout` of real time) until `done` holds for the counters, re-checking
-    /// whenever callback counters change; returns whether it held. For tests that must see a
-    /// delivery's outcome, which happens in the background.
+    /// whenever a request is counted, a fault injected, a task created or a callback counter
+    /// changes; returns whether it held. For tests that must see what happens in the
+    /// background (a delivery's outcome, a client's request reaching a scripted fault)
+    /// without sleeping.
     pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Stats) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

@@ -127,8 +127,8 @@ pub(crate) async fn front_door(
         }
         Some(Fault::Malformed) => malformed(next.run(req).await).await,
         Some(Fault::Redirect { status, to }) => redirect(&req, status, to.as_deref()),
-        // Cut and Latency are meaningless here (latency was applied above).
-        Some(Fault::Cut | Fault::Latency(_)) => next.run(req).await,
+        // Cut, stall and latency are meaningless here (latency was applied above).
+        Some(Fault::Cut | Fault::Stall(_) | Fault::Latency(_)) => next.run(req).await,
     }
 }
 

@@ -364,7 +364,8 @@ pub(crate) struct Shared {
     pub(crate) files_url: String,
     pub(crate) upload_url: String,
     pub(crate) wake: Notify,
-    /// Notified (all waiters) whenever callback counters change.
+    /// Notified (all waiters) whenever a request is counted, a fault injected, a task created
+    /// or a callback counter changes.
     pub(crate) stats_changed: Notify,
     pub(crate) callbacks_on: AtomicBool,
     pub(crate) http: reqwest::Client,
@@ -452,6 +453,8 @@ impl Shared {
             *st.stats.faults_injected.entry(f.name().into()).or_default() += 1;
             tracing::info!(%route, fault = ?f, "injecting a fault");
         }
+        drop(st);
+        self.stats_changed.notify_waiters();
         drawn
     }
 
@@ -571,6 +574,7 @@ impl Shared {
         st.stats.tasks_created += 1;
         *st.stats.tasks_by_key.entry(new.key).or_default() += 1;
         self.wake.notify_one();
+        self.stats_changed.notify_waiters();
         id
     }
 

@@ -218,3 +218,44 @@ async fn a_cut_download_delivers_half_then_fails() {
     assert_eq!(received, 1 << 19, "exactly half arrives");
     assert_eq!(sandbox.stats().faults("cut"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_delivers_half_pauses_then_the_rest() {
+    let (sandbox, api) = start(frozen()).await;
+    let id = api.generate(&text("p")).await;
+    sandbox.complete_now(&id);
+    let url = urls(&api.record(&id).await.data()["response"]["resultUrls"])[0].clone();
+    let full = fetch(&url).await.2;
+    for (target, expected) in [
+        (url.clone(), full),
+        (sandbox.big_file_url(1 << 20), {
+            let big = fetch(&sandbox.big_file_url(1 << 20)).await.2;
+            assert_eq!(big.len(), 1 << 20);
+            big
+        }),
+    ] {
+        // A stall long enough that the half is observably all there is while it lasts.
+        sandbox.script_fault(Route::Download, Fault::Stall(Duration::from_secs(30)));
+        let mut response = reqwest::get(&target).await.expect("headers arrive");
+        let mut received = Vec::new();
+        while received.len() < expected.len() / 2 {
+            let chunk = response
+                .chunk()
+                .await
+                .expect("a chunk")
+                .expect("not the end");
+            received.extend_from_slice(&chunk);
+        }
+        assert_eq!(received.len(), expected.len() / 2, "exactly half first");
+        assert_eq!(received[..], expected[..expected.len() / 2]);
+        let more = tokio::time::timeout(Duration::from_millis(200), response.chunk()).await;
+        assert!(more.is_err(), "then nothing while the stall lasts");
+    }
+    // A short stall ends, and the body completes intact.
+    sandbox.script_fault(Route::Download, Fault::Stall(Duration::from_millis(50)));
+    assert_eq!(fetch(&url).await.2, fetch(&url).await.2);
+    assert_eq!(sandbox.stats().faults("stall"), 3);
+    let plan: FaultPlan = "download:stall@250".parse().expect("stall parses");
+    assert_eq!(plan.len(), 1);
+    assert!("download:stall@x".parse::<FaultPlan>().is_err());
+}
