@@ -13,3 +13,4 @@ mod publish;
 mod sandbox;
 mod support;
 mod types;
+mod workers;

@@ -224,15 +224,21 @@ Examples:
   veo3 batch resume                                    # after Ctrl-C, a crash or a 402
   veo3 batch resume --resubmit-unknown                 # bills again for unknown jobs
 
+Many workers, one shared journal (PostgreSQL), on any number of machines:
+  veo3 batch run ads.jsonl --journal postgres://veo3@db/veo3 --enqueue-only
+  veo3 batch work --journal postgres://veo3@db/veo3 --until-empty   # on each machine
+
 Files: JSONL (one object per line: prompt, model, aspect_ratio, imageUrls, seeds, ...,
 plus name and upgrade), CSV with a header row of the same names, or plain text (one prompt
-per line). The journal is the user's data folder's veo3/journal.db, or --journal / VEO3_JOURNAL.";
+per line). The journal is the user's data folder's veo3/journal.db, or --journal / VEO3_JOURNAL
+(a file, or a postgres:// URL shared by workers).";
 
 /// Where the journal is.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct JournalArg {
-    /// The journal file (default: the user's data folder, e.g. ~/.local/share/veo3/journal.db).
-    #[arg(long, env = "VEO3_JOURNAL", value_name = "PATH")]
+    /// The journal: a file (default: the user's data folder, e.g.
+    /// ~/.local/share/veo3/journal.db), or a postgres:// URL that workers share.
+    #[arg(long, env = "VEO3_JOURNAL", value_name = "PATH|URL")]
     pub(crate) journal: Option<PathBuf>,
 }
 
@@ -247,6 +253,43 @@ pub(crate) enum BatchCommand {
     /// Counts by state, credits spent, an ETA, and the unknown jobs with what to do.
     #[command(after_help = BATCH_EXAMPLES)]
     Status(BatchStatusArgs),
+    /// Work on a shared (postgres://) journal's batches alongside other workers: claim jobs,
+    /// submit them under the account's shared limit, take over the jobs of dead workers.
+    #[command(after_help = BATCH_EXAMPLES)]
+    Work(BatchWorkArgs),
+}
+
+/// How a worker holds its jobs (`batch work`, and `batch run|resume` on a shared journal).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct WorkerArgs {
+    /// How long this worker's claims last if it stops renewing them (it renews every third
+    /// of it); after that, other workers take its jobs over.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub(crate) lease: Duration,
+
+    /// A name for this worker in messages and the journal (default: host and process id).
+    #[arg(long)]
+    pub(crate) worker_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchWorkArgs {
+    /// Exit once no job is pending or in flight (default: serve until stopped).
+    #[arg(long)]
+    pub(crate) until_empty: bool,
+
+    /// Only this batch (default: every batch, oldest first).
+    #[arg(long)]
+    pub(crate) batch: Option<i64>,
+
+    #[command(flatten)]
+    pub(crate) worker: WorkerArgs,
+
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
+
+    #[command(flatten)]
+    pub(crate) common: BatchCommon,
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +320,13 @@ pub(crate) struct BatchRunArgs {
     /// Validate every line and print the estimated cost; send nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+
+    /// Journal the batch and exit: workers (`veo3 batch work`) run it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) enqueue_only: bool,
+
+    #[command(flatten)]
+    pub(crate) worker: WorkerArgs,
 
     /// A JSON price table overriding the built-in one (see README).
     #[arg(long, value_name = "FILE")]
@@ -343,6 +393,9 @@ pub(crate) struct BatchResumeArgs {
     /// Send the failed jobs again (a new, billed task each).
     #[arg(long)]
     pub(crate) retry_failed: bool,
+
+    #[command(flatten)]
+    pub(crate) worker: WorkerArgs,
 
     #[command(flatten)]
     pub(crate) journal: JournalArg,

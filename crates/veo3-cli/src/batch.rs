@@ -15,15 +15,15 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use veo3_jobs::{
-    Batch, BatchId, BatchSettings, CallbackSettings, JobId, JobQuery, JobState, PriceTable,
-    RunEvent, RunSummary, Runner, RunnerOptions, SqliteStore, StateKind, StopReason, Store,
-    Upgrade,
+    Batch, BatchId, BatchSettings, CallbackSettings, JobId, JobQuery, JobState, PostgresStore,
+    PriceTable, RunEvent, RunSummary, Runner, RunnerOptions, SqliteStore, StateKind, StopReason,
+    Store, Upgrade, WorkOptions,
 };
 use veo3_reqwest::{Inbox, WaitOptions};
 
 use crate::args::{
-    BatchCallbacks, BatchCommon, BatchResumeArgs, BatchRunArgs, BatchStatusArgs, JournalArg,
-    UpgradeResolution,
+    BatchCallbacks, BatchCommon, BatchResumeArgs, BatchRunArgs, BatchStatusArgs, BatchWorkArgs,
+    JournalArg, UpgradeResolution, WorkerArgs,
 };
 use crate::error::CliError;
 use crate::interrupt::Interrupt;
@@ -43,10 +43,42 @@ pub(crate) fn journal_path(arg: &JournalArg) -> Result<PathBuf, CliError> {
         })
 }
 
-/// Opens the journal.
-pub(crate) fn open_journal(arg: &JournalArg) -> Result<SqliteStore, CliError> {
+/// The shared journal's URL, when `--journal`/`VEO3_JOURNAL` is a `postgres://` URL.
+fn journal_url(arg: &JournalArg) -> Option<&str> {
+    arg.journal
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .filter(|p| veo3_jobs::is_postgres_url(p))
+}
+
+/// Opens the journal: a SQLite file, or a shared PostgreSQL journal for a `postgres://` URL.
+pub(crate) async fn open_journal(arg: &JournalArg) -> Result<Arc<dyn Store>, CliError> {
+    if let Some(url) = journal_url(arg) {
+        let store = PostgresStore::connect(url)
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        return Ok(Arc::new(store));
+    }
     let path = journal_path(arg)?;
-    SqliteStore::open(&path).map_err(|e| CliError::Other(e.to_string()))
+    let store = SqliteStore::open(&path).map_err(|e| CliError::Other(e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
+/// How a batch is run: by this process alone, or as one worker of a shared journal.
+enum Mode {
+    Alone,
+    Worker(WorkOptions),
+}
+
+fn work_options(args: &WorkerArgs, account: &str) -> WorkOptions {
+    let mut options = WorkOptions::new("");
+    options.account = account.to_owned();
+    options.lease = args.lease;
+    options.name = args.worker_name.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", std::process::id())
+    });
+    options
 }
 
 fn store_error(error: veo3_jobs::StoreError) -> CliError {
@@ -121,9 +153,13 @@ pub(crate) fn dry_run(args: &BatchRunArgs, printer: Printer) -> Result<(), CliEr
 }
 
 impl Session {
-    pub(crate) async fn batch_run(&self, args: &BatchRunArgs) -> Result<(), CliError> {
+    pub(crate) async fn batch_run(
+        &self,
+        args: &BatchRunArgs,
+        account: &str,
+    ) -> Result<(), CliError> {
         let (jobs, table) = read_jobs(args)?;
-        let store = Arc::new(open_journal(&args.journal)?);
+        let store = open_journal(&args.journal).await?;
         let mut settings = BatchSettings::new(&args.out_dir);
         settings.source = Some(args.file.display().to_string());
         settings.concurrency = args.concurrency as usize;
@@ -152,19 +188,38 @@ impl Session {
             .create_batch(&settings, &jobs)
             .await
             .map_err(store_error)?;
+        if args.enqueue_only {
+            self.printer.result(
+                json!({"batch": batch.0, "jobs": jobs.len(), "journal": store.location()}),
+                || {
+                    format!(
+                        "batch {batch}: {} job(s) enqueued in {}; run them with `veo3 batch work --journal URL`",
+                        jobs.len(),
+                        store.location()
+                    )
+                },
+            );
+            return Ok(());
+        }
         self.printer.note(format!(
             "batch {batch}: {} job(s) journaled in {} (resume with `veo3 batch resume --journal {}`)",
             jobs.len(),
             store.location(),
             store.location()
         ));
-        self.run_batch(store, batch, &args.common, table, false, false)
+        let mode = self.mode(&args.journal, &args.worker, account, batch);
+        self.run_batch(store, batch, &args.common, table, false, false, mode)
             .await
     }
 
-    pub(crate) async fn batch_resume(&self, args: &BatchResumeArgs) -> Result<(), CliError> {
-        let store = Arc::new(open_journal(&args.journal)?);
+    pub(crate) async fn batch_resume(
+        &self,
+        args: &BatchResumeArgs,
+        account: &str,
+    ) -> Result<(), CliError> {
+        let store = open_journal(&args.journal).await?;
         let batch = pick_batch(store.as_ref(), args.batch).await?;
+        let mode = self.mode(&args.journal, &args.worker, account, batch.id);
         self.run_batch(
             store,
             batch.id,
@@ -172,18 +227,75 @@ impl Session {
             PriceTable::default(),
             args.resubmit_unknown,
             args.retry_failed,
+            mode,
         )
         .await
     }
 
+    /// `batch work`: one worker of a shared journal, on one batch or all of them.
+    pub(crate) async fn batch_work(
+        &self,
+        args: &BatchWorkArgs,
+        account: &str,
+    ) -> Result<(), CliError> {
+        if journal_url(&args.journal).is_none() {
+            return Err(CliError::Usage(
+                "batch work needs a shared journal: --journal postgres://... (or VEO3_JOURNAL)"
+                    .into(),
+            ));
+        }
+        let store = open_journal(&args.journal).await?;
+        let batch = match args.batch {
+            Some(id) => Some(pick_batch(store.as_ref(), Some(id)).await?.id),
+            None => None,
+        };
+        let mut options = work_options(&args.worker, account);
+        options.until_empty = args.until_empty;
+        options.batch = batch;
+        // The display and the manifest follow the given batch, else the latest one.
+        let shown = match batch {
+            Some(id) => id,
+            None => pick_batch(store.as_ref(), None).await?.id,
+        };
+        self.run_batch(
+            store,
+            shown,
+            &args.common,
+            PriceTable::default(),
+            false,
+            false,
+            Mode::Worker(options),
+        )
+        .await
+    }
+
+    /// A shared journal runs a batch as a worker pinned to it, until it is empty.
+    fn mode(
+        &self,
+        journal: &JournalArg,
+        worker: &WorkerArgs,
+        account: &str,
+        batch: BatchId,
+    ) -> Mode {
+        if journal_url(journal).is_none() {
+            return Mode::Alone;
+        }
+        let mut options = work_options(worker, account);
+        options.until_empty = true;
+        options.batch = Some(batch);
+        Mode::Worker(options)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn run_batch(
         &self,
-        store: Arc<SqliteStore>,
+        store: Arc<dyn Store>,
         batch: BatchId,
         common: &BatchCommon,
         prices: PriceTable,
         resubmit_unknown: bool,
         retry_failed: bool,
+        mode: Mode,
     ) -> Result<(), CliError> {
         let record = store
             .batch(batch)
@@ -234,7 +346,10 @@ impl Session {
         let runner = Runner::new(self.api().clone(), store.clone(), options)
             .on_event(move |event| sink.event(event))
             .stop_when(stop_rx);
-        let result = runner.run(batch).await;
+        let result = match mode {
+            Mode::Alone => runner.run(batch).await,
+            Mode::Worker(options) => runner.work(options).await,
+        };
         let signal = if interrupted.is_finished() {
             interrupted.await.ok()
         } else {
@@ -301,6 +416,8 @@ impl Session {
                 "counts": counts,
                 "submits": summary.submits,
                 "recovered": summary.recovered,
+                "takenOver": summary.taken_over,
+                "lost": summary.lost,
                 "rateLimited": summary.rate_limited,
                 "journalWrites": summary.journal_writes,
                 "stopped": summary.stopped.map(|s| s.to_string()),
@@ -400,8 +517,8 @@ fn callback_settings(args: &BatchCallbacks) -> Option<CallbackSettings> {
 
 /// `batch status`: counts, credits, ETA, and the unknown jobs with what to do about them.
 pub(crate) async fn status(args: &BatchStatusArgs, printer: Printer) -> Result<(), CliError> {
-    let store = open_journal(&args.journal)?;
-    let batch = pick_batch(&store, args.batch).await?;
+    let store = open_journal(&args.journal).await?;
+    let batch = pick_batch(store.as_ref(), args.batch).await?;
     let jobs = store
         .jobs(&JobQuery::batch(batch.id))
         .await
@@ -685,6 +802,20 @@ impl Display {
             }
             RunEvent::StoppedSubmitting { reason } => {
                 self.printer.note(format!("stopped submitting: {reason}"));
+            }
+            RunEvent::TakenOver { job, name, state } => {
+                if self.printer.json {
+                    to_stdout(format_args!(
+                        "{}",
+                        json!({"job": job.0, "name": name, "event": "takenOver",
+                               "from": state.kind().as_str(), "taskId": state.task_id()})
+                    ));
+                } else {
+                    self.printer.note(format!(
+                        "job {job} ({name}): taken over from a stopped worker, waiting on task {}",
+                        state.task_id().unwrap_or("-")
+                    ));
+                }
             }
             _ => {}
         }

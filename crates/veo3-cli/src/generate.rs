@@ -132,9 +132,8 @@ impl Session {
 async fn record_submit(
     journal: &crate::args::JournalArg,
     request: &GenerateRequest,
-) -> Result<(veo3_jobs::SqliteStore, veo3_jobs::JobId), CliError> {
-    use veo3_jobs::Store as _;
-    let store = crate::batch::open_journal(journal).map_err(|e| {
+) -> Result<(std::sync::Arc<dyn veo3_jobs::Store>, veo3_jobs::JobId), CliError> {
+    let store = crate::batch::open_journal(journal).await.map_err(|e| {
         CliError::Other(format!(
             "{e} (pass --no-journal to generate without a journal)"
         ))
@@ -154,11 +153,11 @@ async fn record_submit(
 
 /// Journals the generate answer: the task id, an unknown outcome, or a refusal.
 async fn record_answer(
-    store: &veo3_jobs::SqliteStore,
+    store: &std::sync::Arc<dyn veo3_jobs::Store>,
     job: veo3_jobs::JobId,
     answer: &Result<veo3_types::TaskCreated, veo3_core::Error>,
 ) {
-    use veo3_jobs::{JobState, Store as _};
+    use veo3_jobs::JobState;
     let state = match answer {
         Ok(created) => JobState::Submitted {
             task_id: created.task_id.clone(),

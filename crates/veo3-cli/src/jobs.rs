@@ -1,7 +1,7 @@
 //! `veo3 jobs list|show`: the journal's history, batches and `veo3 generate` alike.
 
 use serde_json::{Value, json};
-use veo3_jobs::{Job, JobId, JobQuery, StateKind, Store};
+use veo3_jobs::{Job, JobId, JobQuery, StateKind};
 
 use crate::args::JobsCommand;
 use crate::batch::open_journal;
@@ -11,7 +11,7 @@ use crate::output::Printer;
 pub(crate) async fn jobs(command: &JobsCommand, printer: Printer) -> Result<(), CliError> {
     match command {
         JobsCommand::List(args) => {
-            let store = open_journal(&args.journal)?;
+            let store = open_journal(&args.journal).await?;
             let mut query = JobQuery::default().newest(args.limit);
             if let Some(state) = &args.state {
                 let kind = StateKind::parse(state).ok_or_else(|| {
@@ -45,7 +45,7 @@ pub(crate) async fn jobs(command: &JobsCommand, printer: Printer) -> Result<(), 
             Ok(())
         }
         JobsCommand::Show(args) => {
-            let store = open_journal(&args.journal)?;
+            let store = open_journal(&args.journal).await?;
             let job = store
                 .job(JobId(args.id))
                 .await

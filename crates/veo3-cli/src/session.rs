@@ -51,8 +51,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Extend(args) => session.extend(args).await,
                 Command::Credits => session.credits().await,
                 Command::Upload(args) => session.upload(args).await,
-                Command::Batch(BatchCommand::Run(args)) => session.batch_run(args).await,
-                Command::Batch(BatchCommand::Resume(args)) => session.batch_resume(args).await,
+                Command::Batch(BatchCommand::Run(args)) => {
+                    session.batch_run(args, &account(&cli)).await
+                }
+                Command::Batch(BatchCommand::Resume(args)) => {
+                    session.batch_resume(args, &account(&cli)).await
+                }
+                Command::Batch(BatchCommand::Work(args)) => {
+                    session.batch_work(args, &account(&cli)).await
+                }
                 Command::Sandbox(_)
                 | Command::Demo(_)
                 | Command::Listen(_)
@@ -65,6 +72,16 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     };
     progress.clear();
     result
+}
+
+/// The account the shared limiter paces: a fingerprint of the API key, never the key.
+fn account(cli: &Cli) -> String {
+    let key = cli
+        .api_key
+        .as_deref()
+        .map(|k| k.to_string_lossy().trim().to_owned())
+        .unwrap_or_default();
+    veo3_jobs::account_fingerprint(&key)
 }
 
 pub(crate) fn client(cli: &Cli, observer: veo3_core::Observer) -> Result<Client, CliError> {

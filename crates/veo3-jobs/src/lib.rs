@@ -33,6 +33,7 @@ mod store;
 #[cfg(test)]
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
 mod suite;
+pub mod worker;
 
 pub use job::{
     Batch, BatchId, BatchSettings, CallbackSettings, Job, JobId, JobState, JobTimes, NewJob,
@@ -48,6 +49,7 @@ pub use runner::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{ClaimRequest, Claimed, JobQuery, Store, StoreError, WorkerId};
+pub use worker::{WorkOptions, account_fingerprint};
 
 /// Milliseconds since the Unix epoch, as the journals record times.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]

@@ -65,7 +65,8 @@ pub fn write(dir: &Path, title: &str, jobs: &[Job]) -> std::io::Result<(PathBuf,
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    // Per process: workers sharing an output folder each write the report of the batch.
+    temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;

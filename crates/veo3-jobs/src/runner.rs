@@ -134,6 +134,16 @@ pub enum RunEvent {
         /// Why.
         reason: StopReason,
     },
+    /// A worker took over a job whose worker died or stopped: it waits on the job's task id
+    /// (never submitting it again).
+    TakenOver {
+        /// The job.
+        job: JobId,
+        /// Its output name.
+        name: String,
+        /// Its state, with the task id.
+        state: JobState,
+    },
 }
 
 /// Why a run stopped submitting before the end.
@@ -229,21 +239,25 @@ pub struct RunSummary {
     pub journal_time: Duration,
     /// Why submitting stopped early, if it did.
     pub stopped: Option<StopReason>,
+    /// Jobs with a task id this worker took over from dead or stopped workers.
+    pub taken_over: u64,
+    /// Jobs found `submitting` under a dead worker's expired lease, made `unknown`.
+    pub lost: u64,
     /// Jobs per state at the end.
     pub counts: std::collections::BTreeMap<StateKind, u64>,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
 
-type Sink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
+pub(crate) type Sink = Arc<dyn Fn(&RunEvent) + Send + Sync>;
 
 /// Runs a batch from its journal. See the [crate docs](crate).
 pub struct Runner {
-    client: Client,
-    store: Arc<dyn Store>,
-    options: RunnerOptions,
-    events: Sink,
-    stop: watch::Receiver<bool>,
+    pub(crate) client: Client,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: RunnerOptions,
+    pub(crate) events: Sink,
+    pub(crate) stop: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -257,7 +271,7 @@ impl std::fmt::Debug for Runner {
 }
 
 /// A finished piece of work, reported to the loop.
-enum Done {
+pub(crate) enum Done {
     Submit {
         job: Box<Job>,
         permit: OwnedSemaphorePermit,
@@ -266,7 +280,7 @@ enum Done {
     Follow,
 }
 
-enum SubmitOutcome {
+pub(crate) enum SubmitOutcome {
     Submitted(String),
     NotSent {
         rate_limited: bool,
@@ -281,21 +295,59 @@ enum SubmitOutcome {
 }
 
 /// What the spawned tasks share.
-struct Shared {
-    client: Client,
-    store: Arc<dyn Store>,
-    events: Sink,
-    wait: WaitOptions,
-    inbox: Option<Inbox>,
-    callback_base: Option<String>,
-    out_dir: PathBuf,
-    writes: std::sync::Mutex<(u64, Duration)>,
-    limiter: Limiter,
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) events: Sink,
+    pub(crate) wait: WaitOptions,
+    pub(crate) inbox: Option<Inbox>,
+    pub(crate) callback_base: Option<String>,
+    pub(crate) out_dir: PathBuf,
+    pub(crate) writes: std::sync::Mutex<(u64, Duration)>,
+    pub(crate) pace: Pace,
+}
+
+/// How submits are paced under the account's limit.
+pub(crate) enum Pace {
+    /// In this process (one runner per account): governor.
+    Local(Limiter),
+    /// In the shared journal, for every worker of the account ([`Store::reserve_submit`]).
+    Shared {
+        /// The account's fingerprint.
+        account: String,
+        /// Submits per window.
+        max: u32,
+        /// The window, with the margin.
+        window: Duration,
+    },
+}
+
+impl Pace {
+    /// Pacing for `max` submits per `window_ms` in this process.
+    pub(crate) fn local(max: u32, window_ms: u64) -> Self {
+        Self::Local(RateLimiter::direct(quota(max, window_ms)))
+    }
 }
 
 impl Shared {
+    /// Waits for this submit's turn under the account's limit.
+    async fn pace(&self) -> Result<(), StoreError> {
+        match &self.pace {
+            Pace::Local(limiter) => limiter.until_ready().await,
+            Pace::Shared {
+                account,
+                max,
+                window,
+            } => {
+                let wait = self.store.reserve_submit(account, *max, *window).await?;
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Journals `state` for `job` and announces it.
-    async fn set(&self, job: &Job, state: JobState) -> Result<(), StoreError> {
+    pub(crate) async fn set(&self, job: &Job, state: JobState) -> Result<(), StoreError> {
         let started = Instant::now();
         let result = self.store.transition(job.id, &state).await;
         {
@@ -312,7 +364,7 @@ impl Shared {
         Ok(())
     }
 
-    fn retryable(&self, job: &Job, message: String) {
+    pub(crate) fn retryable(&self, job: &Job, message: String) {
         tracing::warn!(job = %job.id, %message, "job left resumable");
         (self.events)(&RunEvent::Retryable {
             job: job.id,
@@ -429,7 +481,7 @@ impl Runner {
             callback_base,
             out_dir: settings.out_dir.clone(),
             writes: std::sync::Mutex::new((0, Duration::ZERO)),
-            limiter: RateLimiter::direct(quota(settings.rate_max, settings.rate_window_ms)),
+            pace: Pace::local(settings.rate_max, settings.rate_window_ms),
         });
 
         // Checked before anything changes, so a refused run leaves the journal as it was.
@@ -624,7 +676,7 @@ impl Runner {
                         in_submit.insert(job.id);
                         let shared = shared.clone();
                         tasks.spawn(async move {
-                            let outcome = submit(&shared, &job, turn).await;
+                            let outcome = submit(&shared, &job, turn, false).await;
                             Done::Submit { job: Box::new(job), permit, outcome }
                         });
                     }
@@ -667,14 +719,14 @@ fn quota(max: u32, window_ms: u64) -> Quota {
         .allow_burst(NonZeroU32::MIN)
 }
 
-type Limiter = RateLimiter<
+pub(crate) type Limiter = RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
     governor::clock::DefaultClock,
 >;
 
 /// How many submits may be journaled and waiting for the rate limiter at once.
-const SUBMITS_AHEAD: usize = 2;
+pub(crate) const SUBMITS_AHEAD: usize = 2;
 
 /// A slot for one more job in flight; for a submit, also a place among those waiting for the
 /// rate limiter.
@@ -724,21 +776,32 @@ fn spawn_follow(
 ) {
     let shared = shared.clone();
     let handle = tasks.spawn(async move {
-        follow(&shared, job, resumed).await;
+        let _ = follow(&shared, job, resumed).await;
         drop(permit);
         Done::Follow
     });
     follows.insert(handle.id(), handle);
 }
 
-/// Journals `submitting`, waits for the rate limiter, sends the generate request once, and
-/// journals its answer.
-async fn submit(shared: &Shared, job: &Job, turn: Option<OwnedSemaphorePermit>) -> SubmitOutcome {
+/// Journals `submitting` (unless a worker's claim already did), waits for the rate limiter,
+/// sends the generate request once, and journals its answer.
+pub(crate) async fn submit(
+    shared: &Shared,
+    job: &Job,
+    turn: Option<OwnedSemaphorePermit>,
+    journaled: bool,
+) -> SubmitOutcome {
     // The invariant: journaled before it is sent.
-    if let Err(error) = shared.set(job, JobState::Submitting).await {
+    if !journaled {
+        if let Err(error) = shared.set(job, JobState::Submitting).await {
+            return SubmitOutcome::Journal(error);
+        }
+    }
+    if let Err(error) = shared.pace().await {
+        // Nothing was sent: the job may go back to the queue.
+        let _ = shared.set(job, JobState::Pending).await;
         return SubmitOutcome::Journal(error);
     }
-    shared.limiter.until_ready().await;
     drop(turn);
     let mut request = job.request.clone();
     request.call_back_url = shared
@@ -796,8 +859,9 @@ async fn submit(shared: &Shared, job: &Job, turn: Option<OwnedSemaphorePermit>) 
 }
 
 /// Waits for a job's task, runs its follow-up and downloads it, journaling each step. Errors
-/// that a resume may fix leave the job where it is and are reported as events.
-async fn follow(shared: &Shared, mut job: Job, resumed: bool) {
+/// that a resume may fix leave the job where it is and are reported as events. Returns
+/// whether the job reached a final state.
+pub(crate) async fn follow(shared: &Shared, mut job: Job, resumed: bool) -> bool {
     loop {
         let next = match &job.state {
             JobState::Submitted { task_id } => wait(shared, &job, task_id).await,
@@ -817,10 +881,12 @@ async fn follow(shared: &Shared, mut job: Job, resumed: bool) {
             JobState::Upgrading { task_id } => upgrade(shared, &job, task_id, resumed).await,
             _ => None,
         };
-        let Some(next) = next else { return };
+        let Some(next) = next else {
+            return job.state.kind().is_final();
+        };
         if let Err(error) = shared.set(&job, next.clone()).await {
             shared.retryable(&job, format!("journal: {error}"));
-            return;
+            return false;
         }
         job.state = next;
     }
