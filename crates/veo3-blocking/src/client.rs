@@ -199,7 +199,8 @@ impl Client {
         options: &UploadOptions,
     ) -> Result<UploadedFile, Error> {
         let file = veo3_core::LocalFile::inspect(path.as_ref())?;
-        self.execute(Call::upload_file(&file, options)?)
+        let progress = file.progress(self.inner.observer.clone(), self.inner.clock.clone());
+        self.execute(Call::upload_file(&file, options, progress)?)
     }
 
     /// `POST /api/file-base64-upload` on the upload host: uploads `bytes` (meant for small

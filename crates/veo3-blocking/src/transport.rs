@@ -9,6 +9,7 @@ use ureq::http::Response;
 use ureq::{Agent, SendBody};
 use veo3_core::{
     ApiKey, HttpRequest, HttpResponse, Multipart, RequestLimit, TransportError, TransportPhase,
+    UploadProgress,
 };
 use veo3_types::{BaseUrl, HttpMethod};
 
@@ -138,9 +139,14 @@ impl ApiTransport {
     ) -> Result<Response<ureq::Body>, ureq::Error> {
         let file = std::fs::File::open(multipart.path())?;
         let expected = multipart.file_len();
+        let progress = multipart.progress();
+        progress.start();
         let mut reader = multipart
             .head()
-            .chain(Exact::new(file, expected))
+            .chain(Reported {
+                inner: Exact::new(file, expected),
+                progress,
+            })
             .chain(multipart.tail());
         self.agent
             .post(url)
@@ -175,6 +181,21 @@ impl ApiTransport {
             let text = String::from_utf8_lossy(body).into_owned();
             *body = self.key.redact(&text).into_bytes();
         }
+    }
+}
+
+/// A reader that reports each piece of the file it hands out (to ureq, which writes it to
+/// the connection before asking for more) to the upload's progress.
+struct Reported<'a, R> {
+    inner: R,
+    progress: &'a UploadProgress,
+}
+
+impl<R: Read> Read for Reported<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.progress.sent(read as u64);
+        Ok(read)
     }
 }
 

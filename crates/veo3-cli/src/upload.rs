@@ -28,6 +28,7 @@ impl Session {
             }
         };
         let url = uploaded.download_url.clone();
+        self.progress.clear();
         self.printer.result(upload_json(&uploaded), || url);
         Ok(())
     }

@@ -426,13 +426,18 @@ impl Call<String> {
 
 impl Call<UploadedFile> {
     /// `POST /api/file-stream-upload` (upload host): `file` streamed as the multipart `file`
-    /// part, after validating `options`.
-    pub fn upload_file(file: &crate::LocalFile, options: &UploadOptions) -> Result<Self, Error> {
+    /// part, after validating `options`; the transport reports the bytes it streams to
+    /// `progress` ([`UploadProgress::none`](crate::UploadProgress::none) for nothing).
+    pub fn upload_file(
+        file: &crate::LocalFile,
+        options: &UploadOptions,
+        progress: crate::UploadProgress,
+    ) -> Result<Self, Error> {
         options.validate()?;
         Ok(Self::new(
             HttpRequest::multipart(
                 Endpoint::UploadStream,
-                crate::Multipart::for_file(file, options),
+                crate::Multipart::for_file(file, options).with_progress(progress),
             ),
             decode_uploaded_file,
         ))

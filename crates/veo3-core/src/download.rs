@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use crate::Error;
 
-mod progress;
+pub(crate) mod progress;
 mod target;
 
 pub use progress::ProgressMeter;

@@ -165,6 +165,20 @@ pub enum Event {
         /// Its size in bytes.
         bytes: u64,
     },
+    /// Bytes of a local file went out in a streamed upload (emitted while the transport
+    /// streams it, paced like [`Event::DownloadProgress`]; each attempt starts again at 0,
+    /// and the last event of a complete body has `bytes == total`).
+    #[non_exhaustive]
+    UploadProgress {
+        /// The file as the caller named it.
+        name: String,
+        /// Bytes of the file handed to the connection in this attempt.
+        bytes: u64,
+        /// The file's size.
+        total: u64,
+        /// Average rate of this attempt so far, in bytes per second.
+        bytes_per_second: u64,
+    },
     /// A local image was uploaded; `url` is what the generation will use.
     #[non_exhaustive]
     Uploaded {
@@ -195,6 +209,21 @@ impl Event {
         Self::Uploading {
             name: name.into(),
             bytes,
+        }
+    }
+
+    /// A [`Event::UploadProgress`].
+    pub fn upload_progress(
+        name: impl Into<String>,
+        bytes: u64,
+        total: u64,
+        bytes_per_second: u64,
+    ) -> Self {
+        Self::UploadProgress {
+            name: name.into(),
+            bytes,
+            total,
+            bytes_per_second,
         }
     }
 
@@ -286,6 +315,9 @@ impl fmt::Display for Event {
                 bytes, total: None, ..
             } => write!(f, "downloaded {bytes} bytes"),
             Self::Uploading { name, bytes } => write!(f, "uploading {name} ({bytes} bytes)"),
+            Self::UploadProgress {
+                name, bytes, total, ..
+            } => write!(f, "uploading {name}: {bytes} of {total} bytes"),
             Self::Uploaded { name, url } => write!(f, "uploaded {name}: {url}"),
             Self::DownloadFinished { bytes, elapsed } => {
                 write!(

@@ -337,8 +337,13 @@ impl<T: Transport> Veo3Api for ApiClient<T> {
         options: &UploadOptions,
     ) -> Result<UploadedFile, Error> {
         let file = crate::LocalFile::inspect(path)?;
+        let effects = self.executor.effects();
+        let progress = file.progress(effects.observer().clone(), effects.clock.clone());
         self.executor
-            .execute(&Call::upload_file(&file, options)?, &self.transport)
+            .execute(
+                &Call::upload_file(&file, options, progress)?,
+                &self.transport,
+            )
             .await
     }
 

@@ -138,8 +138,8 @@ pub use schedule::PollSchedule;
 pub use secret::{ApiKey, REDACTED, excerpt, redact};
 pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
 pub use upload::{
-    LocalFile, Multipart, PreparedImage, generate_with_images, image_upload_options,
-    prepare_images, upload_images,
+    LocalFile, Multipart, PreparedImage, UploadProgress, generate_with_images,
+    image_upload_options, prepare_images, upload_images,
 };
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,

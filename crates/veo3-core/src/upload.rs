@@ -24,6 +24,10 @@ use crate::event::{Event, Observer};
 use crate::executor::Effects;
 use crate::{Error, Veo3Api};
 
+mod progress;
+
+pub use progress::UploadProgress;
+
 /// A local file checked for upload: it exists, is a regular file, could be opened and read,
 /// and has this length. Its first bytes told whether it is an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +101,16 @@ impl LocalFile {
         )
     }
 
+    /// The progress of uploading this file, named by its path (as [`Event::Uploading`] names
+    /// it), reported to `observer` at times read on `clock`; both clients build it so.
+    pub fn progress(
+        &self,
+        observer: Observer,
+        clock: std::sync::Arc<dyn crate::time::Clock>,
+    ) -> UploadProgress {
+        UploadProgress::new(self.path.display().to_string(), self.len, observer, clock)
+    }
+
     /// The MIME type sent for its part: the sniffed image type, else
     /// `application/octet-stream`.
     pub fn mime_type(&self) -> &'static str {
@@ -152,6 +166,7 @@ pub struct Multipart {
     path: PathBuf,
     file_len: u64,
     tail: Vec<u8>,
+    progress: UploadProgress,
 }
 
 impl Multipart {
@@ -187,7 +202,20 @@ impl Multipart {
             path: file.path.clone(),
             file_len: file.len,
             tail,
+            progress: UploadProgress::none(),
         }
+    }
+
+    /// Reports the file's bytes to `progress` as a transport streams them.
+    pub fn with_progress(mut self, progress: UploadProgress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where a transport reports the file's bytes: [`UploadProgress::start`] when an attempt
+    /// opens the file, [`UploadProgress::sent`] for each piece handed to the connection.
+    pub fn progress(&self) -> &UploadProgress {
+        &self.progress
     }
 
     /// The `Content-Type` header value, with the boundary.

@@ -228,8 +228,9 @@ impl Transport for ReqwestTransport {
 }
 
 /// A multipart body streamed from disk: the head, the file read [`UPLOAD_CHUNK`] bytes at a
-/// time (exactly `file_len` of them), the tail. The file is opened here, once per attempt, so
-/// a retry re-reads it from the start and nothing is buffered between attempts.
+/// time (exactly `file_len` of them, each reported to the body's progress as the connection
+/// takes it), the tail. The file is opened here, once per attempt, so a retry re-reads it
+/// from the start and nothing is buffered between attempts.
 async fn stream_body(multipart: &Multipart) -> Result<reqwest::Body, TransportError> {
     let file = tokio::fs::File::open(multipart.path())
         .await
@@ -240,8 +241,11 @@ async fn stream_body(multipart: &Multipart) -> Result<reqwest::Body, TransportEr
     let head = multipart.head().to_vec();
     let tail = multipart.tail().to_vec();
     let expected = multipart.file_len();
-    let file_chunks =
-        futures_util::stream::try_unfold((file, 0u64), move |(mut file, sent)| async move {
+    let progress = multipart.progress().clone();
+    progress.start();
+    let file_chunks = futures_util::stream::try_unfold((file, 0u64), move |(mut file, sent)| {
+        let progress = progress.clone();
+        async move {
             if sent == expected {
                 return Ok(None);
             }
@@ -255,8 +259,10 @@ async fn stream_body(multipart: &Multipart) -> Result<reqwest::Body, TransportEr
                 ));
             }
             chunk.truncate(read);
+            progress.sent(read as u64);
             Ok(Some((chunk, (file, sent + read as u64))))
-        });
+        }
+    });
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
         .chain(file_chunks)
         .chain(futures_util::stream::once(async move { Ok(tail) }));

@@ -23,8 +23,29 @@ use crate::Event;
 #[derive(Clone, Debug)]
 pub struct ProgressMeter {
     started: Duration,
-    last: Option<Duration>,
+    pace: Pace,
     received: u64,
+}
+
+/// The pacing of progress events, downloads' and uploads' alike: the first is due at once,
+/// then at most one per [`ProgressMeter::EVERY`] of the injected clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Pace {
+    last: Option<Duration>,
+}
+
+impl Pace {
+    /// Whether an event is due at `now` (and if so, counts it as sent).
+    pub(crate) fn due(&mut self, now: Duration) -> bool {
+        if self
+            .last
+            .is_some_and(|last| now.saturating_sub(last) < ProgressMeter::EVERY)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
 }
 
 impl ProgressMeter {
@@ -35,7 +56,7 @@ impl ProgressMeter {
     pub fn new(now: Duration) -> Self {
         Self {
             started: now,
-            last: None,
+            pace: Pace::default(),
             received: 0,
         }
     }
@@ -43,14 +64,7 @@ impl ProgressMeter {
     /// `bytes` more arrived at `now`: the progress event to emit, if one is due.
     pub fn on_bytes(&mut self, bytes: u64, now: Duration, state: &DownloadState) -> Option<Event> {
         self.received = self.received.saturating_add(bytes);
-        if self
-            .last
-            .is_some_and(|last| now.saturating_sub(last) < Self::EVERY)
-        {
-            return None;
-        }
-        self.last = Some(now);
-        Some(self.progress(now, state))
+        self.pace.due(now).then(|| self.progress(now, state))
     }
 
     /// The download ended at `now`: its last progress event and [`Event::DownloadFinished`].

@@ -2,7 +2,8 @@
 //! several MiB arriving intact, retries that re-open the file, and every refusal that must
 //! happen before a request is sent.
 
-use veo3_core::Error;
+use veo3_core::download::ProgressMeter;
+use veo3_core::{Error, Event};
 use veo3_sandbox::{Fault, Route, Shape};
 use veo3_types::{
     GenerateRequest, GenerationType, ImageProblem, MAX_IMAGE_BYTES, Model, UploadOptions,
@@ -25,6 +26,12 @@ pub(super) fn rows() -> Vec<Scenario> {
             shape: Shape::Modern,
             sandbox: frozen_sandbox,
             run: large_file_streams_intact,
+        },
+        Scenario {
+            name: "a streamed upload reports its bytes up to the file size, paced, per attempt",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: upload_progress_reaches_the_file_size,
         },
         Scenario {
             name: "an upload answered 5xx or cut is sent again from the file",
@@ -190,6 +197,71 @@ fn large_file_streams_intact(ctx: &Ctx) -> BoxFuture<'_, ()> {
             "bytes differ"
         );
         assert_eq!(ctx.sandbox.stats().requests(Route::Upload), 1);
+    })
+}
+
+/// The `(bytes, total)` of every upload progress event so far.
+fn upload_progress(ctx: &Ctx) -> Vec<(u64, u64)> {
+    let events = ctx.events.lock().expect("events");
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::UploadProgress { bytes, total, .. } => Some((*bytes, *total)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn upload_progress_reaches_the_file_size(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let path = ctx.path("progress.bin");
+        let len = 5 * 1024 * 1024 + 7;
+        std::fs::write(&path, noise(len)).unwrap();
+        let len = len as u64;
+        let started = std::time::Instant::now();
+        ctx.flows
+            .upload_file(path.clone(), UploadOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: upload_file: {e}", name(ctx)));
+        let elapsed = started.elapsed();
+        let progress = upload_progress(ctx);
+        assert_eq!(
+            progress.first(),
+            Some(&(0, len)),
+            "{}: starts at 0",
+            name(ctx)
+        );
+        assert_eq!(
+            progress.last(),
+            Some(&(len, len)),
+            "{}: ends at the size",
+            name(ctx)
+        );
+        assert!(
+            progress.windows(2).all(|pair| pair[0].0 <= pair[1].0),
+            "{}: one attempt only grows: {progress:?}",
+            name(ctx)
+        );
+        // One at the start, at most one per 100 ms, and the last one.
+        let most = 3 + elapsed.as_millis() / ProgressMeter::EVERY.as_millis();
+        assert!(
+            progress.len() as u128 <= most,
+            "{}: {} progress events in {elapsed:?} (at most {most})",
+            name(ctx),
+            progress.len()
+        );
+
+        // A retry streams the file again from its start, and reports it so.
+        ctx.events.lock().expect("events").clear();
+        ctx.sandbox.script_fault(Route::Upload, Fault::Http(503));
+        ctx.flows
+            .upload_file(path, UploadOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: upload after a 503: {e}", name(ctx)));
+        let progress = upload_progress(ctx);
+        let starts = progress.iter().filter(|(bytes, _)| *bytes == 0).count();
+        assert_eq!(starts, 2, "{}: two attempts: {progress:?}", name(ctx));
+        assert_eq!(progress.last(), Some(&(len, len)), "{}", name(ctx));
     })
 }
 
