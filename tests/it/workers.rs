@@ -152,7 +152,8 @@ impl Workspace {
         assert_eq!(sandbox.stats().tasks_created, 0, "enqueueing sends nothing");
     }
 
-    /// `batch work --until-empty` with a short lease.
+    /// `batch work --until-empty` with a short lease (2 s: renewed every 667 ms, which a
+    /// loaded machine still keeps; a dead worker's jobs are taken over 2 s after its death).
     fn worker(&self, sandbox: &SandboxHandle, journal: &Journal, name: &str) -> Child {
         self.command(
             sandbox,
@@ -162,7 +163,7 @@ impl Workspace {
                 "work",
                 "--until-empty",
                 "--lease",
-                "1s",
+                "2s",
                 "--worker-name",
                 name,
             ],

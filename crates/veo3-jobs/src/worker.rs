@@ -278,6 +278,8 @@ impl Runner {
         // Whether to look at the journal for the end of the batch (after a tick, or when the
         // last task finished).
         let mut check_end = false;
+        // Claims are journal writes too (a claim journals `submitting`).
+        let mut claims: (u64, Duration) = (0, Duration::ZERO);
 
         loop {
             if tasks.is_empty() && (check_end || lease_lost) {
@@ -384,6 +386,7 @@ impl Runner {
                 }
                 permit = ahead.clone().acquire_owned(), if submitting && !exhausted => {
                     let Ok(permit) = permit else { continue };
+                    let claiming = Instant::now();
                     let claimed = self
                         .store
                         .claim(
@@ -396,6 +399,8 @@ impl Runner {
                             },
                         )
                         .await?;
+                    claims.0 += 1;
+                    claims.1 += claiming.elapsed();
                     let Some(job) = claimed.submits.into_iter().next() else {
                         exhausted = true;
                         continue;
@@ -416,6 +421,7 @@ impl Runner {
                     exhausted = false;
                     check_end = true;
                     if submitting {
+                        let claiming = Instant::now();
                         let claimed = self
                             .store
                             .claim(
@@ -428,14 +434,16 @@ impl Runner {
                                 },
                             )
                             .await?;
+                        claims.0 += 1;
+                        claims.1 += claiming.elapsed();
                         self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
                     }
                 }
             }
         }
         let writes = *shared.writes.lock().unwrap_or_else(|p| p.into_inner());
-        worker.summary.journal_writes += writes.0;
-        worker.summary.journal_time += writes.1;
+        worker.summary.journal_writes += writes.0 + claims.0;
+        worker.summary.journal_time += writes.1 + claims.1;
         worker.summary.counts = self.store.counts(Some(batch.id)).await?;
         if lease_lost {
             return Err(StoreError::LeaseLost(worker.id).into());

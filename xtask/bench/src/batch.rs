@@ -1,20 +1,32 @@
-//! `cargo xtask bench batch [JOBS] [TIME_SCALE]`: a batch of 1,000 `veo3_fast` jobs through
-//! `veo3-jobs` on the sandbox (rate limit on: 20 per 10 s of service time; time scale 0.02 by
-//! default, so the window is 200 ms of wall time), with a SQLite journal in a temporary folder.
+//! `cargo xtask bench batch [JOBS] [TIME_SCALE] [--journal postgres://...]`: a batch of 1,000
+//! `veo3_fast` jobs through `veo3-jobs` on the sandbox (rate limit on: 20 per 10 s of service
+//! time; time scale 0.02 by default, so the window is 200 ms of wall time), with a SQLite
+//! journal in a temporary folder.
 //!
-//! Four figures:
+//! With `--journal postgres://...`, the same batch also runs on that database (each run in a
+//! schema of its own, dropped after) by 1 worker and by 3 workers (`Runner::work`, each with
+//! its own client and connections, sharing the account limiter in the database), side by side
+//! with SQLite, which is the baseline: the runs alternate (SQLite, 1, 3, 3, 1, SQLite) and each
+//! figure is the mean of two runs with their spread.
+//!
+//! Four figures per journal:
 //! 1. **makespan** against the lower bound the rate limit sets: the last of N submits cannot
 //!    leave before (N/20 - 1) windows, and its generation then takes the model's duration;
 //! 2. **record-info requests per job**, against a per-task polling loop (a 30 s loop per task,
 //!    as kie's quickstart does: one poll per started 30 s of generation, plus the last);
-//! 3. **journal writes per job** and their share of the wall time (each is an fsync);
-//! 4. the process's **peak RSS** (`VmHWM`), runner and sandbox together.
+//! 3. **journal writes per job** and their share of the wall time (each is an fsync, or a
+//!    statement on the server; a worker's claims count as writes; with 3 workers the time is
+//!    summed over them);
+//! 4. the process's **peak RSS** (`VmHWM`, reset before each run), runner and sandbox together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use veo3_jobs::{BatchSettings, NewJob, Runner, RunnerOptions, SqliteStore, StateKind, Store};
+use veo3_jobs::{
+    BatchSettings, NewJob, PostgresStore, RunSummary, Runner, RunnerOptions, SqliteStore,
+    StateKind, Store, WorkOptions,
+};
 use veo3_reqwest::{Client, GenerateRequest, Model, PollSchedule};
 use veo3_sandbox::{Route, Sandbox};
 
@@ -26,15 +38,183 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 const GENERATION: Duration = Duration::from_secs(30);
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
-    let jobs: usize = args.first().map_or(Ok(1000), |a| a.parse())?;
-    let scale: f64 = args.get(1).map_or(Ok(0.02), |a| a.parse())?;
+    let mut positional = Vec::new();
+    let mut journal = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--journal" => journal = Some(args.next().context("--journal URL")?.clone()),
+            other => positional.push(other.to_owned()),
+        }
+    }
+    let jobs: usize = positional.first().map_or(Ok(1000), |a| a.parse())?;
+    let scale: f64 = positional.get(1).map_or(Ok(0.02), |a| a.parse())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(batch(jobs, scale))
+    runtime.block_on(async {
+        match journal {
+            None => {
+                let figures = once(Side::Sqlite, jobs, scale, 0, None).await?;
+                print_header(jobs, scale);
+                figures.print("sqlite", None);
+                Ok(())
+            }
+            Some(url) if veo3_jobs::is_postgres_url(&url) => side_by_side(&url, jobs, scale).await,
+            Some(other) => anyhow::bail!("--journal {other}: expected a postgres:// URL"),
+        }
+    })
 }
 
-async fn batch(count: usize, scale: f64) -> anyhow::Result<()> {
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Side {
+    Sqlite,
+    Postgres { workers: usize },
+}
+
+/// One run's figures.
+#[derive(Clone, Debug, Default)]
+struct Figures {
+    downloaded: u64,
+    answered_429: u64,
+    makespan: Duration,
+    bound: Duration,
+    record_info_per_job: f64,
+    generation_polls: f64,
+    writes_per_job: f64,
+    write_time: Duration,
+    peak_rss_kb: Option<u64>,
+}
+
+impl Figures {
+    fn ratio(&self) -> f64 {
+        self.makespan.as_secs_f64() / self.bound.as_secs_f64()
+    }
+
+    /// The mean of `runs`, with the makespan's spread (max - min).
+    fn mean(runs: &[Figures]) -> (Figures, Duration) {
+        let n = runs.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&Figures) -> f64| runs.iter().map(f).sum::<f64>() / n;
+        let spread = runs.iter().map(|r| r.makespan).max().unwrap_or_default()
+            - runs.iter().map(|r| r.makespan).min().unwrap_or_default();
+        let first = runs.first().cloned().unwrap_or_default();
+        (
+            Figures {
+                downloaded: runs.iter().map(|r| r.downloaded).min().unwrap_or(0),
+                answered_429: runs.iter().map(|r| r.answered_429).sum(),
+                makespan: Duration::from_secs_f64(mean(&|r| r.makespan.as_secs_f64())),
+                bound: first.bound,
+                record_info_per_job: mean(&|r| r.record_info_per_job),
+                generation_polls: first.generation_polls,
+                writes_per_job: mean(&|r| r.writes_per_job),
+                write_time: Duration::from_secs_f64(mean(&|r| r.write_time.as_secs_f64())),
+                peak_rss_kb: runs.iter().filter_map(|r| r.peak_rss_kb).max(),
+            },
+            spread,
+        )
+    }
+
+    fn print(&self, label: &str, against: Option<(&Figures, Duration)>) {
+        let jobs = self.downloaded;
+        println!("{label}");
+        println!(
+            "  downloaded                 {jobs}, 429 answers: {}",
+            self.answered_429
+        );
+        let spread = against
+            .map(|(_, s)| format!(" (spread {s:.2?})"))
+            .unwrap_or_default();
+        let versus = against
+            .map(|(base, _)| {
+                format!(
+                    "; {:.3}x the SQLite runner's",
+                    self.makespan.as_secs_f64() / base.makespan.as_secs_f64()
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  makespan                   {:.2?}{spread} vs lower bound {:.2?}: {:.3}x (target <= 1.1x){versus}",
+            self.makespan,
+            self.bound,
+            self.ratio()
+        );
+        println!(
+            "  record-info per job        {:.2} vs {:.2} for a 30 s loop per task: {:.2}x",
+            self.record_info_per_job,
+            self.generation_polls,
+            self.record_info_per_job / self.generation_polls
+        );
+        println!(
+            "  journal writes per job     {:.2}, {:.1?} in total: {:.1}% of the wall time",
+            self.writes_per_job,
+            self.write_time,
+            100.0 * self.write_time.as_secs_f64() / self.makespan.as_secs_f64()
+        );
+        println!(
+            "  peak RSS                   {}",
+            self.peak_rss_kb
+                .map_or_else(|| "n/a".into(), |kb| format!("{kb} kB"))
+        );
+    }
+}
+
+fn print_header(jobs: usize, scale: f64) {
+    println!("batch: {jobs} veo3_fast jobs, time scale {scale}, rate limit 20 per 10 s");
+}
+
+async fn side_by_side(url: &str, jobs: usize, scale: f64) -> anyhow::Result<()> {
+    let order = [
+        Side::Sqlite,
+        Side::Postgres { workers: 1 },
+        Side::Postgres { workers: 3 },
+        Side::Postgres { workers: 3 },
+        Side::Postgres { workers: 1 },
+        Side::Sqlite,
+    ];
+    let mut runs: Vec<(Side, Figures)> = Vec::new();
+    for (round, side) in order.into_iter().enumerate() {
+        let figures = once(side, jobs, scale, round, Some(url))
+            .await
+            .with_context(|| format!("{side:?}"))?;
+        eprintln!("  run {round}: {side:?}: {:.2?}", figures.makespan);
+        runs.push((side, figures));
+    }
+    let of = |side: Side| -> Vec<Figures> {
+        runs.iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    let (sqlite, sqlite_spread) = Figures::mean(&of(Side::Sqlite));
+    print_header(jobs, scale);
+    println!("(each side: the mean of 2 runs, alternated; the SQLite runner is the baseline)");
+    sqlite.print(
+        &format!("sqlite, 1 runner (spread {sqlite_spread:.2?})"),
+        None,
+    );
+    for workers in [1, 3] {
+        let (figures, spread) = Figures::mean(&of(Side::Postgres { workers }));
+        figures.print(
+            &format!("postgres, {workers} worker(s) sharing the journal and the limiter"),
+            Some((&sqlite, spread)),
+        );
+    }
+    Ok(())
+}
+
+/// Resets the process's peak RSS (Linux: `clear_refs` 5), so each run reports its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn once(
+    side: Side,
+    count: usize,
+    scale: f64,
+    round: usize,
+    url: Option<&str>,
+) -> anyhow::Result<Figures> {
+    reset_peak_rss();
     let sandbox = Sandbox::builder()
         .key(KEY)
         .time_scale(scale)
@@ -42,13 +222,14 @@ async fn batch(count: usize, scale: f64) -> anyhow::Result<()> {
         .seed(1)
         .start()
         .await?;
-    let client = Client::builder()
-        .api_key(KEY)
-        .base_url(sandbox.api_url())
-        .poll_schedules(PollSchedule::for_model(&Model::Veo3Fast).scaled(scale))
-        .build()?;
-    let dir = std::env::temp_dir().join(format!("veo3-bench-batch-{}", std::process::id()));
-    let store = Arc::new(SqliteStore::open(dir.join("journal.db"))?);
+    let client = || {
+        Client::builder()
+            .api_key(KEY)
+            .base_url(sandbox.api_url())
+            .poll_schedules(PollSchedule::for_model(&Model::Veo3Fast).scaled(scale))
+            .build()
+    };
+    let dir = std::env::temp_dir().join(format!("veo3-bench-batch-{}-{round}", std::process::id()));
     let mut settings = BatchSettings::new(dir.join("videos"));
     settings.concurrency = count.max(1);
     settings.rate_max = RATE_MAX;
@@ -63,61 +244,78 @@ async fn batch(count: usize, scale: f64) -> anyhow::Result<()> {
             NewJob::new(request, format!("job-{i:05}")).cost(60)
         })
         .collect();
-    let batch = store.create_batch(&settings, &jobs).await?;
-    let started = Instant::now();
-    let summary = Runner::new(client, store.clone(), RunnerOptions::default())
-        .run(batch)
-        .await
-        .context("the batch runs")?;
-    let makespan = started.elapsed();
+
+    let schema = format!("veo3_bench_{}_{round}", std::process::id());
+    let (summaries, makespan) = match (side, url) {
+        (Side::Sqlite, _) => {
+            let store = Arc::new(SqliteStore::open(dir.join("journal.db"))?);
+            let batch = store.create_batch(&settings, &jobs).await?;
+            let started = Instant::now();
+            let summary = Runner::new(client()?, store, RunnerOptions::default())
+                .run(batch)
+                .await
+                .context("the batch runs")?;
+            (vec![summary], started.elapsed())
+        }
+        (Side::Postgres { workers }, Some(url)) => {
+            let store = PostgresStore::connect_in_schema(url, &schema).await?;
+            store.create_batch(&settings, &jobs).await?;
+            let started = Instant::now();
+            let mut handles = Vec::new();
+            for w in 0..workers {
+                let store: Arc<dyn Store> =
+                    Arc::new(PostgresStore::connect_in_schema(url, &schema).await?);
+                let runner = Runner::new(client()?, store, RunnerOptions::default());
+                let mut options = WorkOptions::new(KEY);
+                options.name = format!("bench-{w}");
+                options.until_empty = true;
+                options.lease = Duration::from_secs(10);
+                handles.push(tokio::spawn(runner.work(options)));
+            }
+            let mut summaries: Vec<RunSummary> = Vec::new();
+            for handle in handles {
+                summaries.push(handle.await?.context("a worker runs")?);
+            }
+            let makespan = started.elapsed();
+            drop(store);
+            PostgresStore::drop_schema(url, &schema).await?;
+            (summaries, makespan)
+        }
+        (Side::Postgres { .. }, None) => anyhow::bail!("no --journal URL"),
+    };
     let stats = sandbox.stats();
     let _ = std::fs::remove_dir_all(&dir);
 
-    let downloaded = summary
-        .counts
-        .get(&StateKind::Downloaded)
-        .copied()
+    let downloaded = summaries
+        .iter()
+        .map(|s| s.counts.get(&StateKind::Downloaded).copied().unwrap_or(0))
+        .max()
         .unwrap_or(0);
     let windows = (count as f64 / f64::from(RATE_MAX)).ceil() - 1.0;
-    let bound = window.mul_f64(windows.max(0.0)) + GENERATION.mul_f64(scale);
     let per_job = |n: u64| n as f64 / count as f64;
-    let generation_polls = (GENERATION.as_secs_f64() / 30.0).ceil() + 1.0;
-    println!("batch: {count} veo3_fast jobs, time scale {scale}, rate limit 20 per 10 s");
-    println!(
-        "  downloaded                 {downloaded}/{count}, 429 answers: {}",
-        stats.answered_429
-    );
-    println!(
-        "  makespan                   {:.2?} vs lower bound {:.2?}: {:.3}x (target <= 1.1x)",
+    Ok(Figures {
+        downloaded,
+        answered_429: stats.answered_429,
         makespan,
-        bound,
-        makespan.as_secs_f64() / bound.as_secs_f64()
-    );
-    println!(
-        "  record-info per job        {:.2} vs {:.2} for a 30 s loop per task: {:.2}x",
-        per_job(stats.requests(Route::RecordInfo)),
-        generation_polls,
-        per_job(stats.requests(Route::RecordInfo)) / generation_polls
-    );
-    println!(
-        "  journal writes per job     {:.2}, {:.1?} in total: {:.1}% of the wall time",
-        per_job(summary.journal_writes),
-        summary.journal_time,
-        100.0 * summary.journal_time.as_secs_f64() / makespan.as_secs_f64()
-    );
-    println!("  peak RSS                   {}", peak_rss());
-    Ok(())
+        bound: window.mul_f64(windows.max(0.0)) + GENERATION.mul_f64(scale),
+        record_info_per_job: per_job(stats.requests(Route::RecordInfo)),
+        generation_polls: (GENERATION.as_secs_f64() / 30.0).ceil() + 1.0,
+        writes_per_job: per_job(summaries.iter().map(|s| s.journal_writes).sum()),
+        write_time: summaries.iter().map(|s| s.journal_time).sum(),
+        peak_rss_kb: peak_rss_kb(),
+    })
 }
 
-/// `VmHWM` from `/proc/self/status` (Linux), else "n/a".
-fn peak_rss() -> String {
+/// `VmHWM` from `/proc/self/status` (Linux), in kB.
+fn peak_rss_kb() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
         .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "n/a".into())
 }
