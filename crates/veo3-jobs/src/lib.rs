@@ -17,6 +17,9 @@
 //! - [`Runner`]: paces submits under the account's rate limit (governor), bounds the tasks in
 //!   flight, stops submitting on 402 or when asked, waits (by polling or with callbacks),
 //!   downloads with a SHA-256, and recovers lost answers from callbacks that carry the job id.
+//! - [`worker`]: many workers sharing one journal (`PostgresStore`): claims with
+//!   `FOR UPDATE SKIP LOCKED` under renewed leases, takeover of a dead worker's tasks by
+//!   waiting on their ids, and one account limit paced in the database ([`Runner::work`]).
 
 pub mod input;
 pub mod job;

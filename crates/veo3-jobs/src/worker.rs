@@ -1,8 +1,8 @@
 //! Workers: any number of processes, on any number of machines, sharing one journal (a
-//! [`Store`] that implements the worker methods, such as `PostgresStore`).
+//! [`Store`](crate::Store) that implements the worker methods, such as `PostgresStore`).
 //!
 //! A worker registers with a lease it renews while it works (every third of the lease). It
-//! claims jobs in small steps ([`Store::claim`]):
+//! claims jobs in small steps ([`Store::claim`](crate::Store::claim)):
 //! - a **pending** job is claimed only when the worker is about to send it (it holds one of
 //!   its two places ahead of the rate limiter), and the claim itself journals `submitting`,
 //!   so the invariant "journaled before it is sent" holds across workers; the claim respects
@@ -13,7 +13,7 @@
 //!   request may have been billed, exactly as after a crash on one machine.
 //!
 //! Pacing is shared: each submit reserves its turn in the journal under the account's limit
-//! ([`Store::reserve_submit`]), keyed by a fingerprint of the API key ([`account_fingerprint`]).
+//! ([`Store::reserve_submit`](crate::Store::reserve_submit)), keyed by a fingerprint of the API key ([`account_fingerprint`]).
 //! A worker whose lease was lost (it stalled longer than the lease) stops at once: its jobs may
 //! already be someone else's.
 
