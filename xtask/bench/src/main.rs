@@ -8,6 +8,7 @@ mod callbacks;
 mod client;
 mod listen;
 mod sandbox;
+mod upload;
 
 fn main() -> anyhow::Result<()> {
     let name = std::env::args().nth(1).unwrap_or_default();
@@ -18,9 +19,10 @@ fn main() -> anyhow::Result<()> {
         "callbacks" => callbacks::run(&rest),
         "listen" => listen::run(&rest),
         "batch" => batch::run(&rest),
+        "upload" => upload::run(&rest),
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; known: client, sandbox, callbacks, listen, batch"
+                "unknown benchmark {other:?}; known: client, sandbox, callbacks, listen, batch, upload"
             )
         }
     }
