@@ -259,6 +259,35 @@ async fn a_bad_line_is_reported_with_its_number_before_anything_is_sent() {
     assert!(!workspace.journal().exists(), "nothing journaled");
 }
 
+/// A job's file already in the output folder: `batch run` refuses before anything is journaled
+/// or sent, naming the line and the file; with `--force` the batch runs and replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_file_exists_is_refused_unless_forced() {
+    let sandbox = start(sandbox_builder()).await;
+    let workspace = Workspace::new();
+    let file = workspace.prompts(3);
+    std::fs::create_dir_all(workspace.out()).unwrap();
+    let taken = workspace.out().join("line-0002.mp4");
+    std::fs::write(&taken, b"not a batch video").unwrap();
+    let out = output(workspace.command(&sandbox, &args_of(&workspace.run_args(&file)))).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("prompts.txt:2:"), "{stderr}");
+    assert!(stderr.contains("line-0002.mp4 exists"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(!stderr.contains("prompts.txt:1:"), "{stderr}");
+    assert_eq!(sandbox.stats().requests(veo3_sandbox::Route::Generate), 0);
+    assert!(!workspace.journal().exists(), "nothing journaled");
+    assert_eq!(std::fs::read(&taken).unwrap(), b"not a batch video");
+
+    let mut forced = workspace.run_args(&file);
+    forced.push("--force".into());
+    let out = output(workspace.command(&sandbox, &args_of(&forced))).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(check_finished(&sandbox, &workspace, 3).await, 0);
+    assert_ne!(std::fs::read(&taken).unwrap(), b"not a batch video");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_prints_the_estimate_and_sends_nothing() {
     let sandbox = start(sandbox_builder()).await;

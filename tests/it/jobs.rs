@@ -133,3 +133,124 @@ fn sqlite_stays_out_of_the_clients_trees() {
     let bare = cargo_tree_with("veo3-jobs", &["--offline", "--no-default-features"]);
     assert!(!in_tree(&bare, "rusqlite"), "{bare}");
 }
+
+/// A file at a job's name when the runner comes to download it: the job's own (byte-identical
+/// to its source, as a run killed between the download's rename and the journal write leaves
+/// it) is adopted without being rewritten; any other file is left alone and the job stays
+/// resumable; a client allowed to overwrite (`--force`) replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_adopts_its_own_file_and_protects_any_other() {
+    use veo3_core::Veo3Api as _;
+
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.0)
+        .seed(12)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("journal.db")).unwrap());
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let batch = store.create_batch(&settings(&out), &jobs(3)).await.unwrap();
+    let client = client(&sandbox);
+    // Each job submitted and finished by hand: journaled `succeeded`, not yet downloaded.
+    let mut urls = Vec::new();
+    for job in store.jobs(&JobQuery::batch(batch)).await.unwrap() {
+        store
+            .transition(job.id, &JobState::Submitting)
+            .await
+            .unwrap();
+        let task_id = client.generate(&job.request).await.unwrap().task_id;
+        store
+            .transition(
+                job.id,
+                &JobState::Submitted {
+                    task_id: task_id.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(sandbox.complete_now(&task_id));
+        let record = client.record_info(&task_id).await.unwrap();
+        let found = record.video_urls().to_vec();
+        store
+            .transition(
+                job.id,
+                &JobState::Succeeded {
+                    task_id,
+                    urls: found.clone(),
+                    upgraded: false,
+                },
+            )
+            .await
+            .unwrap();
+        urls.push(found[0].clone());
+    }
+    let own = veo3_jobs::job_file(&out, "job-000");
+    let foreign = veo3_jobs::job_file(&out, "job-001");
+    let served = reqwest::get(&urls[0]).await.unwrap().bytes().await.unwrap();
+    std::fs::write(&own, &served).unwrap();
+    std::fs::write(&foreign, b"someone else's video").unwrap();
+    let own_modified = std::fs::metadata(&own).unwrap().modified().unwrap();
+
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let summary = Runner::new(client.clone(), store.clone(), RunnerOptions::default())
+        .on_event(move |event| sink.lock().unwrap().push(event.clone()))
+        .run(batch)
+        .await
+        .expect("the batch runs");
+    assert_eq!(summary.submits, 0, "nothing is sent again");
+    let finished = store.jobs(&JobQuery::batch(batch)).await.unwrap();
+    let JobState::Downloaded {
+        path,
+        bytes,
+        sha256,
+        ..
+    } = &finished[0].state
+    else {
+        panic!("job-000 is {}", finished[0].state);
+    };
+    assert_eq!(path, &own);
+    assert_eq!(*bytes, served.len() as u64);
+    assert_eq!(sha256, &sha256_hex(&served));
+    assert_eq!(
+        std::fs::metadata(&own).unwrap().modified().unwrap(),
+        own_modified,
+        "adopted as it was, not rewritten"
+    );
+    assert_eq!(
+        finished[1].state.kind(),
+        StateKind::Succeeded,
+        "left resumable"
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), b"someone else's video");
+    let told = events.lock().unwrap().iter().any(|event| {
+        matches!(event, veo3_jobs::RunEvent::Retryable { job, message }
+            if *job == finished[1].id && message.contains("job-001.mp4 exists") && message.contains("--force"))
+    });
+    assert!(
+        told,
+        "the job names the file in the way: {:?}",
+        events.lock().unwrap()
+    );
+    assert_eq!(finished[2].state.kind(), StateKind::Downloaded);
+
+    // With overwrite allowed (the CLI's --force), the other file is replaced.
+    let forcing = Client::builder()
+        .api_key(KEY)
+        .base_url(sandbox.api_url())
+        .download_policy(veo3_core::download::DownloadPolicy::default().with_overwrite(true))
+        .build()
+        .unwrap();
+    Runner::new(forcing, store.clone(), RunnerOptions::default())
+        .run(batch)
+        .await
+        .expect("the batch runs");
+    let job = store.job(finished[1].id).await.unwrap().unwrap();
+    assert_eq!(job.state.kind(), StateKind::Downloaded);
+    let replaced = reqwest::get(&urls[1]).await.unwrap().bytes().await.unwrap();
+    assert_eq!(std::fs::read(&foreign).unwrap(), replaced.to_vec());
+}

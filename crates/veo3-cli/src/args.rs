@@ -345,6 +345,12 @@ pub(crate) struct BatchRunArgs {
 /// Options of `batch run` and `batch resume` that are not stored with the batch.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct BatchCommon {
+    /// Replace files at the jobs' output names (NAME.mp4 in the output folder). Without it,
+    /// `batch run` refuses to start when one exists, and a job whose file appeared meanwhile
+    /// is left resumable (a file that is the job's own, left by a crash, is kept as it is).
+    #[arg(long)]
+    pub(crate) force: bool,
+
     /// Start even if the balance is below the estimate (the run stops cleanly at the 402).
     #[arg(long)]
     pub(crate) skip_balance_check: bool,
@@ -484,10 +490,11 @@ impl Command {
             Self::Upgrade(args) => args.force,
             Self::Extend(args) => args.force,
             Self::Demo(args) => args.force,
-            // A batch's files are named after its own jobs, and a job downloads again only when
-            // its download was not journaled (a crash between the rename and the journal
-            // write): that copy is the job's own and is replaced.
-            Self::Batch(_) => true,
+            // Without --force, the runner still adopts its own job's file (byte-identical to
+            // the job's source, left by a crash before the journal write) and touches no other.
+            Self::Batch(BatchCommand::Run(args)) => args.common.force,
+            Self::Batch(BatchCommand::Resume(args)) => args.common.force,
+            Self::Batch(BatchCommand::Work(args)) => args.common.force,
             Self::Status(_)
             | Self::DownloadUrl(_)
             | Self::Credits
@@ -495,6 +502,7 @@ impl Command {
             | Self::Listen(_)
             | Self::Completions(_)
             | Self::Man(_)
+            | Self::Batch(BatchCommand::Status(_))
             | Self::Jobs(_)
             | Self::Upload(_) => false,
         }

@@ -120,6 +120,33 @@ fn read_jobs(args: &BatchRunArgs) -> Result<(Vec<veo3_jobs::NewJob>, PriceTable)
     }
 }
 
+/// Refuses a batch whose jobs' files already exist in the output folder (before anything is
+/// journaled or sent): a job would be billed and then not downloaded. Names every one, with
+/// its line.
+fn refuse_existing_files(args: &BatchRunArgs, jobs: &[veo3_jobs::NewJob]) -> Result<(), CliError> {
+    let taken: Vec<String> = jobs
+        .iter()
+        .filter_map(|job| {
+            let path = veo3_jobs::job_file(&args.out_dir, &job.name);
+            std::fs::symlink_metadata(&path).ok().map(|_| {
+                let line = job.line.map_or(String::new(), |l| format!(":{l}"));
+                format!("{}{line}: {} exists", args.file.display(), path.display())
+            })
+        })
+        .collect();
+    if taken.is_empty() {
+        return Ok(());
+    }
+    for line in &taken {
+        crate::output::to_stderr(format_args!("{line}"));
+    }
+    Err(CliError::Usage(format!(
+        "{} job file(s) already exist in {}; move them away or pass --force to replace them; nothing was sent",
+        taken.len(),
+        args.out_dir.display()
+    )))
+}
+
 /// `batch run --dry-run`: validates, prices, sends nothing.
 pub(crate) fn dry_run(args: &BatchRunArgs, printer: Printer) -> Result<(), CliError> {
     let (jobs, _) = read_jobs(args)?;
@@ -159,6 +186,9 @@ impl Session {
         account: &str,
     ) -> Result<(), CliError> {
         let (jobs, table) = read_jobs(args)?;
+        if !args.common.force {
+            refuse_existing_files(args, &jobs)?;
+        }
         let store = open_journal(&args.journal).await?;
         let mut settings = BatchSettings::new(&args.out_dir);
         settings.source = Some(args.file.display().to_string());

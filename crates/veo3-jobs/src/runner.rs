@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use veo3_core::Error;
+use veo3_core::download::TargetProblem;
 use veo3_reqwest::{Client, Inbox, Upgrade4kRequest, Veo3Api, WaitOptions};
 
 use crate::job::{Batch, BatchId, Job, JobId, JobState, StateKind, Upgrade};
@@ -981,10 +982,35 @@ async fn upgrade(shared: &Shared, job: &Job, task_id: &str, resumed: bool) -> Op
     }
 }
 
+/// Where job `name`'s video goes in `out_dir`: `<out_dir>/<name>.mp4`.
+///
+/// ```
+/// use std::path::Path;
+///
+/// assert_eq!(veo3_jobs::job_file(Path::new("videos"), "fox"), Path::new("videos/fox.mp4"));
+/// ```
+pub fn job_file(out_dir: &Path, name: &str) -> PathBuf {
+    out_dir.join(format!("{name}.mp4"))
+}
+
+/// Downloads a job's video to [`job_file`].
+///
+/// The client's download policy decides whether an existing file may be replaced (the CLI's
+/// `--force`). Without it, a file already at the job's name is this job's own only when it
+/// holds exactly the bytes its source serves: a run killed between the download's rename and
+/// the journal write leaves that. Such a file is adopted as it is (one read of the source,
+/// nothing rewritten); any other file is left alone and the job stays resumable.
 async fn download(shared: &Shared, job: &Job, task_id: &str, urls: &[String]) -> Option<JobState> {
     let url = urls.first()?;
-    let path = shared.out_dir.join(format!("{}.mp4", job.name));
-    match shared.client.download(url, &path).await {
+    let path = job_file(&shared.out_dir, &job.name);
+    let downloaded = match shared.client.download(url, &path).await {
+        Err(Error::Target {
+            problem: TargetProblem::Exists,
+            ..
+        }) => return adopt(shared, job, task_id, url, &path).await,
+        other => other,
+    };
+    match downloaded {
         Ok(downloaded) => match sha256_file(&path).await {
             Ok(sha256) => Some(JobState::Downloaded {
                 task_id: task_id.to_owned(),
@@ -1005,6 +1031,93 @@ async fn download(shared: &Shared, job: &Job, task_id: &str, urls: &[String]) ->
     }
 }
 
+/// Adopts the file already at `path` as job `job`'s download when it is byte-identical to
+/// what `url` serves; otherwise leaves it alone and reports the job resumable.
+async fn adopt(
+    shared: &Shared,
+    job: &Job,
+    task_id: &str,
+    url: &str,
+    path: &Path,
+) -> Option<JobState> {
+    let existing = match sha256_file(path).await {
+        Ok(sha) => sha,
+        Err(error) => {
+            shared.retryable(job, format!("reading {}: {error}", path.display()));
+            return None;
+        }
+    };
+    let mut source = HashingWriter::default();
+    if let Err(error) = shared.client.download_to_writer(url, &mut source).await {
+        shared.retryable(job, error.to_string());
+        return None;
+    }
+    let (bytes, sha256) = source.finish();
+    let on_disk = tokio::fs::metadata(path).await.map(|m| m.len()).ok();
+    if sha256 != existing || on_disk != Some(bytes) {
+        shared.retryable(
+            job,
+            format!(
+                "{} exists and is not this job's video; move it away, or resume with --force to replace it",
+                path.display()
+            ),
+        );
+        return None;
+    }
+    tracing::info!(job = %job.id, path = %path.display(), "adopted the job's own file left by an earlier run");
+    Some(JobState::Downloaded {
+        task_id: task_id.to_owned(),
+        path: path.to_owned(),
+        bytes,
+        sha256,
+        url: url.to_owned(),
+    })
+}
+
+/// An [`tokio::io::AsyncWrite`] that only counts and hashes what it is given.
+#[derive(Default)]
+struct HashingWriter {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    /// The byte count and the SHA-256, lowercase hex.
+    fn finish(self) -> (u64, String) {
+        (self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl tokio::io::AsyncWrite for HashingWriter {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.hasher.update(buf);
+        self.bytes += buf.len() as u64;
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The SHA-256 of a file, lowercase hex.
 pub(crate) async fn sha256_file(path: &Path) -> std::io::Result<String> {
     let path = path.to_owned();
@@ -1020,11 +1133,7 @@ pub(crate) async fn sha256_file(path: &Path) -> std::io::Result<String> {
             }
             hasher.update(&buffer[..read]);
         }
-        Ok(hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(hex(&hasher.finalize()))
     })
     .await
     .map_err(std::io::Error::other)?
