@@ -411,29 +411,56 @@ async fn lost_answers_are_recovered_by_callbacks_or_reported_unknown() {
             "one task per job, none resubmitted: {stats:?} {states:?} {}",
             text(&out.stderr)
         );
-        let unknown: Vec<_> = manifest
-            .iter()
-            .filter(|j| j["state"] == "unknown")
+        // The jobs whose answer was lost: journaled unknown when the submit ended.
+        let lost_jobs: std::collections::HashSet<veo3_jobs::JobId> = text(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["state"] == "unknown")
+            .map(|l| veo3_jobs::JobId(l["job"].as_i64().unwrap()))
             .collect();
+        assert_eq!(
+            lost_jobs.len(),
+            lost_count,
+            "each lost answer made its job unknown"
+        );
+        let verdict = exact::check(&sandbox, &workspace, 50, &Default::default()).await;
         let summary: Value =
             serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
         if callbacks {
             assert!(out.status.success(), "{}", text(&out.stderr));
-            assert!(unknown.is_empty());
+            assert!(verdict.unknown.is_empty(), "{verdict:?}");
+            assert_eq!(verdict.downloaded, 50, "{verdict:?}");
             assert_eq!(summary["recovered"].as_u64(), Some(lost_count as u64));
-            assert_eq!(check_finished(&sandbox, &workspace, 50).await, 0);
+            // Each task's callback named the job it belongs to: that is how the lost ones
+            // were recovered.
+            let by_prompt: std::collections::HashMap<String, veo3_jobs::JobId> =
+                exact::journal_jobs(&workspace)
+                    .await
+                    .into_iter()
+                    .map(|j| (j.request.prompt, j.id))
+                    .collect();
+            for task in sandbox.tasks() {
+                let job = by_prompt[task.prompt.as_deref().unwrap()];
+                assert_eq!(task.callback_param("job"), Some(job.to_string()));
+            }
         } else {
             assert_eq!(out.status.code(), Some(1));
-            assert_eq!(unknown.len(), lost_count);
+            let unknown: std::collections::HashSet<_> = verdict.unknown.iter().copied().collect();
+            assert_eq!(unknown, lost_jobs, "exactly the lost ones are unknown");
+            assert_eq!(
+                verdict.unknown_billed, lost_count,
+                "each lost submit made its one task, and none was sent again"
+            );
+            assert_eq!(verdict.downloaded, 50 - lost_count);
             let status = output(workspace.command(&sandbox, &["batch", "status"])).await;
             let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-            let reported: Vec<_> = status["unknown"]
+            let reported: std::collections::HashSet<_> = status["unknown"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|j| j["job"].clone())
+                .map(|j| veo3_jobs::JobId(j["job"].as_i64().unwrap()))
                 .collect();
-            let expected: Vec<_> = unknown.iter().map(|j| j["job"].clone()).collect();
+            let expected = lost_jobs.clone();
             assert_eq!(reported, expected, "unknown jobs reported by id");
         }
     }
