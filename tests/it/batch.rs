@@ -71,6 +71,7 @@ impl Workspace {
             .args(["--json", "--base-url", sandbox.api_url(), "--api-key", KEY])
             .args(args)
             .env("VEO3_JOURNAL", self.journal())
+            .env("KIE_UPLOAD_BASE_URL", sandbox.upload_url())
             .env_remove("KIE_API_KEY")
             .env_remove("KIE_BASE_URL")
             .env_remove("RUST_LOG")
@@ -286,6 +287,104 @@ async fn a_batch_whose_file_exists_is_refused_unless_forced() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(check_finished(&sandbox, &workspace, 3).await, 0);
     assert_ne!(std::fs::read(&taken).unwrap(), b"not a batch video");
+}
+
+/// A small PNG (its signature is what the checks read).
+fn png(seed: u8) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..300u16).map(|i| (i as u8).wrapping_mul(seed)));
+    bytes
+}
+
+/// Jobs whose `imageUrls` name local files (relative to the batch file): every file is checked
+/// before anything is sent, a bad one named with its line; the good batch uploads each distinct
+/// file once before submitting, sends and journals the hosted URLs, and a resume uploads
+/// nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_jobs_take_local_images_uploaded_once_before_anything_is_billed() {
+    let sandbox = start(sandbox_builder()).await;
+    let workspace = Workspace::new();
+    let images = workspace.dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("first.png"), png(3)).unwrap();
+    std::fs::write(images.join("last.png"), png(7)).unwrap();
+    std::fs::write(images.join("notes.txt"), b"not an image").unwrap();
+    let file = workspace.dir.path().join("jobs.jsonl");
+    let url = format!("{}/big/1000", sandbox.files_url());
+    let lines = |bad: bool| {
+        let mut text = String::new();
+        text.push_str("{\"prompt\":\"a fox from a photo\",\"imageUrls\":[\"images/first.png\"]}\n");
+        text.push_str(&format!(
+            "{{\"prompt\":\"first to last\",\"imageUrls\":[\"images/first.png\",\"images/last.png\"]}}\n{{\"prompt\":\"hosted and local\",\"imageUrls\":[\"{url}\",\"images/last.png\"]}}\n"
+        ));
+        text.push_str("{\"prompt\":\"no image\"}\n");
+        if bad {
+            text.push_str("{\"prompt\":\"missing\",\"imageUrls\":[\"images/gone.png\"]}\n");
+            text.push_str("{\"prompt\":\"text file\",\"imageUrls\":[\"images/notes.txt\"]}\n");
+        }
+        text
+    };
+    std::fs::write(&file, lines(true)).unwrap();
+    let refused = output(workspace.command(&sandbox, &args_of(&workspace.run_args(&file)))).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("jobs.jsonl:5:") && stderr.contains("gone.png"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("jobs.jsonl:6:") && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("jobs.jsonl:1:"), "{stderr}");
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.requests.values().sum::<u64>(),
+        0,
+        "nothing sent: {stats:?}"
+    );
+    assert!(!workspace.journal().exists(), "nothing journaled");
+
+    std::fs::write(&file, lines(false)).unwrap();
+    let out = output(workspace.command(&sandbox, &args_of(&workspace.run_args(&file)))).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(check_finished(&sandbox, &workspace, 4).await, 0);
+    assert_eq!(
+        sandbox.stats().requests(veo3_sandbox::Route::Upload),
+        2,
+        "each distinct file uploaded once"
+    );
+    // What kie was sent: hosted URLs serving the local files' bytes, in the jobs' order.
+    let tasks = sandbox.tasks();
+    let sent = |prompt: &str| {
+        tasks
+            .iter()
+            .find(|t| t.prompt.as_deref() == Some(prompt))
+            .unwrap()
+            .image_urls
+            .clone()
+    };
+    let fox = sent("a fox from a photo");
+    let pair = sent("first to last");
+    let mixed = sent("hosted and local");
+    assert_eq!(fox[0], pair[0], "one upload of first.png");
+    assert_eq!(pair[1], mixed[1], "one upload of last.png");
+    assert_eq!(mixed[0], url, "a hosted image is sent as it is");
+    assert!(sent("no image").is_empty());
+    assert!(fox[0].starts_with(sandbox.files_url()), "{fox:?}");
+    assert_eq!(served(&fox[0]).await, png(3));
+    assert_eq!(served(&pair[1]).await, png(7));
+    // The journal holds the hosted URLs: a resume sends nothing again.
+    for job in exact::journal_jobs(&workspace).await {
+        assert!(
+            job.request.image_urls.iter().all(|u| u.starts_with("http")),
+            "{job:?}"
+        );
+    }
+    let resumed = output(workspace.command(&sandbox, &["batch", "resume"])).await;
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert_eq!(sandbox.stats().requests(veo3_sandbox::Route::Upload), 2);
+    assert_eq!(sandbox.tasks().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

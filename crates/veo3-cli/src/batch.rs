@@ -185,10 +185,23 @@ impl Session {
         args: &BatchRunArgs,
         account: &str,
     ) -> Result<(), CliError> {
-        let (jobs, table) = read_jobs(args)?;
+        let (mut jobs, table) = read_jobs(args)?;
         if !args.common.force {
             refuse_existing_files(args, &jobs)?;
         }
+        // The budget is checked before anything is uploaded or journaled, so a refused batch
+        // leaves nothing behind to resume by mistake.
+        let estimate: i64 = jobs.iter().map(|j| j.cost).sum();
+        if let Some(max) = args.max_credits {
+            if estimate > max {
+                return Err(CliError::Usage(format!(
+                    "{}: {} jobs estimated at {estimate} credits, more than --max-credits {max}; nothing was sent",
+                    args.file.display(),
+                    jobs.len()
+                )));
+            }
+        }
+        self.upload_local_images(args, &mut jobs).await?;
         let store = open_journal(&args.journal).await?;
         let mut settings = BatchSettings::new(&args.out_dir);
         settings.source = Some(args.file.display().to_string());
@@ -202,18 +215,6 @@ impl Session {
             .poll_interval
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         settings.callback = callback_settings(&args.callbacks);
-        // The budget is checked before the batch is journaled, so a refused batch leaves
-        // nothing behind to resume by mistake.
-        let estimate: i64 = jobs.iter().map(|j| j.cost).sum();
-        if let Some(max) = args.max_credits {
-            if estimate > max {
-                return Err(CliError::Usage(format!(
-                    "{}: {} jobs estimated at {estimate} credits, more than --max-credits {max}; nothing was sent",
-                    args.file.display(),
-                    jobs.len()
-                )));
-            }
-        }
         let batch = store
             .create_batch(&settings, &jobs)
             .await
@@ -240,6 +241,37 @@ impl Session {
         let mode = self.mode(&args.journal, &args.worker, account, batch);
         self.run_batch(store, batch, &args.common, table, false, false, mode)
             .await
+    }
+
+    /// Uploads the jobs' local images (all checked already) and journals nothing: the batch is
+    /// created with the hosted URLs, so a resume never uploads again. Nothing billable is sent.
+    async fn upload_local_images(
+        &self,
+        args: &BatchRunArgs,
+        jobs: &mut [veo3_jobs::NewJob],
+    ) -> Result<(), CliError> {
+        if !veo3_jobs::input::has_local_images(jobs) {
+            return Ok(());
+        }
+        let client = self.api();
+        let options = veo3_types::UploadOptions::new(veo3_types::DEFAULT_UPLOAD_PATH);
+        let uploaded =
+            veo3_jobs::input::upload_local_images(client, jobs, &options, client.effects())
+                .await
+                .map_err(|e| {
+                    CliError::Other(format!(
+                        "{}:{}: uploading {}: {}; nothing was billed or journaled",
+                        args.file.display(),
+                        e.line,
+                        e.path.display(),
+                        e.source
+                    ))
+                })?;
+        for (path, url) in &uploaded {
+            self.printer
+                .note(format!("uploaded {} as {url}", path.display()));
+        }
+        Ok(())
     }
 
     pub(crate) async fn batch_resume(

@@ -11,13 +11,21 @@
 //! Blank lines and lines starting with `#` are skipped in every format except inside CSV
 //! quoting. Every line is checked, and all bad lines are reported with their numbers, so a
 //! batch either starts whole or not at all.
+//!
+//! `imageUrls` entries may be local files (anything that is not `scheme://...`), relative to
+//! the batch file's folder: each is checked on disk (exists, readable, at most 100 MB, JPEG,
+//! PNG or WebP by content) with the other checks, naming its line and file. Such a job holds
+//! the file's absolute path until [`upload_local_images`] replaces it with the hosted URL,
+//! which the batch is journaled with: a resume never uploads again, and nothing is billed
+//! before every image was checked and uploaded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
-use veo3_types::GenerateRequest;
+use veo3_core::{Effects, Veo3Api};
+use veo3_types::{GenerateRequest, ImageInput, UploadOptions};
 
 use crate::job::{NewJob, Upgrade};
 use crate::price::PriceTable;
@@ -90,7 +98,8 @@ pub fn read_file(
         source,
     })?;
     let format = detect(path, &text);
-    parse(&text, format, prices, upgrade).map_err(|e| match e {
+    let base = path.parent().unwrap_or(Path::new(""));
+    parse_in(&text, format, prices, upgrade, base).map_err(|e| match e {
         InputError::Lines { errors, .. } => InputError::Lines {
             path: path.display().to_string(),
             errors,
@@ -123,12 +132,23 @@ pub fn detect(path: &Path, text: &str) -> Format {
     }
 }
 
-/// Parses `text` in `format` (the path in errors is left empty; see [`read_file`]).
+/// Parses `text` in `format` (the path in errors is left empty; see [`read_file`]); local
+/// images are relative to the current folder.
 pub fn parse(
     text: &str,
     format: Format,
     prices: &PriceTable,
     upgrade: Option<Upgrade>,
+) -> Result<Vec<NewJob>, InputError> {
+    parse_in(text, format, prices, upgrade, Path::new(""))
+}
+
+fn parse_in(
+    text: &str,
+    format: Format,
+    prices: &PriceTable,
+    upgrade: Option<Upgrade>,
+    base: &Path,
 ) -> Result<Vec<NewJob>, InputError> {
     let rows: Rows = match format {
         Format::Jsonl => content_lines(text)
@@ -154,7 +174,7 @@ pub fn parse(
     let mut errors = Vec::new();
     let mut names = HashSet::new();
     for (line, row) in rows {
-        match row.and_then(|object| to_job(object, line, prices, upgrade)) {
+        match row.and_then(|object| to_job(object, line, prices, upgrade, base)) {
             Ok(job) => {
                 if names.insert(job.name.clone()) {
                     jobs.push(job);
@@ -254,6 +274,7 @@ fn to_job(
     line: u64,
     prices: &PriceTable,
     default_upgrade: Option<Upgrade>,
+    base: &Path,
 ) -> Result<NewJob, String> {
     let name = match object.remove("name") {
         None => format!("line-{line:04}"),
@@ -268,14 +289,152 @@ fn to_job(
     if object.contains_key("callBackUrl") || object.contains_key("callbackUrl") {
         return Err("`callBackUrl` is set by the batch runner (per job); remove it".into());
     }
-    let request: GenerateRequest =
+    let images = take_images(&mut object, base);
+    let mut request: GenerateRequest =
         serde_json::from_value(Value::Object(object)).map_err(|e| e.to_string())?;
-    request.validate().map_err(|e| e.to_string())?;
+    match images {
+        None => request.validate().map_err(|e| e.to_string())?,
+        Some(images) => {
+            // Every image checked with the rest of the request, local files on disk.
+            for (index, image) in images.iter().enumerate() {
+                image.validate(index).map_err(|e| e.to_string())?;
+            }
+            request.image_urls = images
+                .iter()
+                .map(|image| match image {
+                    ImageInput::Url(url) => url.clone(),
+                    _ => "https://upload.invalid/image".to_owned(),
+                })
+                .collect();
+            request.validate().map_err(|e| e.to_string())?;
+            for image in &images {
+                if let ImageInput::Path(path) = image {
+                    veo3_core::LocalFile::inspect_image(path).map_err(|e| e.to_string())?;
+                }
+            }
+            request.image_urls = images.iter().map(image_text).collect();
+        }
+    }
     let cost = prices.job(&request, upgrade);
     Ok(NewJob::new(request, name)
         .line(line)
         .upgrade(upgrade)
         .cost(cost))
+}
+
+/// Takes `imageUrls` out of a row when it is an array of strings: each a URL or a local file
+/// (made absolute against `base`). `None` leaves the field for the request's own checks.
+fn take_images(object: &mut Map<String, Value>, base: &Path) -> Option<Vec<ImageInput>> {
+    let key = ["imageUrls", "image_urls"]
+        .into_iter()
+        .find(|k| object.contains_key(*k))?;
+    let Some(Value::Array(items)) = object.get(key) else {
+        return None;
+    };
+    let texts: Vec<String> = items
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()?;
+    object.remove(key);
+    Some(
+        texts
+            .iter()
+            .map(|text| match ImageInput::parse(text) {
+                ImageInput::Path(path) if path.is_relative() => ImageInput::Path(base.join(path)),
+                other => other,
+            })
+            .map(|image| match image {
+                ImageInput::Path(path) => ImageInput::Path(absolute(&path)),
+                other => other,
+            })
+            .collect(),
+    )
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// How a checked image is held in a job's `image_urls` until upload: the URL, or the path.
+fn image_text(image: &ImageInput) -> String {
+    match image {
+        ImageInput::Path(path) => path.display().to_string(),
+        ImageInput::Url(url) => url.clone(),
+        other => other.name(),
+    }
+}
+
+/// The local file an `image_urls` entry of a job read by [`read_file`] stands for, if it is
+/// not a URL.
+pub fn local_image(entry: &str) -> Option<PathBuf> {
+    match ImageInput::parse(entry) {
+        ImageInput::Path(path) => Some(path),
+        _ => None,
+    }
+}
+
+/// Whether any job still holds a local image (see [`upload_local_images`]).
+pub fn has_local_images(jobs: &[NewJob]) -> bool {
+    jobs.iter()
+        .flat_map(|job| &job.request.image_urls)
+        .any(|entry| local_image(entry).is_some())
+}
+
+/// A local image that could not be uploaded.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: uploading {path}: {source}")]
+#[non_exhaustive]
+pub struct UploadError {
+    /// The line of the first job using the image.
+    pub line: u64,
+    /// The image.
+    pub path: PathBuf,
+    /// Why.
+    pub source: veo3_core::Error,
+}
+
+/// Uploads every local image of `jobs` (each distinct file once, into `options`' folder
+/// under a unique name) and puts the hosted URLs in their place, so the jobs can be journaled
+/// and sent. Returns the `(file, hosted URL)` pairs, in upload order. Sends nothing billable;
+/// stops at the first failure.
+pub async fn upload_local_images(
+    api: &dyn Veo3Api,
+    jobs: &mut [NewJob],
+    options: &UploadOptions,
+    effects: &Effects,
+) -> Result<Vec<(PathBuf, String)>, UploadError> {
+    let mut hosted: HashMap<PathBuf, String> = HashMap::new();
+    let mut uploaded = Vec::new();
+    for job in jobs.iter_mut() {
+        for entry in &mut job.request.image_urls {
+            let Some(path) = local_image(entry) else {
+                continue;
+            };
+            let url = match hosted.get(&path) {
+                Some(url) => url.clone(),
+                None => {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let unique = veo3_core::image_upload_options(options, &name, effects.random());
+                    let file =
+                        api.upload_file(&path, &unique)
+                            .await
+                            .map_err(|source| UploadError {
+                                line: job.line.unwrap_or(0),
+                                path: path.clone(),
+                                source,
+                            })?;
+                    hosted.insert(path.clone(), file.download_url.clone());
+                    uploaded.push((path, file.download_url.clone()));
+                    file.download_url
+                }
+            };
+            *entry = url;
+        }
+    }
+    Ok(uploaded)
 }
 
 /// An output name: letters, digits, `.`, `_`, `-`; not starting with `.`; at most 100 bytes.
