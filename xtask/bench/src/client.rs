@@ -29,6 +29,21 @@
 //! the per-round ratios, each taken between the sides of one round.
 //!
 //! `--quick` shortens the windows and the file (for a smoke run).
+//!
+//! Last measured (2026-11-29, after issue 17's core folds; 2 cores shared with four other
+//! builds, load 5-7, so rates swing by up to 2x between windows; 5 status rounds, 4 download
+//! rounds; best-of ratio [per-round range]; client CPU per call is steadier):
+//! - 1 caller: veo3-reqwest / reqwest alone = 0.93x [0.48x-1.30x] (goal >= 0.95x), CPU 16.3 us
+//!   against 11.5 us per call; / wrk 0.66x; / Python 29.7x.
+//! - 16 callers: 0.72x [0.56x-0.89x] (goal >= 0.9x), CPU 14.0 against 10.7 us per call.
+//!   Profiled (`perf` on the `profiling` build, 16 callers): of the client's samples, decoding
+//!   the record (veo3-types' one-pass reader, which still builds a `serde_json::Value` per
+//!   member, `response` included) takes about 11%, building the URL (`Url` clone, `set_path`,
+//!   `set_query`) 3%, building the call 2%, the per-client `RequestLimit` 0.3%; the rest is
+//!   reqwest, hyper and the runtime, as in the baseline. The baseline decodes nothing, so the
+//!   0.9x goal needs a record reader that allocates no tree.
+//! - 1 GiB download: client / curl = 1.06x [0.77x-2.41x], peak RSS 8.9-9.2 MiB against curl's
+//!   10.8-10.9 MiB.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -13,8 +13,11 @@
 //! range over the rounds. The sandbox runs in this process; it keeps what it receives in
 //! memory, which is not counted for any side.
 //!
-//! Measured (2 cores shared with other builds, 4 rounds of 200 MiB): see `ARCHITECTURE.md`,
-//! "Upload memory".
+//! Last measured (2026-11-29; 2 cores shared with other builds; 4 rounds of 200 MiB): peak
+//! RSS veo3-reqwest 7.9-8.0 MiB (0.04x the file; 1.11-1.15x its 1 KiB run, the file adding at
+//! most 1.1 MiB), veo3-blocking 5.4-5.6 MiB, curl 11.1-11.4 MiB (veo3-reqwest / curl
+//! 0.70-0.72x); rates per round against curl 0.82-1.73x (async) and 0.65-1.49x (blocking),
+//! best 135, 124 and 124 MiB/s.
 //!
 //! `--quick` uploads 32 MiB instead (a smoke run).
 
