@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use veo3_core::Error;
 use veo3_core::download::{
     BodyEnd, DownloadError, DownloadState, HeadAction, PartFile, ProgressMeter, ResponseHead,
-    check_refreshed_url, check_url,
+    check_refreshed_url, check_url, check_writer_restart,
 };
 
 use crate::Client;
@@ -78,13 +78,7 @@ impl<W: Write + ?Sized> Sink for WriterSink<'_, W> {
     }
 
     fn prepare(&mut self, truncate: bool, _: &DownloadState) -> Result<(), Error> {
-        if truncate && self.delivered > 0 {
-            return Err(Error::invalid_input(
-                "the file host ignored a range request and sent the whole file again, \
-                 and a writer cannot be rewound (download to a path instead)",
-            ));
-        }
-        Ok(())
+        check_writer_restart(truncate, self.delivered)
     }
 }
 
@@ -171,13 +165,6 @@ impl Client {
         let fail = |reason: DownloadError| Error::download(url, reason);
         let observer = &inner.observer;
         let mut progress = ProgressMeter::new(inner.now());
-        let finish = |progress: &ProgressMeter, state: &DownloadState| {
-            if observer.is_active() {
-                for event in progress.finish(inner.now(), state) {
-                    observer.emit(&event);
-                }
-            }
-        };
         let mut current = url.to_owned();
         let mut buffer = vec![0u8; BUFFER_BYTES];
         loop {
@@ -211,7 +198,7 @@ impl Client {
             tracing::debug!(status = head.status, %action, written = state.written(), "download response");
             match action {
                 HeadAction::AlreadyComplete => {
-                    finish(&progress, &state);
+                    progress.observe_finish(observer, inner.now(), &state);
                     return Ok(state.written());
                 }
                 HeadAction::RefreshLink => {
@@ -234,12 +221,7 @@ impl Client {
                     Ok(read) => {
                         state.on_bytes(read as u64).map_err(fail)?;
                         sink.write(&buffer[..read])?;
-                        if observer.is_active() {
-                            if let Some(event) = progress.on_bytes(read as u64, inner.now(), &state)
-                            {
-                                observer.emit(&event);
-                            }
-                        }
+                        progress.observe_bytes(observer, read as u64, inner.now(), &state);
                     }
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                     Err(error) => {
@@ -256,7 +238,7 @@ impl Client {
             }
             match state.on_end().map_err(fail)? {
                 BodyEnd::Complete { bytes } => {
-                    finish(&progress, &state);
+                    progress.observe_finish(observer, inner.now(), &state);
                     return Ok(bytes);
                 }
                 BodyEnd::Resume => inner.sleep(state.backoff(inner.random())),

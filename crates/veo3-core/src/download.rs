@@ -462,6 +462,27 @@ pub fn check_refreshed_url(original: &str, refreshed: &str) -> Result<(), Error>
     })
 }
 
+/// Whether a download into a caller's writer (which cannot be rewound) may take the body the
+/// file host is about to send: `truncate` (the host ignored the range and sends the whole file
+/// again) is refused once `delivered` bytes have gone to the writer. Both clients'
+/// `download_to_writer` decide with this.
+///
+/// ```
+/// use veo3_core::download::check_writer_restart;
+/// assert!(check_writer_restart(false, 10).is_ok());
+/// assert!(check_writer_restart(true, 0).is_ok(), "nothing to take back yet");
+/// assert!(check_writer_restart(true, 10).unwrap_err().to_string().contains("cannot be rewound"));
+/// ```
+pub fn check_writer_restart(truncate: bool, delivered: u64) -> Result<(), Error> {
+    if truncate && delivered > 0 {
+        return Err(Error::invalid_input(
+            "the file host ignored a range request and sent the whole file again, \
+             and a writer cannot be rewound (download to a path instead)",
+        ));
+    }
+    Ok(())
+}
+
 fn url_problem(url: &str) -> Option<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Some("not an absolute URL".into());

@@ -16,7 +16,7 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use veo3_core::download::{
     BodyEnd, DownloadError, DownloadState, HeadAction, PartFile, ProgressMeter, ResponseHead,
-    TargetProblem, check_refreshed_url, check_url, redact_url,
+    TargetProblem, check_refreshed_url, check_url, check_writer_restart, redact_url,
 };
 use veo3_core::{Error, Veo3Api};
 
@@ -43,7 +43,8 @@ enum Sink<'a, W: ?Sized> {
         writer: &'a mut BufWriter<File>,
         part: &'a mut PartFile,
     },
-    Writer(&'a mut W),
+    /// A caller's writer and the bytes it has taken.
+    Writer { writer: &'a mut W, delivered: u64 },
 }
 
 impl<W: AsyncWrite + Unpin + Send + ?Sized> Sink<'_, W> {
@@ -53,10 +54,14 @@ impl<W: AsyncWrite + Unpin + Send + ?Sized> Sink<'_, W> {
                 .write_all(bytes)
                 .await
                 .map_err(|source| Error::io(format!("writing {}", part.part().display()), source)),
-            Self::Writer(writer) => writer
-                .write_all(bytes)
-                .await
-                .map_err(|source| Error::io("writing the download to the writer", source)),
+            Self::Writer { writer, delivered } => {
+                writer
+                    .write_all(bytes)
+                    .await
+                    .map_err(|source| Error::io("writing the download to the writer", source))?;
+                *delivered += bytes.len() as u64;
+                Ok(())
+            }
         }
     }
 
@@ -79,11 +84,7 @@ impl<W: AsyncWrite + Unpin + Send + ?Sized> Sink<'_, W> {
                 }
                 part.record(state)
             }
-            Self::Writer(_) if truncate => Err(Error::invalid_input(
-                "the file host ignored a range request and sent the whole file again, \
-                 and a writer cannot be rewound (download to a path instead)",
-            )),
-            Self::Writer(_) => Ok(()),
+            Self::Writer { delivered, .. } => check_writer_restart(truncate, *delivered),
         }
     }
 }
@@ -173,7 +174,10 @@ impl Client {
     {
         check_url(url)?;
         let state = veo3_core::download::DownloadState::new(self.inner.download_policy.clone());
-        let mut sink = Sink::Writer(&mut *writer);
+        let mut sink = Sink::Writer {
+            writer: &mut *writer,
+            delivered: 0,
+        };
         let bytes = self.transfer(url, state, &mut sink).await?;
         writer
             .flush()
@@ -211,13 +215,6 @@ impl Client {
         let idle = self.inner.download_idle_timeout;
         let observer = effects.observer();
         let mut progress = ProgressMeter::new(effects.now());
-        let finish = |progress: &ProgressMeter, state: &DownloadState| {
-            if observer.is_active() {
-                for event in progress.finish(effects.now(), state) {
-                    observer.emit(&event);
-                }
-            }
-        };
         let mut url = original.to_owned();
         let redacted = redact_url(original);
         loop {
@@ -257,7 +254,7 @@ impl Client {
             let head = response_head(response.status().as_u16(), response.headers());
             match state.on_head(&head).map_err(failed)? {
                 HeadAction::AlreadyComplete => {
-                    finish(&progress, &state);
+                    progress.observe_finish(observer, effects.now(), &state);
                     return Ok(state.written());
                 }
                 HeadAction::RefreshLink => {
@@ -296,13 +293,7 @@ impl Client {
                     Ok(Some(chunk)) => {
                         state.on_bytes(chunk.len() as u64).map_err(failed)?;
                         sink.write(&chunk).await?;
-                        if observer.is_active() {
-                            if let Some(event) =
-                                progress.on_bytes(chunk.len() as u64, effects.now(), &state)
-                            {
-                                observer.emit(&event);
-                            }
-                        }
+                        progress.observe_bytes(observer, chunk.len() as u64, effects.now(), &state);
                     }
                     Ok(None) => break None,
                     Err(error) => {
@@ -317,7 +308,7 @@ impl Client {
             match cut {
                 None => match state.on_end().map_err(failed)? {
                     BodyEnd::Complete { bytes } => {
-                        finish(&progress, &state);
+                        progress.observe_finish(observer, effects.now(), &state);
                         return Ok(bytes);
                     }
                     BodyEnd::Resume => {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::DownloadState;
-use crate::Event;
+use crate::{Event, Observer};
 
 /// Paces [`Event::DownloadProgress`] and computes the rate, from times read on the client's
 /// injected clock.
@@ -73,6 +73,31 @@ impl ProgressMeter {
             self.progress(now, state),
             Event::download_finished(state.written(), now.saturating_sub(self.started)),
         ]
+    }
+
+    /// [`ProgressMeter::on_bytes`], the event (if due) sent to `observer`; nothing is
+    /// computed when no one observes. Both clients' download loops report through this.
+    pub fn observe_bytes(
+        &mut self,
+        observer: &Observer,
+        bytes: u64,
+        now: Duration,
+        state: &DownloadState,
+    ) {
+        if observer.is_active() {
+            if let Some(event) = self.on_bytes(bytes, now, state) {
+                observer.emit(&event);
+            }
+        }
+    }
+
+    /// [`ProgressMeter::finish`], both events sent to `observer`.
+    pub fn observe_finish(&self, observer: &Observer, now: Duration, state: &DownloadState) {
+        if observer.is_active() {
+            for event in self.finish(now, state) {
+                observer.emit(&event);
+            }
+        }
     }
 
     /// Bytes received in this process (a resumed download's earlier bytes are not counted).
