@@ -655,6 +655,27 @@ impl Flows for BlockingFlows {
         })
     }
 
+    fn upgrade_1080p_and_wait_hybrid(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+        inbox: veo3_blocking::Inbox,
+        options: veo3_blocking::WaitOptions,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>> {
+        self.run(move |client| {
+            client.upgrade_1080p_and_wait_hybrid(&task_id, index, &inbox, &options)
+        })
+    }
+
+    fn upgrade_4k_and_wait_hybrid(
+        &self,
+        request: Upgrade4kRequest,
+        inbox: veo3_blocking::Inbox,
+        options: veo3_blocking::WaitOptions,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>> {
+        self.run(move |client| client.upgrade_4k_and_wait_hybrid(&request, &inbox, &options))
+    }
+
     fn download_task_video(
         &self,
         task_id: String,

@@ -157,6 +157,33 @@ impl Flows for AsyncFlows {
         })
     }
 
+    fn upgrade_1080p_and_wait_hybrid(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+        inbox: veo3_reqwest::Inbox,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>> {
+        Box::pin(async move {
+            (self.client)
+                .upgrade_1080p_and_wait_hybrid(&task_id, index, &inbox, &options)
+                .await
+        })
+    }
+
+    fn upgrade_4k_and_wait_hybrid(
+        &self,
+        request: Upgrade4kRequest,
+        inbox: veo3_reqwest::Inbox,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>> {
+        Box::pin(async move {
+            (self.client)
+                .upgrade_4k_and_wait_hybrid(&request, &inbox, &options)
+                .await
+        })
+    }
+
     fn download_task_video(
         &self,
         task_id: String,

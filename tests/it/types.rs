@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use veo3_types::{
-    ApiCode, AspectRatio, BaseUrl, Callback, CodeClass, Credits, DownloadUrlRequest, Endpoint,
-    Envelope, ExtendModel, ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult,
+    ApiCode, AspectRatio, BaseUrl, Callback, CallbackKind, CodeClass, Credits, DownloadUrlRequest,
+    Endpoint, Envelope, ExtendModel, ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult,
     ImageFormat, ImageInput, ImageProblem, Model, Resolution, TaskCreated, TaskRecord, TaskState,
     Timestamp, Upgrade4kRequest, Upgrade4kResult, UploadAnswer, UploadBase64Request, UploadOptions,
     UploadUrlRequest, UploadedFile, ValidationError, check_image_count,
@@ -484,6 +484,30 @@ fn generation_callbacks_in_every_shape_normalise() {
         );
         assert_eq!(failure.task_id.as_deref(), Some(TASK), "{name}");
         assert!(!failure.msg.is_empty(), "{name}");
+    }
+}
+
+/// A 4K callback carries the source task's id, like that task's own callback: the shape tells
+/// them apart, in every documented variant.
+#[test]
+fn callbacks_are_told_apart_by_kind() {
+    let names: Vec<String> = fixture_names()
+        .into_iter()
+        .filter(|name| name.starts_with("callback-") && name != "callback-ack.json")
+        .collect();
+    assert!(names.len() >= 14, "{names:?}");
+    for name in names {
+        let callback = callback(&name);
+        let expected = if name.starts_with("callback-4k-") {
+            CallbackKind::Upgrade4k
+        } else if callback.info.as_ref().and_then(|i| i.resolution.as_ref())
+            == Some(&Resolution::P1080)
+        {
+            CallbackKind::Hd1080p
+        } else {
+            CallbackKind::Video
+        };
+        assert_eq!(callback.kind(), expected, "{name}");
     }
 }
 

@@ -206,8 +206,8 @@ impl BlockingExecutor {
     }
 
     /// Runs a hybrid wait: like [`BlockingExecutor::wait`], but each sleep also ends when a
-    /// callback for the wait's task reaches `inbox` ([`Inbox::sleep_or_take`]),
-    /// and the poll that follows confirms it. The blocking twin of
+    /// callback about the wait's task and target reaches `inbox`
+    /// ([`Inbox::sleep_or_take_target`]), and the poll that follows confirms it. The blocking twin of
     /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid); `wait`'s schedule is the safety
     /// net (see [`PollSchedule::safety_net`](crate::PollSchedule::safety_net)).
     ///
@@ -244,7 +244,12 @@ impl BlockingExecutor {
             let Some(delay) = wait.next_delay(self.clock.now(), (self.random)()) else {
                 return Err(wait.timed_out(self.clock.now()));
             };
-            let hint = inbox.sleep_or_take(self.sleeper.as_ref(), wait.task_id(), delay);
+            let hint = inbox.sleep_or_take_target(
+                self.sleeper.as_ref(),
+                wait.task_id(),
+                wait.target(),
+                delay,
+            );
             let trigger = trigger_of(hint.as_ref());
             match wait.observe_triggered(poll(), self.clock.now(), trigger) {
                 WaitStep::Done(value) => return Ok(value),

@@ -144,7 +144,8 @@ pub use upload::{
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
     confirm_upgrade_refusal, extend_and_wait, extend_and_wait_hybrid, generate_and_wait,
-    generate_and_wait_hybrid, is_source_refusal, task_video, upgrade_4k_and_wait, wait_for_4k,
+    generate_and_wait_hybrid, is_source_refusal, task_video, upgrade_4k_and_wait,
+    upgrade_4k_and_wait_hybrid, upgrade_1080p_and_wait_hybrid, wait_for_4k, wait_for_4k_hybrid,
     wait_for_1080p, wait_for_task, wait_for_task_hybrid, warn_without_callback,
 };
 

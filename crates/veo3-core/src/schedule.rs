@@ -63,6 +63,13 @@ pub struct PollSchedule {
     /// Poll calls that fail with a retryable error (after the client's own retries) are
     /// tolerated this many times in a row; one more ends the wait with that error.
     pub max_consecutive_errors: u32,
+    /// By when, after the wait starts, the stage is expected to be done: the upper end of the
+    /// reference's typical duration (a generation "typically 2-5 min", 1080p "1-3 min", 4K
+    /// "5-10 min", an extension "several to 10+ min"). A hybrid wait makes its first safety
+    /// read then ([`PollSchedule::safety_net`]): with callbacks arriving, an earlier read
+    /// would mostly find the task still running and be wasted. [`PollSchedule::new`] sets it
+    /// to `first_delay`.
+    pub expected_completion: Duration,
 }
 
 impl PollSchedule {
@@ -77,6 +84,7 @@ impl PollSchedule {
             jitter: 0.1,
             deadline,
             max_consecutive_errors: 3,
+            expected_completion: first_delay,
         }
     }
 
@@ -90,10 +98,13 @@ impl PollSchedule {
     /// *and* with fewer requests than a fixed 30 s loop in all three (e.g. 13.7 s mean delay
     /// and 5.2 polls against 16.0 s and 6.2 for 1-5 minutes); `cargo xtask bench callbacks`
     /// measures it against the sandbox.
+    ///
+    /// Expected completion: 5 minutes, the upper end of the reference's "typically 2-5 min".
     pub fn generation() -> Self {
         Self {
             growth: 1.05,
             max_interval: Duration::from_secs(30),
+            expected_completion: Duration::from_secs(5 * 60),
             ..Self::new(
                 Duration::from_secs(90),
                 Duration::from_secs(20),
@@ -103,22 +114,26 @@ impl PollSchedule {
     }
 
     /// Waiting for a generation by `model`: the Quality model (and unknown models) start
-    /// polling later (120 s) than Fast and Lite (90 s), since they take minutes longer.
+    /// polling later (120 s) than Fast and Lite (90 s), since they take minutes longer, and
+    /// are expected done a minute later (6 minutes; the reference gives one range, 2-5 min,
+    /// with "veo3_fast faster").
     pub fn for_model(model: &Model) -> Self {
         match model {
             Model::Veo3Fast | Model::Veo3Lite => Self::generation(),
             _ => Self {
                 first_delay: Duration::from_secs(120),
+                expected_completion: Duration::from_secs(6 * 60),
                 ..Self::generation()
             },
         }
     }
 
     /// Waiting for an extension task (several to more than ten minutes): first poll at 60 s,
-    /// then 20 s growing to 30 s; 40 min deadline.
+    /// then 20 s growing to 30 s; 40 min deadline; expected done in 10 minutes.
     pub fn extension() -> Self {
         Self {
             growth: 1.25,
+            expected_completion: Duration::from_secs(10 * 60),
             max_interval: Duration::from_secs(30),
             ..Self::new(
                 Duration::from_secs(60),
@@ -129,20 +144,23 @@ impl PollSchedule {
     }
 
     /// Waiting for a 1080p version (1-3 minutes; the docs say to ask again every 20-30 s):
-    /// 20 s first delay and interval; 10 min deadline.
+    /// 20 s first delay and interval; 10 min deadline; expected done in 3 minutes.
     pub fn hd_1080p() -> Self {
         Self::new(
             Duration::from_secs(20),
             Duration::from_secs(20),
             Duration::from_secs(10 * 60),
         )
+        .with_expected_completion(Duration::from_secs(3 * 60))
     }
 
     /// Waiting for a 4K version (5-10 minutes; the docs ask for at least 30 s spacing): first
-    /// poll at 60 s, then every 30 s growing to 60 s; 30 min deadline.
+    /// poll at 60 s, then every 30 s growing to 60 s; 30 min deadline; expected done in 10
+    /// minutes.
     pub fn upgrade_4k() -> Self {
         Self {
             growth: 1.25,
+            expected_completion: Duration::from_secs(10 * 60),
             max_interval: Duration::from_secs(60),
             ..Self::new(
                 Duration::from_secs(60),
@@ -153,29 +171,33 @@ impl PollSchedule {
     }
 
     /// The safety net of a hybrid wait (one that also listens for callbacks, e.g.
-    /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid)): a constant interval of four
-    /// times this schedule's longest interval, the first poll after the later of this
-    /// schedule's first delay and one such interval, with the same jitter, deadline and error
-    /// tolerance.
+    /// [`wait_for_task_hybrid`](crate::wait_for_task_hybrid)): the first poll at the stage's
+    /// [`expected_completion`](PollSchedule::expected_completion) (or the first delay or one
+    /// safety interval, if later), then a constant interval of four times this schedule's longest interval, with
+    /// the same jitter, deadline and error tolerance.
     ///
-    /// With callbacks, polls are only there in case a callback is lost, so they can be rare:
-    /// for [`PollSchedule::generation`] that is a first poll at 2 min and one every 2 min
-    /// after, instead of 90 s then every 20-30 s. A lost callback then delays the result by at
-    /// most about two minutes, and a delivered one costs a single confirming read.
+    /// With callbacks, polls are only there in case a callback is lost, so they can be rare,
+    /// and the first one waits until the task should be done: a read before that would mostly
+    /// find it still running, and its callback would still be needed. For
+    /// [`PollSchedule::generation`] that is a first poll at 5 min and one every 2 min after,
+    /// instead of 90 s then every 20-30 s: a delivered callback costs a single confirming read
+    /// (`cargo xtask bench callbacks`: about 1.0 read per task), and a lost one delays the
+    /// result until the expected completion, or by at most about two minutes after it.
     ///
     /// ```
     /// use std::time::Duration;
     /// use veo3_core::PollSchedule;
     ///
     /// let safety = PollSchedule::generation().safety_net();
-    /// assert_eq!(safety.first_delay, Duration::from_secs(120));
+    /// assert_eq!(safety.first_delay, Duration::from_secs(300));
     /// assert_eq!(safety.delay(5, 0), Duration::from_secs(120));
     /// assert_eq!(safety.deadline, PollSchedule::generation().deadline);
+    /// assert_eq!(PollSchedule::upgrade_4k().safety_net().first_delay, Duration::from_secs(600));
     /// ```
     pub fn safety_net(&self) -> Self {
         let interval = self.max_interval.max(self.interval).saturating_mul(4);
         Self {
-            first_delay: self.first_delay.max(interval),
+            first_delay: self.first_delay.max(self.expected_completion).max(interval),
             interval,
             growth: 1.0,
             max_interval: interval,
@@ -201,6 +223,7 @@ impl PollSchedule {
             interval: scale(self.interval, factor),
             max_interval: scale(self.max_interval, factor),
             deadline: scale(self.deadline, factor),
+            expected_completion: scale(self.expected_completion, factor),
             ..self.clone()
         }
     }
@@ -234,6 +257,12 @@ impl PollSchedule {
     /// Sets [`PollSchedule::deadline`].
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// Sets [`PollSchedule::expected_completion`].
+    pub fn with_expected_completion(mut self, expected: Duration) -> Self {
+        self.expected_completion = expected;
         self
     }
 
@@ -410,7 +439,7 @@ mod tests {
     fn the_safety_net_polls_rarely_until_the_same_deadline() {
         let base = PollSchedule::upgrade_4k();
         let safety = base.safety_net();
-        assert_eq!(safety.first_delay, secs(240));
+        assert_eq!(safety.first_delay, secs(600), "at the expected completion");
         for poll in 2..10 {
             assert_eq!(safety.delay(poll, 0), secs(240));
         }
@@ -434,5 +463,36 @@ mod tests {
         assert!(PollSchedule::generation().delay(2, 0) >= secs(20));
         assert!(PollSchedule::upgrade_4k().delay(2, 0) >= secs(30));
         assert_eq!(PollSchedule::generation().deadline, secs(1800));
+    }
+
+    #[test]
+    fn the_safety_nets_first_read_is_at_each_stages_expected_completion() {
+        let stages = [
+            (PollSchedule::for_model(&Model::Veo3Fast), 300),
+            (PollSchedule::for_model(&Model::Veo3Lite), 300),
+            (PollSchedule::for_model(&Model::Veo3), 360),
+            (PollSchedule::extension(), 600),
+            (PollSchedule::hd_1080p(), 180),
+            (PollSchedule::upgrade_4k(), 600),
+        ];
+        for (schedule, expected) in stages {
+            assert_eq!(schedule.expected_completion, secs(expected));
+            assert_eq!(schedule.safety_net().first_delay, secs(expected));
+            // Scaled along with the rest (tests and benchmarks on a fast sandbox).
+            assert_eq!(
+                schedule.scaled(0.01).safety_net().first_delay,
+                secs(expected) / 100
+            );
+        }
+        // A schedule built by hand expects nothing before its first poll.
+        let custom = PollSchedule::new(secs(7), secs(5), secs(60));
+        assert_eq!(custom.safety_net().first_delay, secs(20));
+        assert_eq!(
+            custom
+                .with_expected_completion(secs(45))
+                .safety_net()
+                .first_delay,
+            secs(45)
+        );
     }
 }

@@ -351,6 +351,12 @@ impl WaitState {
         &self.task_id
     }
 
+    /// What is waited for: the task itself, or its 1080p or 4K version. A hybrid wait takes
+    /// only the callbacks this target is about ([`WaitTarget::accepts`]).
+    pub fn target(&self) -> WaitTarget {
+        self.target
+    }
+
     /// Time since the wait started.
     pub fn elapsed(&self, now: Duration) -> Duration {
         now.saturating_sub(self.started)
@@ -665,7 +671,8 @@ mod hybrid;
 
 pub(crate) use hybrid::trigger_of;
 pub use hybrid::{
-    extend_and_wait_hybrid, generate_and_wait_hybrid, wait_for_task_hybrid, warn_without_callback,
+    extend_and_wait_hybrid, generate_and_wait_hybrid, upgrade_4k_and_wait_hybrid,
+    upgrade_1080p_and_wait_hybrid, wait_for_4k_hybrid, wait_for_task_hybrid, warn_without_callback,
 };
 
 #[cfg(test)]

@@ -58,7 +58,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use veo3_types::Callback;
+use veo3_types::{Callback, CallbackKind};
+
+use crate::error::WaitTarget;
 
 mod inbox;
 
@@ -110,6 +112,28 @@ impl VerifiedCallback {
     /// Whether the signature was checked (`false` when accepted without one).
     pub fn is_authenticated(&self) -> bool {
         self.key_index.is_some()
+    }
+}
+
+impl WaitTarget {
+    /// Whether a callback of `kind` is about what a wait of this target waits for: a task
+    /// wait (generation, extension) takes video callbacks (at any resolution), a 1080p wait
+    /// takes 1080p ones, a 4K wait takes 4K ones. A 4K callback names the source task, so
+    /// without this the source's own callback would wake its 4K wait, and the other way round.
+    ///
+    /// ```
+    /// use veo3_core::WaitTarget;
+    /// use veo3_core::types::CallbackKind;
+    /// assert!(WaitTarget::Upgrade4k.accepts(CallbackKind::Upgrade4k));
+    /// assert!(!WaitTarget::Upgrade4k.accepts(CallbackKind::Video));
+    /// assert!(!WaitTarget::Task.accepts(CallbackKind::Upgrade4k));
+    /// ```
+    pub fn accepts(self, kind: CallbackKind) -> bool {
+        match self {
+            Self::Task => matches!(kind, CallbackKind::Video | CallbackKind::Hd1080p),
+            Self::Hd1080p => kind == CallbackKind::Hd1080p,
+            Self::Upgrade4k => kind == CallbackKind::Upgrade4k,
+        }
     }
 }
 

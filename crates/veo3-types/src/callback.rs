@@ -131,4 +131,54 @@ impl Callback {
     pub fn result_urls(&self) -> &[String] {
         self.info.as_ref().map_or(&[], |info| &info.result_urls)
     }
+
+    /// Which job this callback is about, told apart by its shape, since a 4K callback carries
+    /// the *source* task's id, the same id as that task's own generation callback.
+    ///
+    /// - [`CallbackKind::Upgrade4k`]: thumbnails (`imageUrls`), media ids, the legacy
+    ///   `creditsConsumed`, or a message about 4K (success "4K Video generated successfully.",
+    ///   failure "The 4K version of this video is unavailable..."): every documented 4K shape.
+    /// - [`CallbackKind::Hd1080p`]: a video callback reporting a 1080p video. The reference
+    ///   documents no callback for the 1080p endpoint; this is how one would read, and what a
+    ///   generation made at 1080p reports.
+    /// - [`CallbackKind::Video`]: any other generation or extension callback.
+    ///
+    /// ```
+    /// use veo3_types::{Callback, CallbackKind};
+    /// let four_k = br#"{"code":200,"msg":"4K Video generated successfully.","data":{"taskId":"t1","info":{"resultUrls":["https://f/4k.mp4"],"imageUrls":["https://f/4k.jpg"]}}}"#;
+    /// assert_eq!(Callback::from_slice(four_k)?.kind(), CallbackKind::Upgrade4k);
+    /// let video = br#"{"code":200,"msg":"Veo3.1 video generated successfully.","data":{"taskId":"t1","info":{"resultUrls":["https://f/v.mp4"],"resolution":"720p"}}}"#;
+    /// assert_eq!(Callback::from_slice(video)?.kind(), CallbackKind::Video);
+    /// # Ok::<(), veo3_types::DecodeError>(())
+    /// ```
+    pub fn kind(&self) -> CallbackKind {
+        let info = self.info.as_ref();
+        let four_k = info.is_some_and(|info| info.image_urls.is_some() || info.media_ids.is_some())
+            || self.credits_consumed.is_some()
+            || self.msg.to_ascii_lowercase().contains("4k");
+        if four_k {
+            CallbackKind::Upgrade4k
+        } else if info.and_then(|info| info.resolution.as_ref()) == Some(&Resolution::P1080) {
+            CallbackKind::Hd1080p
+        } else {
+            CallbackKind::Video
+        }
+    }
+}
+
+/// What a callback is about ([`Callback::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallbackKind {
+    /// A generation or extension finished (or failed).
+    Video,
+    /// A video callback reporting a 1080p video.
+    Hd1080p,
+    /// A 4K version finished (or failed); its task id is the source task's.
+    Upgrade4k,
+}
+
+impl CallbackKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [CallbackKind; 3] = [Self::Video, Self::Hd1080p, Self::Upgrade4k];
 }

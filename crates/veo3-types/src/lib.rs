@@ -57,7 +57,7 @@ mod tolerant;
 mod upload;
 mod wire_enum;
 
-pub use callback::{Callback, CallbackInfo};
+pub use callback::{Callback, CallbackInfo, CallbackKind};
 pub use code::{ApiCode, BaseUrl, CodeClass, Endpoint, HttpMethod, is_processing_message};
 pub use error::{DecodeError, ValidationError};
 pub use request::{

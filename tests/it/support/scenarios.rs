@@ -171,6 +171,23 @@ pub(crate) trait Flows: Send + Sync {
         request: GenerateRequest,
         inbox: Inbox,
     ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Request the 1080p version and wait for it with the hybrid wait (a 1080p callback into
+    /// `inbox` ends it), with per-call options.
+    fn upgrade_1080p_and_wait_hybrid(
+        &self,
+        task_id: String,
+        index: Option<u32>,
+        inbox: Inbox,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<Hd1080pResult, Error>>;
+    /// Request the 4K version and wait for it with the hybrid wait (the job's 4K callback
+    /// into `inbox` ends it), with per-call options.
+    fn upgrade_4k_and_wait_hybrid(
+        &self,
+        request: Upgrade4kRequest,
+        inbox: Inbox,
+        options: WaitOptions,
+    ) -> BoxFuture<'_, Result<Upgrade4kResult, Error>>;
     /// Download video `index` of task `task_id` to `path`, returning the bytes written.
     fn download_task_video(
         &self,
@@ -441,6 +458,18 @@ pub(crate) fn table() -> Vec<Scenario> {
             shape: Shape::Modern,
             sandbox: || frozen_sandbox().durations(Durations::uniform(Duration::ZERO)),
             run: quality_hybrid_wait,
+        },
+        Scenario {
+            name: "a 4K hybrid wait ends on the job's 4K callback with one confirming request",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().hmac_key(HYBRID_HMAC_KEY),
+            run: four_k_hybrid_wait,
+        },
+        Scenario {
+            name: "a 1080p hybrid wait ends on a 1080p callback with one confirming request",
+            shape: Shape::Modern,
+            sandbox: frozen_sandbox,
+            run: hd_1080p_hybrid_wait,
         },
         Scenario {
             name: "an answer beyond max_response_bytes is an error naming the limit",
@@ -1540,6 +1569,149 @@ fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
             [chosen.first_delay],
             "{}: one poll, at the Quality safety net's first delay",
             flows.name()
+        );
+    })
+}
+
+/// The sandbox's webhook key in the hybrid upgrade rows, and the receiver's.
+const HYBRID_HMAC_KEY: &str = "scenario_webhook_hmac_key_0123456789";
+
+/// A safety net no scenario waits out: a hybrid wait under it ends only on a callback.
+fn ten_minute_safety_net() -> WaitOptions {
+    WaitOptions::default().schedule(PollSchedule::new(
+        Duration::from_secs(600),
+        Duration::from_secs(600),
+        Duration::from_secs(1800),
+    ))
+}
+
+/// A finished generation on a frozen sandbox, its id.
+async fn finished_task(ctx: &Ctx) -> String {
+    let task_id = ctx
+        .flows
+        .generate(text("A lighthouse in a storm"))
+        .await
+        .unwrap_or_else(|e| panic!("{}: generate failed: {e}", ctx.flows.name()))
+        .task_id;
+    assert!(ctx.sandbox.complete_now(&task_id));
+    task_id
+}
+
+/// Waits (without sleeping) until the sandbox has served `count` requests on `route`.
+async fn requests_reach(ctx: &Ctx, route: Route, count: u64) {
+    let reached = ctx
+        .sandbox
+        .wait_until(Duration::from_secs(30), |stats| {
+            stats.requests(route) >= count
+        })
+        .await;
+    assert!(
+        reached,
+        "{}: {route:?} never reached {count}",
+        ctx.flows.name()
+    );
+}
+
+/// A 4K hybrid wait, with a 10-minute safety net, ends when the job's own 4K callback (signed,
+/// carrying the source task's id, through a `veo3-webhook` receiver) arrives, with exactly one
+/// confirming request (the repeat that answers with the URLs). The source's generation
+/// callback, kept in the same inbox under the same id, does not end it: callbacks are told
+/// apart by kind.
+fn four_k_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let source = finished_task(ctx).await;
+        let key = veo3_webhook::WebhookKey::new(HYBRID_HMAC_KEY).expect("a key");
+        let receiver = veo3_webhook::Receiver::bind(
+            "127.0.0.1:0",
+            veo3_webhook::Config::new(veo3_webhook::Verifier::new(key)),
+        )
+        .await
+        .expect("the receiver binds");
+        let inbox = receiver.inbox();
+        let body = serde_json::json!({"code": 200, "msg": "Veo3.1 video generated successfully.",
+            "data": {"taskId": source, "info": {"resultUrls": ["https://f.example/v.mp4"], "resolution": "720p"}}});
+        let stale = veo3_types::Callback::from_slice(body.to_string().as_bytes()).expect("body");
+        inbox.deliver(veo3_core::webhook::VerifiedCallback::new(&source, stale));
+        let request = Upgrade4kRequest::new(&source).call_back_url(receiver.url("/veo3/4k"));
+        let wait =
+            ctx.flows
+                .upgrade_4k_and_wait_hybrid(request, inbox.clone(), ten_minute_safety_net());
+        let finish = async {
+            requests_reach(ctx, Route::Upgrade4k, 1).await;
+            // The 4K job finishes now; the sandbox posts its 4K callback to the receiver.
+            assert!(ctx.sandbox.complete_now(&source));
+        };
+        let (result, ()) = tokio::join!(wait, finish);
+        let result = result.unwrap_or_else(|e| panic!("{}: 4K hybrid wait: {e}", ctx.flows.name()));
+        assert!(
+            result
+                .result_urls
+                .first()
+                .is_some_and(|u| u.ends_with(".mp4")),
+            "{}: {result:?}",
+            ctx.flows.name()
+        );
+        let stats = ctx.sandbox.stats();
+        assert_eq!(
+            stats.requests(Route::Upgrade4k),
+            2,
+            "{}: the request and exactly one confirming repeat",
+            ctx.flows.name()
+        );
+        assert_eq!(stats.requests(Route::RecordInfo), 0, "{}", ctx.flows.name());
+        assert!(
+            inbox
+                .try_take_target(&source, veo3_core::WaitTarget::Task)
+                .is_some(),
+            "{}: the source's own callback was not consumed by the 4K wait",
+            ctx.flows.name()
+        );
+        receiver.shutdown().await.expect("the receiver stops");
+    })
+}
+
+/// A 1080p hybrid wait, with a 10-minute safety net: the first request starts production,
+/// and a 1080p callback for the task (delivered into the inbox as a receiver would; kie
+/// documents none for this endpoint) ends it with exactly one confirming request. A 4K
+/// callback for the same task, kept in the inbox, does not.
+fn hd_1080p_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let source = finished_task(ctx).await;
+        let inbox = Inbox::new();
+        let callback = |body: serde_json::Value| {
+            let decoded =
+                veo3_types::Callback::from_slice(body.to_string().as_bytes()).expect("body");
+            veo3_core::webhook::VerifiedCallback::new(&source, decoded)
+        };
+        inbox.deliver(callback(serde_json::json!({"code": 200, "msg": "4K Video generated successfully.",
+            "data": {"taskId": source, "info": {"resultUrls": ["https://f.example/4k.mp4"], "imageUrls": ["https://f.example/4k.jpg"]}}})));
+        let wait = ctx.flows.upgrade_1080p_and_wait_hybrid(
+            source.clone(),
+            Some(0),
+            inbox.clone(),
+            ten_minute_safety_net(),
+        );
+        let finish = async {
+            requests_reach(ctx, Route::Hd1080p, 1).await;
+            assert!(ctx.sandbox.complete_now(&source));
+            inbox.deliver(callback(serde_json::json!({"code": 200, "msg": "Veo3.1 video generated successfully.",
+                "data": {"taskId": source, "info": {"resultUrls": ["https://f.example/1080p.mp4"], "resolution": "1080p"}}})));
+        };
+        let (result, ()) = tokio::join!(wait, finish);
+        let result =
+            result.unwrap_or_else(|e| panic!("{}: 1080p hybrid wait: {e}", ctx.flows.name()));
+        assert!(result.result_url.ends_with(".mp4"), "{result:?}");
+        assert_eq!(
+            ctx.sandbox.stats().requests(Route::Hd1080p),
+            2,
+            "{}: the request and exactly one confirming request",
+            ctx.flows.name()
+        );
+        assert_eq!(
+            inbox.kept_len(),
+            1,
+            "{}: the 4K callback stays",
+            ctx.flows.name()
         );
     })
 }

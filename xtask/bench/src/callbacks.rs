@@ -16,8 +16,10 @@
 //!    is done, as kie's quickstart does;
 //! 2. **default polling**: `Client::wait_for_task` with the core's generation schedule (30 s,
 //!    then 15 s growing to 30 s, with jitter);
-//! 3. **hybrid**: `Client::wait_for_task_hybrid` with its default safety net (2 min), fed by a
-//!    `veo3-webhook` receiver;
+//! 3. **hybrid**: `Client::wait_for_task_hybrid` with its default safety net (first read at
+//!    the generation stage's expected completion, 5 min, then every 2 min), fed by a
+//!    `veo3-webhook` receiver; when callbacks arrive, the target is at most 1.1 record-info
+//!    reads per task (issue 16: it was 1.97 with a first safety read at 2 min);
 //! 4. **hybrid, callbacks lost**: the same with the sandbox's callbacks switched off, to show
 //!    what the safety net alone costs.
 //!

@@ -160,6 +160,75 @@ impl BlockingExecutor {
         self.wait_hybrid(wait, inbox, || api.record_info(task_id).map(accept_task))
     }
 
+    /// Requests the 1080p version at once and waits for it, asking again as soon as a 1080p
+    /// callback for the task reaches `inbox`. The blocking twin of
+    /// [`upgrade_1080p_and_wait_hybrid`](crate::upgrade_1080p_and_wait_hybrid).
+    pub fn upgrade_1080p_and_wait_hybrid(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        task_id: &str,
+        index: Option<u32>,
+        inbox: &Inbox,
+        schedule: &PollSchedule,
+    ) -> Result<Hd1080pResult, Error> {
+        let _span =
+            tracing::info_span!("veo3.wait", task_id, target = "1080p", hybrid = true).entered();
+        let wait = self
+            .wait_state(task_id, WaitTarget::Hd1080p, schedule)
+            .with_immediate_first_poll();
+        self.wait_hybrid(wait, inbox, || match api.hd_1080p(task_id, index) {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(task_id))
+            }
+            result => result.map(accept_upgrade),
+        })
+    }
+
+    /// Waits for a requested 4K job, repeating the request as soon as its 4K callback reaches
+    /// `inbox`. The blocking twin of [`wait_for_4k_hybrid`](crate::wait_for_4k_hybrid).
+    pub fn wait_for_4k_hybrid(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        request: &Upgrade4kRequest,
+        inbox: &Inbox,
+        schedule: &PollSchedule,
+    ) -> Result<Upgrade4kResult, Error> {
+        let task_id = request.task_id.as_str();
+        let _span =
+            tracing::info_span!("veo3.wait", task_id, target = "4k", hybrid = true).entered();
+        let wait = self.wait_state(task_id, WaitTarget::Upgrade4k, schedule);
+        self.wait_hybrid(wait, inbox, || match api.upgrade_4k(request) {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(task_id))
+            }
+            result => result.map(accept_upgrade),
+        })
+    }
+
+    /// Requests the 4K version (billable, sent once), announces the job, and waits for it
+    /// with [`BlockingExecutor::wait_for_4k_hybrid`]. The blocking twin of
+    /// [`upgrade_4k_and_wait_hybrid`](crate::upgrade_4k_and_wait_hybrid).
+    pub fn upgrade_4k_and_wait_hybrid(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        request: &Upgrade4kRequest,
+        inbox: &Inbox,
+        schedule: &PollSchedule,
+    ) -> Result<Upgrade4kResult, Error> {
+        warn_without_callback(request.call_back_url.as_deref());
+        match api.upgrade_4k(request)? {
+            UpgradeStatus::Ready(result) => Ok(result),
+            accepted @ UpgradeStatus::Processing { .. } => {
+                announce_submitted(
+                    &self.observer,
+                    Endpoint::Upgrade4k,
+                    accepted.job_id().unwrap_or(&request.task_id),
+                );
+                self.wait_for_4k_hybrid(api, request, inbox, schedule)
+            }
+        }
+    }
+
     /// Submits a generation and waits for it with [`BlockingExecutor::wait_for_task_hybrid`].
     /// The blocking twin of [`generate_and_wait_hybrid`](crate::generate_and_wait_hybrid).
     pub fn generate_and_wait_hybrid(

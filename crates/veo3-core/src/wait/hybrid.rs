@@ -11,11 +11,17 @@
 use std::future::Future;
 
 use tracing::Instrument;
-use veo3_types::{ExtendRequest, GenerateRequest, TaskRecord};
+use veo3_types::{
+    Endpoint, ExtendRequest, GenerateRequest, Hd1080pResult, TaskRecord, Upgrade4kRequest,
+    Upgrade4kResult,
+};
 
-use super::{Acceptance, WaitState, WaitStep, accept_task};
+use super::{
+    Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
+    confirm_upgrade_refusal, is_source_refusal,
+};
 use crate::Error;
-use crate::api::Veo3Api;
+use crate::api::{UpgradeStatus, Veo3Api};
 use crate::error::WaitTarget;
 use crate::event::PollTrigger;
 use crate::executor::Effects;
@@ -40,8 +46,14 @@ where
         };
         // A callback kept in the inbox (it arrived before this round, even before the wait
         // began) wins at once, without starting the sleep.
+        // Only a callback about what is awaited counts: a 4K callback names the source task,
+        // like the source's own callback, and neither may wake the other's wait.
         let hint = inbox
-            .wait_until(wait.task_id(), effects.sleeper().sleep(delay))
+            .wait_until_target(
+                wait.task_id(),
+                wait.target(),
+                effects.sleeper().sleep(delay),
+            )
             .await;
         let trigger = trigger_of(hint.as_ref());
         let result = poll().await;
@@ -159,6 +171,104 @@ pub async fn extend_and_wait_hybrid(
     warn_without_callback(request.call_back_url.as_deref());
     let task_id = super::submit_extension(api, request, effects).await?;
     wait_for_task_hybrid(api, &task_id, inbox, schedule, effects).await
+}
+
+/// Requests the 1080p version of video `index` of `task_id` (at once: the first request
+/// starts production) and waits for it like [`wait_for_1080p`](crate::wait_for_1080p), but
+/// asks again as soon as a 1080p callback for the task reaches `inbox`
+/// ([`CallbackKind::Hd1080p`](veo3_types::CallbackKind::Hd1080p)): one confirming request,
+/// whose answer decides. `schedule` is the safety net (the 1080p stage's, made rare).
+///
+/// The reference documents no callback for the 1080p endpoint (it takes no `callBackUrl`):
+/// this wait finishes early only when something delivers one into `inbox` (a generation made
+/// at 1080p reports it; a server that notifies 1080p versions would); otherwise it is a
+/// polling wait on its safety net, with the same results and errors as `wait_for_1080p`.
+pub async fn upgrade_1080p_and_wait_hybrid(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    index: Option<u32>,
+    inbox: &Inbox,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> Result<Hd1080pResult, Error> {
+    let wait = WaitState::new(
+        task_id,
+        WaitTarget::Hd1080p,
+        schedule,
+        effects.observer().clone(),
+        effects.now(),
+    )
+    .with_immediate_first_poll();
+    let span = tracing::info_span!("veo3.wait", task_id, target = "1080p", hybrid = true);
+    drive_hybrid(wait, effects, inbox, || async {
+        match api.hd_1080p(task_id, index).await {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(task_id).await)
+            }
+            result => result.map(accept_upgrade),
+        }
+    })
+    .instrument(span)
+    .await
+}
+
+/// Waits for a 4K job that was already requested (with a `callBackUrl` reaching the receiver
+/// feeding `inbox`) like [`wait_for_4k`](crate::wait_for_4k), but repeats the request as soon
+/// as the job's 4K callback arrives: one confirming request (a repeat answers with the URLs
+/// once the job is done). A 4K callback carries the source task's id; only callbacks of kind
+/// [`CallbackKind::Upgrade4k`](veo3_types::CallbackKind::Upgrade4k) count, so the source's
+/// own generation callback does not wake it. `schedule` is the safety net.
+pub async fn wait_for_4k_hybrid(
+    api: &dyn Veo3Api,
+    request: &Upgrade4kRequest,
+    inbox: &Inbox,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> Result<Upgrade4kResult, Error> {
+    let wait = WaitState::new(
+        request.task_id.as_str(),
+        WaitTarget::Upgrade4k,
+        schedule,
+        effects.observer().clone(),
+        effects.now(),
+    );
+    let span =
+        tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k", hybrid = true);
+    drive_hybrid(wait, effects, inbox, || async {
+        match api.upgrade_4k(request).await {
+            Err(refusal) if is_source_refusal(&refusal) => {
+                confirm_upgrade_refusal(refusal, api.record_info(&request.task_id).await)
+            }
+            result => result.map(accept_upgrade),
+        }
+    })
+    .instrument(span)
+    .await
+}
+
+/// Requests the 4K version (billable, sent once), announces the 4K job (its id as the answer
+/// names it), and waits for it with [`wait_for_4k_hybrid`]. The request's `callBackUrl`
+/// should reach the receiver feeding `inbox`; without one the wait only polls (and says so in
+/// a `tracing` warning).
+pub async fn upgrade_4k_and_wait_hybrid(
+    api: &dyn Veo3Api,
+    request: &Upgrade4kRequest,
+    inbox: &Inbox,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> Result<Upgrade4kResult, Error> {
+    warn_without_callback(request.call_back_url.as_deref());
+    match api.upgrade_4k(request).await? {
+        UpgradeStatus::Ready(result) => Ok(result),
+        accepted @ UpgradeStatus::Processing { .. } => {
+            announce_submitted(
+                effects.observer(),
+                Endpoint::Upgrade4k,
+                accepted.job_id().unwrap_or(&request.task_id),
+            );
+            wait_for_4k_hybrid(api, request, inbox, schedule, effects).await
+        }
+    }
 }
 
 /// Warns (`tracing`) when a hybrid wait is about to submit a request without `callBackUrl`:

@@ -12,16 +12,26 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use veo3_types::CallbackKind;
+
 use super::VerifiedCallback;
+use crate::error::WaitTarget;
 use crate::time::BlockingSleeper;
 
 /// Where a receiver drops verified callbacks and waiters pick up the ones for their task.
 ///
-/// * [`Inbox::deliver`] hands a callback to every waiter currently waiting for its task; if
-///   none is waiting, the inbox keeps it (the latest per task, at most `capacity` tasks, the
-///   oldest forgotten first) for the first waiter to come.
+/// * [`Inbox::deliver`] hands a callback to every waiter currently waiting for its task and
+///   its kind; if none is waiting, the inbox keeps it (the latest per task and kind, at most
+///   `capacity` of them, the oldest forgotten first) for the first waiter to come.
 /// * [`Inbox::wait_for`] / [`Inbox::wait_until`] wait asynchronously,
 ///   [`Inbox::wait_timeout`] blocks the thread, [`Inbox::try_take`] does not wait.
+///
+/// Kinds: a 4K callback carries the *source* task's id, the same as that task's generation
+/// callback ([`Callback::kind`](veo3_types::Callback::kind) tells them apart). The plain
+/// methods take any kind; their `*_target` twins take only what a wait of that
+/// [`WaitTarget`] is about ([`WaitTarget::accepts`]), so the generation callback of a task
+/// never wakes the wait for its 4K version, nor the other way round, and neither consumes the
+/// other's.
 ///
 /// A callback is consumed by the wait it completes: a stale one (say, the generation callback
 /// of a task whose 4K upgrade is now awaited) wakes one wait once, costs one confirming read,
@@ -57,10 +67,10 @@ struct Shared {
 
 struct State {
     capacity: usize,
-    /// Callbacks nobody was waiting for, the latest per task.
-    kept: HashMap<String, VerifiedCallback>,
-    /// Task ids of `kept`, oldest first, for eviction.
-    kept_order: VecDeque<String>,
+    /// Callbacks nobody was waiting for, the latest per task and kind.
+    kept: HashMap<(String, CallbackKind), VerifiedCallback>,
+    /// Keys of `kept`, oldest first, for eviction.
+    kept_order: VecDeque<(String, CallbackKind)>,
     /// Registered waits, by id.
     waiters: HashMap<u64, Slot>,
     next_waiter: u64,
@@ -68,6 +78,8 @@ struct State {
 
 struct Slot {
     task_id: String,
+    /// What the wait is about; `None`: any kind.
+    target: Option<WaitTarget>,
     arrived: Option<VerifiedCallback>,
     waker: Option<Waker>,
 }
@@ -81,7 +93,8 @@ impl Inbox {
         Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
 
-    /// An empty inbox keeping unclaimed callbacks for up to `capacity` tasks (at least one).
+    /// An empty inbox keeping unclaimed callbacks for up to `capacity` tasks and kinds (at
+    /// least one).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -97,14 +110,15 @@ impl Inbox {
         }
     }
 
-    /// Hands `callback` to every wait currently waiting for its task, or keeps it for the
-    /// first one to come. Returns how many waits it completed (0 when it was kept).
+    /// Hands `callback` to every wait currently waiting for its task and kind, or keeps it
+    /// for the first one to come. Returns how many waits it completed (0 when it was kept).
     pub fn deliver(&self, callback: VerifiedCallback) -> usize {
         let mut completed = 0;
         let mut wakers = Vec::new();
+        let kind = callback.callback.kind();
         let mut state = self.lock();
         for slot in state.waiters.values_mut() {
-            if slot.task_id == callback.task_id {
+            if slot.task_id == callback.task_id && accepts(slot.target, kind) {
                 slot.arrived = Some(callback.clone());
                 wakers.extend(slot.waker.take());
                 completed += 1;
@@ -123,9 +137,15 @@ impl Inbox {
         completed
     }
 
-    /// Takes the kept callback for `task_id`, if one arrived while nobody was waiting.
+    /// Takes the kept callback for `task_id` (any kind), if one arrived while nobody was
+    /// waiting.
     pub fn try_take(&self, task_id: &str) -> Option<VerifiedCallback> {
-        self.lock().take_kept(task_id)
+        self.lock().take_kept(task_id, None)
+    }
+
+    /// [`Inbox::try_take`] of a callback a wait of `target` is about.
+    pub fn try_take_target(&self, task_id: &str, target: WaitTarget) -> Option<VerifiedCallback> {
+        self.lock().take_kept(task_id, Some(target))
     }
 
     /// A future resolving with the next callback for `task_id` (at once if one is kept).
@@ -134,14 +154,24 @@ impl Inbox {
     /// delivered in between is not missed. Dropping the future unregisters it; a callback it
     /// had received but not yet returned goes back to the inbox.
     pub fn wait_for(&self, task_id: &str) -> WaitFor {
+        self.register(task_id, None)
+    }
+
+    /// [`Inbox::wait_for`] a callback a wait of `target` is about (see [`WaitTarget::accepts`]).
+    pub fn wait_for_target(&self, task_id: &str, target: WaitTarget) -> WaitFor {
+        self.register(task_id, Some(target))
+    }
+
+    fn register(&self, task_id: &str, target: Option<WaitTarget>) -> WaitFor {
         let mut state = self.lock();
-        let arrived = state.take_kept(task_id);
+        let arrived = state.take_kept(task_id, target);
         let id = state.next_waiter;
         state.next_waiter = state.next_waiter.wrapping_add(1);
         state.waiters.insert(
             id,
             Slot {
                 task_id: task_id.to_owned(),
+                target,
                 arrived,
                 waker: None,
             },
@@ -165,11 +195,27 @@ impl Inbox {
         }
     }
 
+    /// [`Inbox::wait_until`] for a callback a wait of `target` is about.
+    pub fn wait_until_target<F: Future>(
+        &self,
+        task_id: &str,
+        target: WaitTarget,
+        give_up: F,
+    ) -> WaitUntil<F> {
+        WaitUntil {
+            wait: self.wait_for_target(task_id, target),
+            give_up: Box::pin(give_up),
+        }
+    }
+
     /// Blocks the thread until a callback for `task_id` arrives (at once if one is kept) or
     /// `timeout` passes (`None`). For blocking clients; do not call it on an async runtime's
     /// thread.
     pub fn wait_timeout(&self, task_id: &str, timeout: Duration) -> Option<VerifiedCallback> {
-        let wait = self.wait_for(task_id);
+        self.block_until(self.wait_for(task_id), timeout)
+    }
+
+    fn block_until(&self, wait: WaitFor, timeout: Duration) -> Option<VerifiedCallback> {
         let state = self.lock();
         let (mut state, _) = self
             .shared
@@ -205,17 +251,39 @@ impl Inbox {
         task_id: &str,
         duration: Duration,
     ) -> Option<VerifiedCallback> {
+        self.sleep_or_take_for(sleeper, task_id, None, duration)
+    }
+
+    /// [`Inbox::sleep_or_take`] for a callback a wait of `target` is about: the round of a
+    /// blocking hybrid wait.
+    pub fn sleep_or_take_target(
+        &self,
+        sleeper: &dyn BlockingSleeper,
+        task_id: &str,
+        target: WaitTarget,
+        duration: Duration,
+    ) -> Option<VerifiedCallback> {
+        self.sleep_or_take_for(sleeper, task_id, Some(target), duration)
+    }
+
+    fn sleep_or_take_for(
+        &self,
+        sleeper: &dyn BlockingSleeper,
+        task_id: &str,
+        target: Option<WaitTarget>,
+        duration: Duration,
+    ) -> Option<VerifiedCallback> {
         if !sleeper.is_simulated() {
-            return self.wait_timeout(task_id, duration);
+            return self.block_until(self.register(task_id, target), duration);
         }
-        if let Some(kept) = self.try_take(task_id) {
+        if let Some(kept) = self.lock().take_kept(task_id, target) {
             return Some(kept);
         }
         sleeper.sleep(duration);
-        self.try_take(task_id)
+        self.lock().take_kept(task_id, target)
     }
 
-    /// How many tasks have a kept (unclaimed) callback.
+    /// How many callbacks are kept (unclaimed), counting each task and kind once.
     pub fn kept_len(&self) -> usize {
         self.lock().kept.len()
     }
@@ -252,23 +320,34 @@ impl fmt::Debug for Inbox {
     }
 }
 
+/// Whether a wait of `target` (`None`: any) is about a callback of `kind`.
+fn accepts(target: Option<WaitTarget>, kind: CallbackKind) -> bool {
+    target.is_none_or(|target| target.accepts(kind))
+}
+
 impl State {
     fn keep(&mut self, callback: VerifiedCallback) {
-        let task_id = callback.task_id.clone();
-        if self.kept.insert(task_id.clone(), callback).is_some() {
-            // Replaced: move the task to the back of the eviction order.
-            self.kept_order.retain(|kept| *kept != task_id);
+        let key = (callback.task_id.clone(), callback.callback.kind());
+        if self.kept.insert(key.clone(), callback).is_some() {
+            // Replaced: move it to the back of the eviction order.
+            self.kept_order.retain(|kept| *kept != key);
         } else if self.kept.len() > self.capacity {
             if let Some(oldest) = self.kept_order.pop_front() {
                 self.kept.remove(&oldest);
             }
         }
-        self.kept_order.push_back(task_id);
+        self.kept_order.push_back(key);
     }
 
-    fn take_kept(&mut self, task_id: &str) -> Option<VerifiedCallback> {
-        let taken = self.kept.remove(task_id)?;
-        self.kept_order.retain(|kept| kept != task_id);
+    /// Takes a kept callback for `task_id` that a wait of `target` is about.
+    fn take_kept(&mut self, task_id: &str, target: Option<WaitTarget>) -> Option<VerifiedCallback> {
+        let key = CallbackKind::ALL
+            .into_iter()
+            .filter(|kind| accepts(target, *kind))
+            .map(|kind| (task_id.to_owned(), kind))
+            .find(|key| self.kept.contains_key(key))?;
+        let taken = self.kept.remove(&key)?;
+        self.kept_order.retain(|kept| *kept != key);
         Some(taken)
     }
 }
@@ -309,7 +388,8 @@ impl Drop for WaitFor {
             if let Some(unclaimed) = slot.arrived {
                 // Delivered but never returned (e.g. the sleep won the race in the same
                 // instant): give it back rather than lose it. A newer kept one wins.
-                if !state.kept.contains_key(&unclaimed.task_id) {
+                let key = (unclaimed.task_id.clone(), unclaimed.callback.kind());
+                if !state.kept.contains_key(&key) {
                     state.keep(unclaimed);
                 }
             }

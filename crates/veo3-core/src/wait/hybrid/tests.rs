@@ -81,16 +81,37 @@ impl Veo3Api for Task {
     }
     async fn hd_1080p(
         &self,
-        _: &str,
+        task_id: &str,
         _: Option<u32>,
     ) -> Result<UpgradeStatus<Hd1080pResult>, Error> {
-        unreachable!("not used by task waits")
+        assert_eq!(task_id, TASK);
+        Ok(match self.read().state {
+            TaskState::Generating => UpgradeStatus::processing("1080P is processing"),
+            _ => UpgradeStatus::Ready(
+                Hd1080pResult::from_data(&json!({"resultUrl": "https://f.example/v_1080p.mp4"}))
+                    .expect("1080p"),
+            ),
+        })
     }
     async fn upgrade_4k(
         &self,
-        _: &Upgrade4kRequest,
+        request: &Upgrade4kRequest,
     ) -> Result<UpgradeStatus<Upgrade4kResult>, Error> {
-        unreachable!("not used by task waits")
+        assert_eq!(request.task_id, TASK);
+        Ok(match self.read().state {
+            TaskState::Generating => UpgradeStatus::Processing {
+                message: "4k is processing".into(),
+                job_id: Some(TASK.into()),
+            },
+            _ => UpgradeStatus::Ready(
+                Upgrade4kResult::from_data(&json!({
+                    "taskId": TASK,
+                    "resultUrls": ["https://f.example/v_4k.mp4"],
+                    "imageUrls": ["https://f.example/v_4k.jpg"]
+                }))
+                .expect("4K"),
+            ),
+        })
     }
     async fn extend(&self, _: &ExtendRequest) -> Result<TaskCreated, Error> {
         unreachable!("not used here")
@@ -137,6 +158,8 @@ struct Arrival {
     inbox: Inbox,
     arrives_at: Option<Duration>,
     delivered: AtomicBool,
+    /// What arrives.
+    sends: VerifiedCallback,
 }
 
 #[async_trait]
@@ -146,8 +169,12 @@ impl Sleeper for Arrival {
         if let Some(at) = self.arrives_at {
             if now + duration >= at && !self.delivered.swap(true, Ordering::SeqCst) {
                 self.clock.advance(at.saturating_sub(now));
-                self.inbox.deliver(callback(TASK));
-                std::future::pending::<()>().await;
+                if self.inbox.deliver(self.sends.clone()) > 0 {
+                    std::future::pending::<()>().await;
+                }
+                // Nobody waits for this kind: it is kept, and the sleep runs its course.
+                self.clock.advance((now + duration).saturating_sub(at));
+                return;
             }
         }
         self.clock.advance(duration);
@@ -200,6 +227,7 @@ fn run_async(
         inbox: inbox.clone(),
         arrives_at,
         delivered: AtomicBool::new(false),
+        sends: callback(TASK),
     };
     let seen = Seen::default();
     let effects = Effects::new(Arc::new(clock.clone()), Arc::new(sleeper))
@@ -257,7 +285,8 @@ fn without_a_callback_the_safety_net_finds_the_result() {
     let schedule = PollSchedule::generation().with_jitter(0.0).safety_net();
     let (result, reads, seen) = run_async(&schedule, secs(95), 1, None, &Inbox::new());
     assert!(result.is_ok());
-    assert_eq!(reads, [secs(120)]);
+    // The first safety read comes when a generation is expected done (5 min), not earlier.
+    assert_eq!(reads, [secs(300)]);
     assert_eq!(seen.triggers(), [PollTrigger::Schedule]);
 }
 
@@ -362,7 +391,7 @@ fn blocking_on_simulated_time_a_callback_arriving_during_a_round_is_confirmed_at
         }
     });
     assert!(result.is_ok());
-    assert_eq!(reads, [secs(120), secs(120)]);
+    assert_eq!(reads, [secs(300), secs(300)]);
     assert_eq!(
         seen.triggers(),
         [PollTrigger::Schedule, PollTrigger::Callback]
@@ -423,4 +452,138 @@ fn the_simulated_sleeper_takes_a_kept_callback_without_sleeping() {
     assert_eq!(clock.now(), Duration::ZERO);
     assert!(inbox.sleep_or_take(&clock, TASK, secs(600)).is_none());
     assert_eq!(clock.now(), secs(600));
+}
+
+/// A verified callback for `TASK` with `body`'s code, message and data.
+fn shaped(body: serde_json::Value) -> VerifiedCallback {
+    let callback =
+        veo3_types::Callback::from_slice(body.to_string().as_bytes()).expect("a valid callback");
+    VerifiedCallback::new(TASK, callback)
+}
+
+fn four_k_callback() -> VerifiedCallback {
+    shaped(
+        json!({"code": 200, "msg": "4K Video generated successfully.", "data": {
+            "taskId": TASK,
+            "info": {"resultUrls": ["https://f.example/v_4k.mp4"], "imageUrls": ["https://f.example/v_4k.jpg"]}
+        }}),
+    )
+}
+
+fn hd_callback() -> VerifiedCallback {
+    shaped(
+        json!({"code": 200, "msg": "Veo3.1 video generated successfully.", "data": {
+            "taskId": TASK,
+            "info": {"resultUrls": ["https://f.example/v_1080p.mp4"], "resolution": "1080p"}
+        }}),
+    )
+}
+
+/// Runs an upgrade hybrid wait (4K or 1080p) whose job is done at `done_at` and whose
+/// `arriving` callback reaches `inbox` then; the request times and the triggers.
+fn run_upgrade(
+    four_k: bool,
+    done_at: Duration,
+    arriving: VerifiedCallback,
+    inbox: &Inbox,
+) -> (bool, Vec<Duration>, Seen) {
+    let clock = SimulatedClock::new();
+    let task = Task::new(&clock, done_at, 1);
+    let sleeper = Arrival {
+        clock: clock.clone(),
+        inbox: inbox.clone(),
+        arrives_at: Some(done_at),
+        delivered: AtomicBool::new(false),
+        sends: arriving,
+    };
+    let seen = Seen::default();
+    let effects = Effects::new(Arc::new(clock.clone()), Arc::new(sleeper))
+        .with_random(|| 0)
+        .with_observer(seen.observer());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let ok = if four_k {
+        let request = Upgrade4kRequest::new(TASK);
+        let schedule = PollSchedule::upgrade_4k().with_jitter(0.0).safety_net();
+        runtime
+            .block_on(upgrade_4k_and_wait_hybrid(
+                &task, &request, inbox, &schedule, &effects,
+            ))
+            .is_ok_and(|result| result.result_urls == ["https://f.example/v_4k.mp4"])
+    } else {
+        let schedule = PollSchedule::hd_1080p().with_jitter(0.0).safety_net();
+        runtime
+            .block_on(upgrade_1080p_and_wait_hybrid(
+                &task,
+                TASK,
+                Some(0),
+                inbox,
+                &schedule,
+                &effects,
+            ))
+            .is_ok_and(|result| result.result_url == "https://f.example/v_1080p.mp4")
+    };
+    (ok, task.reads(), seen)
+}
+
+#[test]
+fn a_4k_callback_ends_a_4k_wait_with_one_confirming_request_and_the_sources_own_does_not() {
+    // The source's generation callback (same task id) was kept: it must not wake the 4K wait.
+    let inbox = Inbox::new();
+    inbox.deliver(callback(TASK));
+    let (ok, requests, seen) = run_upgrade(true, secs(420), four_k_callback(), &inbox);
+    assert!(ok);
+    // The request at once, then the one confirming repeat when the 4K callback came (the
+    // safety net's first read would be at 10 minutes).
+    assert_eq!(requests, [secs(0), secs(420)]);
+    assert_eq!(seen.triggers(), [PollTrigger::Callback]);
+    assert!(
+        inbox.try_take_target(TASK, WaitTarget::Task).is_some(),
+        "the source's callback is still there for a wait of the source"
+    );
+}
+
+#[test]
+fn a_generation_callback_does_not_end_a_4k_wait_early() {
+    let inbox = Inbox::new();
+    let (ok, requests, seen) = run_upgrade(true, secs(420), callback(TASK), &inbox);
+    assert!(ok);
+    // Ignored: the safety net's first read, at the 4K stage's expected completion, finds it.
+    assert_eq!(requests, [secs(0), secs(600)]);
+    assert_eq!(seen.triggers(), [PollTrigger::Schedule]);
+}
+
+#[test]
+fn a_1080p_callback_ends_a_1080p_wait_with_one_confirming_request() {
+    let inbox = Inbox::new();
+    inbox.deliver(four_k_callback());
+    let (ok, requests, seen) = run_upgrade(false, secs(70), hd_callback(), &inbox);
+    assert!(ok);
+    // The first request starts production at once; the callback's confirming one decides.
+    assert_eq!(requests, [secs(0), secs(70)]);
+    assert_eq!(
+        seen.triggers(),
+        [PollTrigger::Schedule, PollTrigger::Callback]
+    );
+    assert_eq!(inbox.kept_len(), 1, "the 4K callback stays for a 4K wait");
+}
+
+#[test]
+fn the_inbox_keeps_callbacks_per_task_and_kind() {
+    let inbox = Inbox::new();
+    inbox.deliver(callback(TASK));
+    inbox.deliver(four_k_callback());
+    assert_eq!(
+        inbox.kept_len(),
+        2,
+        "one task, two kinds: neither replaces the other"
+    );
+    assert!(inbox.try_take_target(TASK, WaitTarget::Hd1080p).is_none());
+    let four_k = inbox
+        .try_take_target(TASK, WaitTarget::Upgrade4k)
+        .expect("4K");
+    assert_eq!(four_k.callback.kind(), veo3_types::CallbackKind::Upgrade4k);
+    assert!(inbox.try_take_target(TASK, WaitTarget::Upgrade4k).is_none());
+    assert!(inbox.try_take(TASK).is_some(), "any kind");
 }
