@@ -495,7 +495,7 @@ fn callbacks_are_told_apart_by_kind() {
         .into_iter()
         .filter(|name| name.starts_with("callback-") && name != "callback-ack.json")
         .collect();
-    assert!(names.len() >= 14, "{names:?}");
+    assert!(names.len() >= 13, "{names:?}");
     for name in names {
         let callback = callback(&name);
         let expected = if name.starts_with("callback-4k-") {
