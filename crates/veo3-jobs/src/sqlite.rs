@@ -2,9 +2,15 @@
 //!
 //! Durability: WAL journal mode with `synchronous=FULL`, so every committed transition is
 //! fsynced to the WAL before [`Store::transition`] returns; a crash or a power loss after it
-//! cannot lose it. One connection behind a mutex: a batch writes a few times per job, far below
-//! what one connection does, and SQLite serializes writers anyway. Calls run on tokio's
-//! blocking pool so an fsync never stalls the runtime's workers.
+//! cannot lose it. One connection behind a mutex (SQLite serializes writers anyway). Calls run
+//! on tokio's blocking pool so an fsync never stalls the runtime's workers.
+//!
+//! Group commit: transitions queue up while the connection is busy, and whoever gets the
+//! connection next applies every queued one (each its own compare-and-set) in one transaction,
+//! one fsync for all, then answers each caller. A caller still returns only once its own
+//! transition is durable; a busy batch pays one fsync per group instead of one per state
+//! change, which is what keeps 1,000 jobs (4,000 writes) within the rate limit's pace on a
+//! disk whose fsync takes milliseconds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,7 +37,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) connection: Arc<Mutex<Connection>>,
+    /// Transitions waiting for the next group commit.
+    queued: Arc<Mutex<Vec<Queued>>>,
     path: PathBuf,
+}
+
+/// A transition waiting for a group commit, and where its outcome goes.
+struct Queued {
+    id: JobId,
+    to: JobState,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -71,6 +86,7 @@ impl SqliteStore {
         migrate::apply_sqlite(&mut connection, MIGRATIONS, &path.display().to_string())?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            queued: Arc::default(),
             path,
         })
     }
@@ -203,6 +219,99 @@ fn to_batch((id, settings, created_ms): (i64, String, i64)) -> Result<Batch, Sto
     })
 }
 
+/// Applies every queued transition (each its own compare-and-set) in one transaction and
+/// answers each caller once the transaction is durable (or failed).
+fn commit_queued(connection: &mut Connection, queued: &Mutex<Vec<Queued>>, path: &str) {
+    let group = std::mem::take(&mut *queued.lock().unwrap_or_else(|p| p.into_inner()));
+    if group.is_empty() {
+        return;
+    }
+    let backend = |error: &rusqlite::Error| StoreError::Backend {
+        path: path.to_owned(),
+        message: error.to_string(),
+    };
+    let tx = match connection.transaction() {
+        Ok(tx) => tx,
+        Err(error) => {
+            for item in group {
+                let _ = item.reply.send(Err(backend(&error)));
+            }
+            return;
+        }
+    };
+    let results: Vec<Result<(), StoreError>> = group
+        .iter()
+        .map(|item| apply_transition(&tx, item.id, &item.to))
+        .collect();
+    let committed = tx.commit();
+    for (item, result) in group.into_iter().zip(results) {
+        let result = match (&committed, result) {
+            (Err(error), Ok(())) => Err(backend(error)),
+            (_, Err(StoreError::Backend { message, .. })) => Err(StoreError::Backend {
+                path: path.to_owned(),
+                message,
+            }),
+            (_, result) => result,
+        };
+        let _ = item.reply.send(result);
+    }
+}
+
+/// One transition as one compare-and-set statement: the check and the write are atomic,
+/// whoever else writes.
+fn apply_transition(connection: &Connection, id: JobId, to: &JobState) -> Result<(), StoreError> {
+    let kind = to.kind();
+    let from: Vec<&str> = StateKind::ALL
+        .into_iter()
+        .filter(|from| JobState::allowed(*from, kind))
+        .map(StateKind::as_str)
+        .collect();
+    let now = crate::now_ms();
+    let detail = serde_json::to_string(to).map_err(json_error)?;
+    let marks = from
+        .iter()
+        .map(|state| format!("'{state}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let changed = connection
+        .execute(
+            &format!(
+                "UPDATE jobs SET state = ?1, task_id = COALESCE(?2, task_id), detail = ?3, \
+                 updated_ms = ?4, \
+                 submitted_ms = CASE WHEN ?5 THEN ?4 ELSE submitted_ms END, \
+                 finished_ms = CASE WHEN ?6 THEN ?4 ELSE NULL END \
+                 WHERE id = ?7 AND state IN ({marks})"
+            ),
+            params![
+                kind.as_str(),
+                to.task_id(),
+                detail,
+                now,
+                kind == StateKind::Submitted,
+                kind.is_final(),
+                id.0,
+            ],
+        )
+        .map_err(db)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let current: Option<String> = connection
+        .query_row("SELECT state FROM jobs WHERE id = ?1", [id.0], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(db)?;
+    match current {
+        None => Err(StoreError::NoSuchJob(id)),
+        Some(state) => Err(StoreError::Conflict {
+            job: id,
+            from: StateKind::parse(&state).unwrap_or(StateKind::Unknown),
+            to: kind,
+        }),
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_batch(
@@ -324,61 +433,28 @@ impl Store for SqliteStore {
     }
 
     async fn transition(&self, id: JobId, to: &JobState) -> Result<(), StoreError> {
-        let to = to.clone();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Queued {
+                id,
+                to: to.clone(),
+                reply,
+            });
+        let queued = self.queued.clone();
+        let path = self.path.display().to_string();
         self.with(move |connection| {
-            let kind = to.kind();
-            let from: Vec<&str> = StateKind::ALL
-                .into_iter()
-                .filter(|from| JobState::allowed(*from, kind))
-                .map(StateKind::as_str)
-                .collect();
-            let now = crate::now_ms();
-            let detail = serde_json::to_string(&to).map_err(json_error)?;
-            // One statement: the check and the write are atomic, whoever else writes.
-            let marks = from
-                .iter()
-                .map(|state| format!("'{state}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let changed = connection
-                .execute(
-                    &format!(
-                        "UPDATE jobs SET state = ?1, task_id = COALESCE(?2, task_id), detail = ?3, \
-                         updated_ms = ?4, \
-                         submitted_ms = CASE WHEN ?5 THEN ?4 ELSE submitted_ms END, \
-                         finished_ms = CASE WHEN ?6 THEN ?4 ELSE NULL END \
-                         WHERE id = ?7 AND state IN ({marks})"
-                    ),
-                    params![
-                        kind.as_str(),
-                        to.task_id(),
-                        detail,
-                        now,
-                        kind == StateKind::Submitted,
-                        kind.is_final(),
-                        id.0,
-                    ],
-                )
-                .map_err(db)?;
-            if changed == 1 {
-                return Ok(());
-            }
-            let current: Option<String> = connection
-                .query_row("SELECT state FROM jobs WHERE id = ?1", [id.0], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(db)?;
-            match current {
-                None => Err(StoreError::NoSuchJob(id)),
-                Some(state) => Err(StoreError::Conflict {
-                    job: id,
-                    from: StateKind::parse(&state).unwrap_or(StateKind::Unknown),
-                    to: kind,
-                }),
-            }
+            commit_queued(connection, &queued, &path);
+            Ok(())
         })
-        .await
+        .await?;
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend {
+                path: self.path.display().to_string(),
+                message: "the journal worker stopped before committing".into(),
+            })
+        })
     }
 
     async fn counts(&self, batch: Option<BatchId>) -> Result<BTreeMap<StateKind, u64>, StoreError> {

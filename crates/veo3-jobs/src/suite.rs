@@ -396,6 +396,59 @@ mod sqlite {
         super::run_all(&store).await;
     }
 
+    /// Group commit: 200 transitions at once, among them a second claim of each of 50 jobs;
+    /// every caller gets its own answer (the second claims a conflict), and every write lands.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_transitions_each_get_their_own_answer() {
+        use crate::store::{JobQuery, Store as _};
+        use crate::{BatchSettings, JobState, StateKind, StoreError};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("journal.db")).unwrap();
+        let jobs: Vec<_> = (0..150)
+            .map(|i| super::job(&format!("p{i}"), &format!("n{i}")))
+            .collect();
+        let batch = store
+            .create_batch(&BatchSettings::new("out"), &jobs)
+            .await
+            .unwrap();
+        let ids: Vec<_> = store
+            .jobs(&JobQuery::batch(batch))
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, id) in ids.iter().chain(&ids[..50]).enumerate() {
+            let (store, id) = (store.clone(), *id);
+            tasks.spawn(async move { (n, id, store.transition(id, &JobState::Submitting).await) });
+        }
+        let mut claimed = std::collections::HashMap::new();
+        let mut conflicts = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let (_, id, result) = joined.unwrap();
+            match result {
+                Ok(()) => assert!(claimed.insert(id, ()).is_none(), "{id} claimed twice"),
+                Err(StoreError::Conflict { job, from, to }) => {
+                    assert_eq!(
+                        (job, from, to),
+                        (id, StateKind::Submitting, StateKind::Submitting)
+                    );
+                    conflicts += 1;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!((claimed.len(), conflicts), (150, 50));
+        let counts = store.counts(Some(batch)).await.unwrap();
+        assert_eq!(counts.get(&StateKind::Submitting), Some(&150));
+        drop(store);
+        let reopened = SqliteStore::open(dir.path().join("journal.db")).unwrap();
+        let counts = reopened.counts(Some(batch)).await.unwrap();
+        assert_eq!(counts.get(&StateKind::Submitting), Some(&150), "durable");
+    }
+
     #[tokio::test]
     async fn a_reopened_journal_keeps_every_state_and_its_schema_version() {
         let dir = tempfile::tempdir().unwrap();

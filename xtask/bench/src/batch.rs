@@ -3,6 +3,14 @@
 //! time; time scale 0.02 by default, so the window is 200 ms of wall time), with a SQLite
 //! journal in a temporary folder.
 //!
+//! By default the SQLite runner is measured against a **per-task polling loop**, the baseline
+//! (what a shell loop around `veo3 generate --wait --poll-interval 30s` does: every job
+//! submitted under the same pacing, then polled every 30 s of service time until done, then
+//! downloaded). Each side runs in a child process of this program (the sandbox stays in the
+//! parent, so a child's peak RSS is its own), timed from spawn to exit; the sides take turns
+//! (runner, loop, loop, runner, runner, loop) and every figure is the mean of three runs with
+//! its range.
+//!
 //! With `--journal postgres://...`, the same batch also runs on that database (each run in a
 //! schema of its own, dropped after) by 1 worker and by 3 workers (`Runner::work`, each with
 //! its own client and connections, sharing the account limiter in the database), side by side
@@ -17,7 +25,8 @@
 //! 3. **journal writes per job** and their share of the wall time (each is an fsync, or a
 //!    statement on the server; a worker's claims count as writes; with 3 workers the time is
 //!    summed over them);
-//! 4. the process's **peak RSS** (`VmHWM`, reset before each run), runner and sandbox together.
+//! 4. the **peak RSS** (`VmHWM`): of the child process by default; with `--journal`, of this
+//!    process (reset before each run), runner and sandbox together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +56,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             other => positional.push(other.to_owned()),
         }
     }
+    if positional.first().map(String::as_str) == Some("--child") {
+        return child(&positional[1..]);
+    }
     let jobs: usize = positional.first().map_or(Ok(1000), |a| a.parse())?;
     let scale: f64 = positional.get(1).map_or(Ok(0.02), |a| a.parse())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,12 +66,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match journal {
-            None => {
-                let figures = once(Side::Sqlite, jobs, scale, 0, None).await?;
-                print_header(jobs, scale);
-                figures.print("sqlite", None);
-                Ok(())
-            }
+            None => runner_against_loop(jobs, scale).await,
             Some(url) if veo3_jobs::is_postgres_url(&url) => side_by_side(&url, jobs, scale).await,
             Some(other) => anyhow::bail!("--journal {other}: expected a postgres:// URL"),
         }
@@ -318,4 +325,266 @@ fn peak_rss_kb() -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// What a child process reports on its last stdout line.
+#[derive(Clone, Debug, Default)]
+struct ChildReport {
+    downloaded: u64,
+    journal_writes: u64,
+    journal_time: Duration,
+}
+
+/// `--child runner|loop API_URL JOBS SCALE DIR`: one side, in a process of its own.
+fn child(args: &[String]) -> anyhow::Result<()> {
+    let [side, api, jobs, scale, dir] = args else {
+        anyhow::bail!("--child SIDE API_URL JOBS SCALE DIR");
+    };
+    let count: usize = jobs.parse()?;
+    let scale: f64 = scale.parse()?;
+    let dir = std::path::PathBuf::from(dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let client = Client::builder()
+            .api_key(KEY)
+            .base_url(api.as_str())
+            .poll_schedules(PollSchedule::for_model(&Model::Veo3Fast).scaled(scale))
+            .build()?;
+        match side.as_str() {
+            "runner" => child_runner(client, count, scale, &dir).await,
+            "loop" => child_loop(client, count, scale, &dir).await,
+            other => anyhow::bail!("unknown side {other:?}"),
+        }
+    })?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "downloaded": report.downloaded,
+            "journalWrites": report.journal_writes,
+            "journalNanos": report.journal_time.as_nanos() as u64,
+            "peakRssKb": peak_rss_kb(),
+        })
+    );
+    Ok(())
+}
+
+fn bench_jobs(count: usize) -> Vec<NewJob> {
+    (0..count)
+        .map(|i| {
+            let request = GenerateRequest::builder(format!("bench prompt {i}"))
+                .model(Model::Veo3Fast)
+                .build()
+                .expect("valid");
+            NewJob::new(request, format!("job-{i:05}")).cost(60)
+        })
+        .collect()
+}
+
+async fn child_runner(
+    client: Client,
+    count: usize,
+    scale: f64,
+    dir: &std::path::Path,
+) -> anyhow::Result<ChildReport> {
+    let mut settings = BatchSettings::new(dir.join("videos"));
+    settings.concurrency = count.max(1);
+    settings.rate_max = RATE_MAX;
+    settings.rate_window_ms = u64::try_from(RATE_WINDOW.mul_f64(scale).as_millis())?.max(1);
+    let store = Arc::new(SqliteStore::open(dir.join("journal.db"))?);
+    let batch = store.create_batch(&settings, &bench_jobs(count)).await?;
+    let summary = Runner::new(client, store, RunnerOptions::default())
+        .run(batch)
+        .await
+        .context("the batch runs")?;
+    Ok(ChildReport {
+        downloaded: summary
+            .counts
+            .get(&StateKind::Downloaded)
+            .copied()
+            .unwrap_or(0),
+        journal_writes: summary.journal_writes,
+        journal_time: summary.journal_time,
+    })
+}
+
+/// The baseline: every job in a task of its own that waits for its turn (the same pacing as
+/// the runner: one submit per window / 20, plus 5%), submits, polls every 30 s of service time
+/// until the task is done, and downloads. No journal.
+async fn child_loop(
+    client: Client,
+    count: usize,
+    scale: f64,
+    dir: &std::path::Path,
+) -> anyhow::Result<ChildReport> {
+    let out = dir.join("videos");
+    tokio::fs::create_dir_all(&out).await?;
+    let period = RATE_WINDOW.mul_f64(scale * 1.05 / f64::from(RATE_MAX));
+    let mut pacing = tokio::time::interval(period);
+    pacing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let pacing = Arc::new(tokio::sync::Mutex::new(pacing));
+    let poll = Duration::from_secs(30).mul_f64(scale);
+    let wait = veo3_reqwest::WaitOptions::default()
+        .poll_interval(poll)
+        .first_delay(poll);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, job) in bench_jobs(count).into_iter().enumerate() {
+        let (client, pacing, wait, out) =
+            (client.clone(), pacing.clone(), wait.clone(), out.clone());
+        tasks.spawn(async move {
+            pacing.lock().await.tick().await;
+            let created = veo3_reqwest::Veo3Api::generate(&client, &job.request).await?;
+            let record = client.wait_for_task(&created.task_id, &wait).await?;
+            let url = record.video_urls().first().cloned().unwrap_or_default();
+            client
+                .download(&url, out.join(format!("job-{i:05}.mp4")))
+                .await?;
+            Ok::<_, veo3_core::Error>(())
+        });
+    }
+    let mut downloaded = 0;
+    while let Some(done) = tasks.join_next().await {
+        if matches!(done, Ok(Ok(()))) {
+            downloaded += 1;
+        }
+    }
+    Ok(ChildReport {
+        downloaded,
+        ..ChildReport::default()
+    })
+}
+
+/// The runner and the per-task loop, each three times, alternated; means and ranges.
+async fn runner_against_loop(count: usize, scale: f64) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let window = RATE_WINDOW.mul_f64(scale);
+    let windows = (count as f64 / f64::from(RATE_MAX)).ceil() - 1.0;
+    let bound = window.mul_f64(windows.max(0.0)) + GENERATION.mul_f64(scale);
+    let order = ["runner", "loop", "loop", "runner", "runner", "loop"];
+    let mut runs: Vec<(&str, Figures)> = Vec::new();
+    for (round, side) in order.into_iter().enumerate() {
+        let sandbox = Sandbox::builder()
+            .key(KEY)
+            .time_scale(scale)
+            .initial_credits(i64::MAX / 4)
+            .seed(1)
+            .start()
+            .await?;
+        let dir =
+            std::env::temp_dir().join(format!("veo3-bench-batch-{}-{round}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["batch", "--child", side, sandbox.api_url()])
+            .arg(count.to_string())
+            .arg(scale.to_string())
+            .arg(&dir)
+            .stderr(std::process::Stdio::inherit());
+        // Timed from spawn to exit, on a thread of its own while the sandbox serves.
+        let (output, makespan) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let output = command.output();
+            (output, started.elapsed())
+        })
+        .await?;
+        let output = output?;
+        anyhow::ensure!(output.status.success(), "the {side} child failed");
+        let stats = sandbox.stats();
+        let _ = std::fs::remove_dir_all(&dir);
+        let report: serde_json::Value = serde_json::from_slice(
+            output
+                .stdout
+                .split(|b| *b == b'\n')
+                .rfind(|l| !l.is_empty())
+                .unwrap_or_default(),
+        )?;
+        let per_job = |n: u64| n as f64 / count as f64;
+        let figures = Figures {
+            downloaded: report["downloaded"].as_u64().unwrap_or(0),
+            answered_429: stats.answered_429,
+            makespan,
+            bound,
+            record_info_per_job: per_job(stats.requests(Route::RecordInfo)),
+            generation_polls: (GENERATION.as_secs_f64() / 30.0).ceil() + 1.0,
+            writes_per_job: per_job(report["journalWrites"].as_u64().unwrap_or(0)),
+            write_time: Duration::from_nanos(report["journalNanos"].as_u64().unwrap_or(0)),
+            peak_rss_kb: report["peakRssKb"].as_u64(),
+        };
+        eprintln!(
+            "  run {round}: {side}: {:.2?}, {} downloaded, {:.2} record-info per job, {} kB",
+            figures.makespan,
+            figures.downloaded,
+            figures.record_info_per_job,
+            figures.peak_rss_kb.unwrap_or(0)
+        );
+        runs.push((side, figures));
+    }
+    let of = |side: &str| -> Vec<Figures> {
+        runs.iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    let range = |runs: &[Figures], f: &dyn Fn(&Figures) -> f64| {
+        let values: Vec<f64> = runs.iter().map(f).collect();
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (min, max)
+    };
+    let (runner_runs, loop_runs) = (of("runner"), of("loop"));
+    let (runner, _) = Figures::mean(&runner_runs);
+    let (baseline, _) = Figures::mean(&loop_runs);
+    print_header(count, scale);
+    println!("(each side: the mean of 3 runs in child processes, alternated; [min - max])");
+    let ratio = |f: &Figures| f.makespan.as_secs_f64() / f.bound.as_secs_f64();
+    for (label, figures, all) in [
+        ("runner (SQLite journal)", &runner, &runner_runs),
+        (
+            "per-task 30 s polling loop (baseline, no journal)",
+            &baseline,
+            &loop_runs,
+        ),
+    ] {
+        let (lo, hi) = range(all, &ratio);
+        let (rss_lo, rss_hi) = range(all, &|f| f.peak_rss_kb.unwrap_or(0) as f64);
+        let (ri_lo, ri_hi) = range(all, &|f| f.record_info_per_job);
+        println!("{label}");
+        println!(
+            "  downloaded                 {} of {count}, 429 answers: {}",
+            figures.downloaded, figures.answered_429
+        );
+        println!(
+            "  makespan                   {:.2?} vs lower bound {:.2?}: {:.3}x [{lo:.3} - {hi:.3}] (target <= 1.1x)",
+            figures.makespan,
+            figures.bound,
+            ratio(figures)
+        );
+        println!(
+            "  record-info per job        {:.2} [{ri_lo:.2} - {ri_hi:.2}]",
+            figures.record_info_per_job
+        );
+        if figures.writes_per_job > 0.0 {
+            let (w_lo, w_hi) = range(all, &|f| {
+                100.0 * f.write_time.as_secs_f64() / f.makespan.as_secs_f64()
+            });
+            println!(
+                "  journal writes per job     {:.2}, {:.1?} in total: {:.1}% of the wall time [{w_lo:.1} - {w_hi:.1}]",
+                figures.writes_per_job,
+                figures.write_time,
+                100.0 * figures.write_time.as_secs_f64() / figures.makespan.as_secs_f64()
+            );
+        }
+        println!(
+            "  peak RSS                   {} kB [{rss_lo:.0} - {rss_hi:.0}]",
+            figures.peak_rss_kb.unwrap_or(0)
+        );
+    }
+    println!(
+        "runner / loop: makespan {:.3}x, record-info per job {:.2}x, peak RSS {:.2}x",
+        runner.makespan.as_secs_f64() / baseline.makespan.as_secs_f64(),
+        runner.record_info_per_job / baseline.record_info_per_job,
+        runner.peak_rss_kb.unwrap_or(0) as f64 / baseline.peak_rss_kb.unwrap_or(1).max(1) as f64
+    );
+    Ok(())
 }
