@@ -14,13 +14,13 @@
 //! No TLS: connect over loopback, a private network or a tunnel (`sslmode=require` is
 //! refused at connection time rather than ignored).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
@@ -48,6 +48,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 pub struct PostgresStore {
     client: Arc<Client>,
     transactions: Arc<Mutex<Client>>,
+    /// Prepared statements of the hot paths (transitions, claims, turns), per connection: one
+    /// round trip per statement instead of two.
+    prepared: Arc<std::sync::Mutex<HashMap<String, Statement>>>,
+    prepared_tx: Arc<std::sync::Mutex<HashMap<String, Statement>>>,
     location: String,
 }
 
@@ -176,6 +180,8 @@ impl PostgresStore {
         Ok(Self {
             client: Arc::new(client),
             transactions: Arc::new(Mutex::new(transactions)),
+            prepared: Arc::default(),
+            prepared_tx: Arc::default(),
             location,
         })
     }
@@ -205,6 +211,26 @@ impl PostgresStore {
     #[cfg(test)]
     pub(crate) async fn execute_for_tests(&self, sql: &str) {
         self.client.batch_execute(sql).await.expect("test SQL runs");
+    }
+
+    /// `sql` prepared once on the statements' connection.
+    async fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = lock(&self.prepared).get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await.map_err(|e| self.db(e))?;
+        lock(&self.prepared).insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// `sql` prepared once on the transactions' connection (`tx` is on it).
+    async fn tx_statement(&self, tx: &Transaction<'_>, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = lock(&self.prepared_tx).get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = tx.prepare(sql).await.map_err(|e| self.db(e))?;
+        lock(&self.prepared_tx).insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     fn db(&self, error: tokio_postgres::Error) -> StoreError {
@@ -306,6 +332,11 @@ const IN_FLIGHT: [&str; 4] = ["submitting", "submitted", "succeeded", "upgrading
 /// Owners that no longer hold their lease (or none at all).
 const NOT_OWNED: &str = "(worker_id IS NULL OR worker_id IN \
      (SELECT id FROM veo3_workers WHERE lease_until < clock_timestamp()))";
+
+/// A poisoned cache is still a valid cache.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -425,15 +456,20 @@ impl Store for PostgresStore {
         let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
         // One statement: the check and the write are atomic, whoever else writes. A job that
         // is final or back to pending has no owner any more.
-        let changed = self
-            .client
-            .execute(
+        let statement = self
+            .statement(
                 "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
                  updated_ms = $4, \
                  submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
                  finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
                  worker_id = CASE WHEN $7 THEN NULL ELSE worker_id END \
                  WHERE id = $8 AND state = ANY($9)",
+            )
+            .await?;
+        let changed = self
+            .client
+            .execute(
+                &statement,
                 &[
                     &kind.as_str(),
                     &to.task_id(),
@@ -566,11 +602,11 @@ impl Store for PostgresStore {
         // Claims of one batch take turns on its row: the in-flight count below is then exact
         // for all workers. Job rows are taken with SKIP LOCKED: a row another statement holds
         // is left for the next claim rather than waited on.
+        let lock = self
+            .tx_statement(&tx, "SELECT settings FROM batches WHERE id = $1 FOR UPDATE")
+            .await?;
         let Some(row) = tx
-            .query_opt(
-                "SELECT settings FROM batches WHERE id = $1 FOR UPDATE",
-                &[&batch.0],
-            )
+            .query_opt(&lock, &[&batch.0])
             .await
             .map_err(|e| self.db(e))?
         else {
@@ -578,50 +614,64 @@ impl Store for PostgresStore {
         };
         let settings: BatchSettings =
             serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| self.json(e))?;
-        // Submits whose worker died between journaling and the answer: maybe billed.
-        let lost = tx
-            .query(
-                &format!(
-                    "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 AND state = 'submitting' \
-                     AND {NOT_OWNED} FOR UPDATE SKIP LOCKED) \
-                     UPDATE jobs SET state = 'unknown', detail = $2, worker_id = NULL, \
-                     updated_ms = $3, finished_ms = $3 FROM picked WHERE jobs.id = picked.id \
-                     RETURNING {}",
-                    qualified("jobs")
-                ),
-                &[&batch.0, &unknown, &now],
-            )
-            .await
-            .map_err(|e| self.db(e))?;
-        let takeovers = if request.takeovers > 0 {
-            tx.query(
-                &format!(
-                    "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
-                     AND state IN ('submitted', 'succeeded', 'upgrading') AND {NOT_OWNED} \
-                     AND id <> ALL($3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                     UPDATE jobs SET worker_id = $2 FROM picked WHERE jobs.id = picked.id \
-                     RETURNING {}",
-                    qualified("jobs")
-                ),
-                &[
-                    &batch.0,
-                    &worker.0,
-                    &exclude,
-                    &i64::try_from(request.takeovers).unwrap_or(i64::MAX),
-                ],
-            )
-            .await
-            .map_err(|e| self.db(e))?
-        } else {
-            Vec::new()
-        };
+        // Submits whose worker died between journaling and the answer: maybe billed. Looked
+        // for with the takeovers (a worker's periodic claim), not before every submit.
+        let mut lost = Vec::new();
+        let mut takeovers = Vec::new();
+        if request.takeovers > 0 {
+            let statement = self
+                .tx_statement(
+                    &tx,
+                    &format!(
+                        "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
+                         AND state = 'submitting' AND {NOT_OWNED} FOR UPDATE SKIP LOCKED) \
+                         UPDATE jobs SET state = 'unknown', detail = $2, worker_id = NULL, \
+                         updated_ms = $3, finished_ms = $3 FROM picked \
+                         WHERE jobs.id = picked.id RETURNING {}",
+                        qualified("jobs")
+                    ),
+                )
+                .await?;
+            lost = tx
+                .query(&statement, &[&batch.0, &unknown, &now])
+                .await
+                .map_err(|e| self.db(e))?;
+            let statement = self
+                .tx_statement(
+                    &tx,
+                    &format!(
+                        "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
+                         AND state IN ('submitted', 'succeeded', 'upgrading') AND {NOT_OWNED} \
+                         AND id <> ALL($3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                         UPDATE jobs SET worker_id = $2 FROM picked WHERE jobs.id = picked.id \
+                         RETURNING {}",
+                        qualified("jobs")
+                    ),
+                )
+                .await?;
+            takeovers = tx
+                .query(
+                    &statement,
+                    &[
+                        &batch.0,
+                        &worker.0,
+                        &exclude,
+                        &i64::try_from(request.takeovers).unwrap_or(i64::MAX),
+                    ],
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+        }
         let mut submits = Vec::new();
         if request.submits > 0 {
-            let held: i64 = tx
-                .query_one(
+            let count = self
+                .tx_statement(
+                    &tx,
                     "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND state = ANY($2)",
-                    &[&batch.0, &IN_FLIGHT.as_slice()],
                 )
+                .await?;
+            let held: i64 = tx
+                .query_one(&count, &[&batch.0, &IN_FLIGHT.as_slice()])
                 .await
                 .map_err(|e| self.db(e))?
                 .get(0);
@@ -631,8 +681,9 @@ impl Store for PostgresStore {
                 .min(i64::try_from(request.submits).unwrap_or(i64::MAX));
             if room > 0 {
                 // The claim is the journal write before the send: `submitting`, owned.
-                submits = tx
-                    .query(
+                let statement = self
+                    .tx_statement(
+                        &tx,
                         &format!(
                             "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
                              AND state = 'pending' AND id <> ALL($3) ORDER BY id LIMIT $4 \
@@ -642,6 +693,11 @@ impl Store for PostgresStore {
                              WHERE jobs.id = picked.id RETURNING {}",
                             qualified("jobs")
                         ),
+                    )
+                    .await?;
+                submits = tx
+                    .query(
+                        &statement,
                         &[&batch.0, &worker.0, &exclude, &room, &submitting, &now],
                     )
                     .await
@@ -687,12 +743,12 @@ impl Store for PostgresStore {
     ) -> Result<Duration, StoreError> {
         let window_us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
         let max = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
+        let statement = self
+            .statement("SELECT veo3_reserve_submit($1, $2, $3)")
+            .await?;
         let row = self
             .client
-            .query_one(
-                "SELECT veo3_reserve_submit($1, $2, $3)",
-                &[&account, &max, &window_us],
-            )
+            .query_one(&statement, &[&account, &max, &window_us])
             .await
             .map_err(|e| self.db(e))?;
         let wait: i64 = row.get(0);
