@@ -513,6 +513,78 @@ async fn generate_with_callback_listen_finishes_on_the_signed_callback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_4k_and_extend_with_callback_listen_finish_on_their_callbacks() {
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.001)
+        .hmac_key("cli-webhook-key")
+        .start()
+        .await
+        .expect("sandbox starts");
+    let mut args = vec!["--json", "generate", "A crane over a lake", "--wait"];
+    args.extend(FAST);
+    let source = json(&run(&sandbox, &args).await)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    let listen_args = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        [
+            "--callback-listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--callback-url".to_owned(),
+            format!("http://127.0.0.1:{port}/veo3/callback"),
+            // Polling alone would take ten minutes: only the callback can end the wait in time.
+            "--poll-interval".to_owned(),
+            "10m".to_owned(),
+        ]
+    };
+    let run_listening = |args: Vec<String>| {
+        let mut command = veo3_command();
+        command
+            .args(["--base-url", sandbox.api_url(), "--api-key", KEY, "--json"])
+            .args(args)
+            .env("KIE_WEBHOOK_HMAC_KEY", "cli-webhook-key")
+            .env_remove("RUST_LOG");
+        tokio::task::spawn_blocking(move || command.output().expect("veo3 runs"))
+    };
+
+    let mut args: Vec<String> = ["upgrade", &source, "--resolution", "4k"]
+        .map(str::to_owned)
+        .into();
+    args.extend(listen_args());
+    let k4 = json(&run_listening(args).await.expect("join"));
+    assert!(
+        k4["resultUrls"][0]
+            .as_str()
+            .is_some_and(|u| u.ends_with(".mp4")),
+        "{k4}"
+    );
+    assert_eq!(
+        sandbox.stats().requests(Route::Upgrade4k),
+        2,
+        "the request and one confirming repeat, on the 4K callback"
+    );
+
+    let reads_before = sandbox.stats().requests(Route::RecordInfo);
+    let mut args: Vec<String> = ["extend", &source, "The crane lands"]
+        .map(str::to_owned)
+        .into();
+    args.extend(listen_args());
+    let extended = json(&run_listening(args).await.expect("join"));
+    assert_eq!(extended["state"], "success", "{extended}");
+    assert_ne!(extended["taskId"], source.as_str());
+    assert_eq!(
+        sandbox.stats().requests(Route::RecordInfo) - reads_before,
+        1,
+        "one confirming read, on the extension's callback"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
     let mut child = veo3_command()
         .args([

@@ -693,6 +693,9 @@ pub(crate) struct UpgradeArgs {
     #[arg(long, visible_alias = "call-back-url")]
     pub(crate) callback_url: Option<String>,
 
+    #[command(flatten)]
+    pub(crate) listen: CallbackListen,
+
     /// Download the upgraded video to PATH.
     #[arg(long, value_name = "PATH")]
     pub(crate) out: Option<PathBuf>,
@@ -704,6 +707,25 @@ pub(crate) struct UpgradeArgs {
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
+}
+
+/// `--callback-listen` and its options, for the commands that wait on a job kie calls back
+/// about (`upgrade --resolution 4k`, `extend`); `generate` has the same flags.
+#[derive(Debug, Args)]
+pub(crate) struct CallbackListen {
+    /// Finish the wait the moment kie's callback arrives: receive callbacks on HOST:PORT
+    /// (--callback-url must reach it); polling continues rarely as a safety net. Implies a
+    /// wait.
+    #[arg(long, value_name = "HOST:PORT", requires = "callback_url")]
+    pub(crate) callback_listen: Option<std::net::SocketAddr>,
+
+    /// With --callback-listen: the environment variable holding the webhook HMAC key.
+    #[arg(long, default_value = "KIE_WEBHOOK_HMAC_KEY")]
+    pub(crate) hmac_key_env: String,
+
+    /// With --callback-listen: accept unsigned callbacks (accounts without an HMAC key).
+    #[arg(long)]
+    pub(crate) unsigned_callbacks: bool,
 }
 
 /// Upgrade targets.
@@ -744,6 +766,9 @@ pub(crate) struct ExtendArgs {
     /// Wait for the extension to finish.
     #[arg(long)]
     pub(crate) wait: bool,
+
+    #[command(flatten)]
+    pub(crate) listen: CallbackListen,
 
     /// Wait, then download the stitched video to PATH (implies --wait).
     #[arg(long, value_name = "PATH")]

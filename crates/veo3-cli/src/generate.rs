@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use veo3_core::Veo3Api;
+use veo3_reqwest::Stage;
 use veo3_types::{ExtendRequest, GenerateRequest, ImageInput};
 
 use crate::args::{ExtendArgs, GenerateArgs};
@@ -45,17 +46,12 @@ impl Session {
         let options = self.wait_options(&args.tuning)?;
 
         // The receiver is up before the task exists, so no callback can be missed.
-        let receiver = match args.callback_listen {
-            Some(addr) => {
-                let verifier = verifier(&args.hmac_key_env, args.unsigned_callbacks)?;
-                let config = veo3_webhook::Config::new(verifier);
-                let receiver = veo3_webhook::Receiver::bind(addr, config)
-                    .await
-                    .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
-                Some(receiver)
-            }
-            None => None,
-        };
+        let receiver = start_receiver(
+            args.callback_listen,
+            &args.hmac_key_env,
+            args.unsigned_callbacks,
+        )
+        .await?;
 
         // Journaled before it is sent, like a batch job: a billed task id never lives only in
         // the terminal's scrollback.
@@ -116,16 +112,63 @@ impl Session {
         request.validate()?;
         check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
+        // As for generate: the receiver is up before the extension exists.
+        let listen = &args.listen;
+        let receiver = start_receiver(
+            listen.callback_listen,
+            &listen.hmac_key_env,
+            listen.unsigned_callbacks,
+        )
+        .await?;
         let created = self.api().extend(&request).await?;
         self.printer.task_submitted("extension", &created.task_id);
-        if !args.wait && args.out.is_none() {
+        if !args.wait && args.out.is_none() && receiver.is_none() {
             self.printer
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        self.finish_task(&created.task_id, &options, args.out.as_deref())
-            .await
+        let result = match &receiver {
+            Some(receiver) => {
+                // The extension stage's safety net, with the user's tuning on top.
+                let mut options = options.clone();
+                options.schedule = Some(self.api().poll_schedule(Stage::Extension).safety_net());
+                let inbox = receiver.inbox();
+                let wait = self
+                    .api()
+                    .wait_for_task_hybrid(&created.task_id, &inbox, &options);
+                let resume = || Resume::wait(&created.task_id, args.out.as_deref());
+                match interruptible(resume, &self.progress, wait).await {
+                    Ok(record) => self.finish_record(record, args.out.as_deref()).await,
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                self.finish_task(&created.task_id, &options, args.out.as_deref())
+                    .await
+            }
+        };
+        if let Some(receiver) = receiver {
+            // Best effort: the outcome is already decided.
+            let _ = receiver.shutdown().await;
+        }
+        result
     }
+}
+
+/// The callback receiver of `--callback-listen`, bound before anything is sent so that no
+/// callback can be missed; `None` without the flag.
+pub(crate) async fn start_receiver(
+    addr: Option<std::net::SocketAddr>,
+    hmac_key_env: &str,
+    unsigned: bool,
+) -> Result<Option<veo3_webhook::Receiver>, CliError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let verifier = verifier(hmac_key_env, unsigned)?;
+    let config = veo3_webhook::Config::new(verifier);
+    let receiver = veo3_webhook::Receiver::bind(addr, config)
+        .await
+        .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+    Ok(Some(receiver))
 }
 
 /// Journals a `veo3 generate` as `submitting`, before it is sent.

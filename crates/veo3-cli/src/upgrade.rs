@@ -6,6 +6,7 @@ use veo3_types::Upgrade4kRequest;
 
 use crate::args::{UpgradeArgs, UpgradeResolution};
 use crate::error::CliError;
+use crate::generate::start_receiver;
 use crate::interrupt::{Resume, interruptible};
 use crate::output::download_json;
 use crate::session::{Session, check_output_path};
@@ -18,7 +19,7 @@ impl Session {
         }
         if args.callback_url.is_some() && args.resolution == UpgradeResolution::P1080 {
             return Err(CliError::Usage(
-                "--callback-url is for 4K only: the 1080p endpoint takes no callback".into(),
+                "--callback-url and --callback-listen are for 4K only: the 1080p endpoint takes no callback".into(),
             ));
         }
         let options = self.wait_options(&args.tuning)?;
@@ -53,6 +54,14 @@ impl Session {
                     request = request.call_back_url(url);
                 }
                 request.validate()?;
+                // Up before the request, so that no callback can be missed.
+                let listen = &args.listen;
+                let receiver = start_receiver(
+                    listen.callback_listen,
+                    &listen.hmac_key_env,
+                    listen.unsigned_callbacks,
+                )
+                .await?;
                 // The billable request first, on its own: its answer names the 4K job, which
                 // is shown (and named by an interrupt) before the wait.
                 let answer = interruptible(
@@ -68,13 +77,30 @@ impl Session {
                     accepted => {
                         let job_id = accepted.job_id().unwrap_or(&args.task_id).to_owned();
                         self.printer.task_submitted("4K", &job_id);
-                        let result = interruptible(
-                            || resume(Some(&job_id)),
-                            &self.progress,
-                            self.api().wait_for_4k(&request, &options),
-                        )
-                        .await?;
-                        (job_id, result)
+                        let result = match &receiver {
+                            // The job's 4K callback (it names the source task) ends the wait.
+                            Some(receiver) => {
+                                let inbox = receiver.inbox();
+                                interruptible(
+                                    || resume(Some(&job_id)),
+                                    &self.progress,
+                                    self.api().wait_for_4k_hybrid(&request, &inbox, &options),
+                                )
+                                .await
+                            }
+                            None => {
+                                interruptible(
+                                    || resume(Some(&job_id)),
+                                    &self.progress,
+                                    self.api().wait_for_4k(&request, &options),
+                                )
+                                .await
+                            }
+                        };
+                        if let Some(receiver) = receiver {
+                            let _ = receiver.shutdown().await;
+                        }
+                        (job_id, result?)
                     }
                 };
                 let url = result.result_urls.first().cloned().ok_or_else(|| {

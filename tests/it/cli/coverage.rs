@@ -144,3 +144,76 @@ fn the_man_page_describes_every_command() {
     assert!(dir.path().join("veo3.1").exists());
     assert!(dir.path().join("veo3-generate.1").exists());
 }
+
+/// The subcommands a `--help` page lists under "Commands:" (without `help`).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The long flags a `--help` page lists (without `--help` and `--version`).
+fn long_flags(help: &str) -> Vec<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| {
+            line.split([',', ' '])
+                .find(|word| word.starts_with("--"))
+                .map(|flag| flag.trim_end_matches("...").to_owned())
+        })
+        .filter(|flag| flag != "--help" && flag != "--version")
+        .collect()
+}
+
+fn help(args: &[&str]) -> String {
+    let output = Command::new(veo3())
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("veo3 runs");
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    stdout(&output)
+}
+
+/// README's command reference names every command and every flag `--help` shows, new ones
+/// included: a flag added without documentation fails here.
+#[test]
+fn the_readme_documents_every_command_and_flag() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let mut checked = 0;
+    for command in subcommands(&help(&[])) {
+        let page = help(&[&command]);
+        let nested = subcommands(&page);
+        let pages = if nested.is_empty() {
+            vec![(command.clone(), page)]
+        } else {
+            nested
+                .iter()
+                .map(|sub| (format!("{command} {sub}"), help(&[&command, sub])))
+                .collect()
+        };
+        for (name, page) in pages {
+            assert!(
+                readme.contains(&format!("| `{name}")),
+                "README's command reference has no row for `veo3 {name}`"
+            );
+            for flag in long_flags(&page) {
+                assert!(
+                    readme.contains(&format!("`{flag}`")) || readme.contains(&format!("`{flag} ")),
+                    "README does not document `veo3 {name} {flag}`"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} flags checked");
+}
