@@ -512,7 +512,10 @@ impl Runner {
         // between the journal write and the send (a journal write's fsync can take longer than
         // the pacing period, and would bunch the sends if it came after); few may wait there,
         // because a crash makes each of them `unknown`.
-        let ahead = Arc::new(Semaphore::new(SUBMITS_AHEAD));
+        let ahead = Arc::new(Semaphore::new(submits_ahead(
+            settings.rate_max,
+            settings.rate_window_ms,
+        )));
         let mut queue: VecDeque<Job> = VecDeque::new();
         let mut resume: VecDeque<Job> = VecDeque::new();
         // Unknown submits whose callback may still name their task, and callbacks that
@@ -726,8 +729,27 @@ pub(crate) type Limiter = RateLimiter<
     governor::clock::DefaultClock,
 >;
 
-/// How many submits may be journaled and waiting for the rate limiter at once.
+/// How many submits may be journaled and waiting for the rate limiter at once (the shared
+/// journal's workers).
 pub(crate) const SUBMITS_AHEAD: usize = 2;
+
+/// How many submits may be journaled and waiting for the rate limiter at once: enough that
+/// 100 ms of journal latency (a slow fsync, a group commit's queue) never leaves the limiter
+/// without a submit ready, at least 2 and at most 8. At kie's 20 per 10 s (a submit every
+/// 525 ms) that is 2; a faster account (or a time-scaled sandbox) gets more, since each
+/// journal write then spans several turns. Each is `unknown` after a crash, so few.
+///
+/// ```text
+/// 20 per 10 s -> 2, 20 per 200 ms -> 8
+/// ```
+pub(crate) fn submits_ahead(rate_max: u32, window_ms: u64) -> usize {
+    let period_micros =
+        (window_ms.max(1).saturating_mul(1000) / 100 * 105 / u64::from(rate_max.max(1))).max(1);
+    let cover = 100_000u64.div_ceil(period_micros);
+    usize::try_from(cover)
+        .unwrap_or(usize::MAX)
+        .clamp(SUBMITS_AHEAD, 8)
+}
 
 /// A slot for one more job in flight; for a submit, also a place among those waiting for the
 /// rate limiter.
@@ -1137,4 +1159,19 @@ pub(crate) async fn sha256_file(path: &Path) -> std::io::Result<String> {
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journaled_submits_ahead_cover_the_journal_latency_at_the_accounts_pace() {
+        assert_eq!(super::submits_ahead(20, 10_000), 2, "kie's limit");
+        assert_eq!(
+            super::submits_ahead(20, 200),
+            8,
+            "a sandbox at time scale 0.02"
+        );
+        assert_eq!(super::submits_ahead(20, 1_000), 2);
+        assert_eq!(super::submits_ahead(20, 500), 4);
+    }
 }

@@ -347,10 +347,18 @@ fn child(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
+        // Both sides poll every 30 s of service time (the sandbox's generation length), so
+        // they differ only in pacing, journaling and bookkeeping; the library's default
+        // schedule first polls at 90 s, tuned for kie's minutes-long generations.
+        let every = Duration::from_secs(30);
         let client = Client::builder()
             .api_key(KEY)
             .base_url(api.as_str())
-            .poll_schedules(PollSchedule::for_model(&Model::Veo3Fast).scaled(scale))
+            .poll_schedules(
+                PollSchedule::new(every, every, Duration::from_secs(30 * 60))
+                    .with_jitter(0.0)
+                    .scaled(scale),
+            )
             .build()?;
         match side.as_str() {
             "runner" => child_runner(client, count, scale, &dir).await,
