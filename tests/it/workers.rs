@@ -267,9 +267,10 @@ async fn three_workers_share_a_batch_and_one_account_limit() {
         return;
     };
     const JOBS: usize = 300;
-    // A 1 s window: the limiter's 5% margin is then 50 ms of jitter between a reservation
-    // and the request's arrival, which a loaded CI machine running six workers needs.
-    let scale = 0.1;
+    // A 2 s window: the limiter's 5% margin is then 100 ms of jitter between a reservation
+    // and the request's arrival, which a loaded CI machine running six workers needs (a 1 s
+    // window, 50 ms, saw a 429 under load).
+    let scale = 0.2;
     let sandbox = Sandbox::builder()
         .key(KEY)
         .time_scale(scale)
@@ -279,9 +280,9 @@ async fn three_workers_share_a_batch_and_one_account_limit() {
         .expect("sandbox starts");
     let journal = Journal::new(&server, "three").await;
     let workspace = Workspace::new();
-    // Polls every 200 ms: 60-odd tasks generate at any time, and faster polls would only
+    // Polls every 300 ms: 60-odd tasks generate at any time, and faster polls would only
     // load the machine (the makespan moves by at most one interval).
-    workspace.enqueue(&sandbox, &journal, JOBS, "20/1s", "200ms");
+    workspace.enqueue(&sandbox, &journal, JOBS, "20/2s", "300ms");
 
     let started = Instant::now();
     let started_ms = SystemTime::now()
@@ -328,7 +329,7 @@ async fn three_workers_share_a_batch_and_one_account_limit() {
 
     // The last of 300 submits cannot leave before 14 windows; its generation then takes the
     // model's time (veo3_fast: 30 s of service time).
-    let window = Duration::from_secs(1);
+    let window = Duration::from_secs(10).mul_f64(scale);
     let generation = Duration::from_secs(30).mul_f64(scale);
     let bound = window * (JOBS.div_ceil(20) as u32 - 1) + generation;
     let last = jobs

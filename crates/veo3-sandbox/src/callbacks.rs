@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::config::ms;
 use crate::render;
-use crate::state::{CallbackJob, Shared};
+use crate::state::{CallbackJob, Kind, Shared};
 
 /// `base64(HMAC-SHA256(key, task_id + "." + timestamp))`, reference section 4.4.
 ///
@@ -49,8 +49,14 @@ pub(crate) fn dispatch(sh: &Arc<Shared>, jobs: impl IntoIterator<Item = Callback
             return;
         };
         let body = render::callback(&job.task, job.shape, sh.cfg.prices.upgrade_4k).to_string();
+        // The signature covers the task id the body names: a 4K callback names the source
+        // task (reference section 4.4; the receiver verifies against the body's `taskId`).
+        let task_id = match job.task.kind {
+            Kind::Upgrade4k { source, .. } => source,
+            _ => job.task.id,
+        };
         let delivery = Delivery {
-            task_id: job.task.id,
+            task_id,
             url: job.url,
             body,
         };
