@@ -261,6 +261,7 @@ async fn one_task_per_job(
 /// 3 worker processes, one Postgres journal, 300 jobs under the sandbox's account limit
 /// (20 per 10 s of service time: 20 per second here): every job done once, one task per job,
 /// no 429, and the makespan within 1.15x of the limit's lower bound.
+#[ignore = "pacing: run alone (cargo test -p veo3-tests --test it -- --ignored), as .ci/run does; under the parallel suite a send can arrive later than the limiter's margin allows"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_a_batch_and_one_account_limit() {
     let Some(server) = server("three_workers_share_a_batch_and_one_account_limit") else {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
@@ -230,7 +230,11 @@ fn commit_queued(connection: &mut Connection, queued: &Mutex<Vec<Queued>>, path:
         path: path.to_owned(),
         message: error.to_string(),
     };
-    let tx = match connection.transaction() {
+    // IMMEDIATE: the write lock is taken at BEGIN, where SQLite's busy timeout waits for
+    // another process's writer. A deferred transaction that reads first and then writes fails
+    // at once with "database is locked" when another process wrote in between (two `veo3`
+    // commands sharing the default journal).
+    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(error) => {
             for item in group {
@@ -322,7 +326,9 @@ impl Store for SqliteStore {
         let settings = serde_json::to_string(settings).map_err(json_error)?;
         let jobs = jobs.to_vec();
         self.with(move |connection| {
-            let tx = connection.transaction().map_err(db)?;
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
             let now = crate::now_ms();
             tx.execute(
                 "INSERT INTO batches (settings, created_ms) VALUES (?1, ?2)",
@@ -375,7 +381,9 @@ impl Store for SqliteStore {
         let job = job.clone();
         let state = state.clone();
         self.with(move |connection| {
-            let tx = connection.transaction().map_err(db)?;
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
             let id = insert_job(&tx, None, &job, &state, crate::now_ms())?;
             tx.commit().map_err(db)?;
             Ok(id)
