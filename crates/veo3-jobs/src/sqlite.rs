@@ -74,9 +74,21 @@ impl SqliteStore {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(|e| fail(e.to_string()))?;
-        let mode: String = connection
-            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .map_err(|e| fail(e.to_string()))?;
+        // Switching a new journal to WAL needs an exclusive lock that SQLite does not wait for
+        // (no busy handler): when several `veo3` processes open a new journal at once, the
+        // losers are told "database is locked". Ask again for up to the busy timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mode: String = loop {
+            match connection.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(error, _))
+                    if error.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                result => break result.map_err(|e| fail(e.to_string()))?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(fail(format!("cannot use WAL mode (got {mode})")));
         }
