@@ -570,6 +570,10 @@ impl Flows for BlockingFlows {
         self.run(move |client| client.generate(&request))
     }
 
+    fn generate_once(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        self.run(move |client| client.generate_once(&request))
+    }
+
     fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
         self.run(move |client| client.record_info(&task_id))
     }

@@ -60,6 +60,10 @@ impl Flows for AsyncFlows {
         Box::pin(async move { self.client.generate(&request).await })
     }
 
+    fn generate_once(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>> {
+        Box::pin(async move { self.client.generate_once(&request).await })
+    }
+
     fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
         Box::pin(async move { self.client.record_info(&task_id).await })
     }

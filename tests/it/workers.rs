@@ -261,16 +261,15 @@ async fn one_task_per_job(
 /// 3 worker processes, one Postgres journal, 300 jobs under the sandbox's account limit
 /// (20 per 10 s of service time: 20 per second here): every job done once, one task per job,
 /// no 429, and the makespan within 1.15x of the limit's lower bound.
-#[ignore = "pacing: run alone (cargo test -p veo3-tests --test it -- --ignored), as .ci/run does; under the parallel suite a send can arrive later than the limiter's margin allows"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_a_batch_and_one_account_limit() {
     let Some(server) = server("three_workers_share_a_batch_and_one_account_limit") else {
         return;
     };
     const JOBS: usize = 300;
-    // A 2 s window: the limiter's 5% margin is then 100 ms of jitter between a reservation
-    // and the request's arrival, which a loaded CI machine running six workers needs (a 1 s
-    // window, 50 ms, saw a 429 under load).
+    // A 2 s window: the shared limiter counts each send's window from its answer, which
+    // costs one answer's latency per window; on a loaded machine that is tens of
+    // milliseconds, a few percent of 2 s.
     let scale = 0.2;
     let sandbox = Sandbox::builder()
         .key(KEY)

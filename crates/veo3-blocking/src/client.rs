@@ -147,6 +147,16 @@ impl Client {
         Ok(created)
     }
 
+    /// `POST /api/v1/veo/generate`, attempted once: a 429 (or another answer that proves the
+    /// request was refused) is the error instead of a retry. For callers that pace their own
+    /// sends under the account's limit; [`Client::generate`] retries proven rejections within
+    /// the retry policy.
+    pub fn generate_once(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        let created = self.execute(Call::generate(request)?.once())?;
+        tracing::info!(task_id = %created.task_id, "generation submitted");
+        Ok(created)
+    }
+
     /// `GET /api/v1/veo/record-info`: the state and result of any Veo task.
     pub fn record_info(&self, task_id: &str) -> Result<TaskRecord, Error> {
         // The core's decoder fills in the id when the answer omits it.

@@ -20,7 +20,7 @@ use crate::api::UpgradeStatus;
 use crate::classify::{Answer, Disposition, Outcome, Stop, classify};
 use crate::event::Event;
 use crate::http::{HttpRequest, HttpResponse, TransportError, encode_query_value};
-use crate::retry::{Decision, RetryReason, RetryState};
+use crate::retry::{Decision, GiveUpReason, RetryReason, RetryState};
 use crate::secret::{excerpt, redact};
 
 /// How many characters of a body an error keeps.
@@ -57,6 +57,7 @@ pub struct Call<T> {
     decode: Decoder<T>,
     quick: Option<Quick<T>>,
     task_id: String,
+    once: bool,
 }
 
 /// What one transport result means, before retry bookkeeping.
@@ -278,7 +279,7 @@ impl<T> Call<T> {
                 reason,
                 retry_after,
                 error,
-            } => match state.on_retryable(reason, retry_after, now, random) {
+            } => match self.decide(state, reason, retry_after, now, random) {
                 Decision::Retry { delay, attempt } => Step::Retry(RetryPlan {
                     endpoint: self.endpoint(),
                     delay,
@@ -297,6 +298,47 @@ impl<T> Call<T> {
         }
     }
 
+    /// Attempts this call once: an answer that would be retried (a 429, a 455, a proven
+    /// rejection) is the call's error instead ([`Error::GaveUp`] with
+    /// [`GiveUpReason::AttemptsExhausted`](crate::GiveUpReason) after 1 attempt, its cause
+    /// inside). For a caller that paces its own sends under the account's limit, such as a
+    /// batch runner: every request the call makes is one the caller counted.
+    ///
+    /// ```
+    /// use veo3_core::{Call, HttpResponse, RetryBudget, RetryPolicy, RetryState, Step};
+    /// use veo3_types::GenerateRequest;
+    ///
+    /// let request = GenerateRequest::builder("A red fox in the snow").build()?;
+    /// let call = Call::generate(&request)?.once();
+    /// let mut state = RetryState::new(&RetryPolicy::default(), RetryBudget::shared(), Default::default());
+    /// state.begin_attempt(Default::default());
+    /// let limited = HttpResponse::new(200, r#"{"code":429,"msg":"slow down","data":null}"#);
+    /// let Step::Fail(error) = call.step(&mut state, Ok(limited), Default::default(), 0) else {
+    ///     panic!("a call made once is not retried");
+    /// };
+    /// assert!(error.is_rate_limited());
+    /// # Ok::<(), veo3_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn once(mut self) -> Self {
+        self.once = true;
+        self
+    }
+
+    fn decide(
+        &self,
+        state: &mut RetryState,
+        reason: RetryReason,
+        retry_after: Option<Duration>,
+        now: Duration,
+        random: u64,
+    ) -> Decision {
+        if self.once {
+            return Decision::GiveUp(GiveUpReason::AttemptsExhausted);
+        }
+        state.on_retryable(reason, retry_after, now, random)
+    }
+
     /// Reads a single response without retrying: the value, or the error it represents
     /// (retryable failures included).
     pub fn decode(&self, response: &HttpResponse) -> Result<T, Error> {
@@ -309,6 +351,7 @@ impl<T> Call<T> {
             decode,
             quick: None,
             task_id: String::new(),
+            once: false,
         }
     }
 

@@ -274,6 +274,15 @@ impl<T: Transport> ApiClient<T> {
         self.executor.effects()
     }
 
+    /// `POST /api/v1/veo/generate`, attempted once ([`Call::once`]): a 429 or another proven
+    /// rejection is the error, not retried, so that a caller pacing its sends under the
+    /// account's limit (a batch runner) counts every request that reaches kie. Otherwise as
+    /// [`Veo3Api::generate`]: validated first, and an answer lost after the request may have
+    /// arrived is [`Error::SubmitOutcomeUnknown`].
+    pub async fn generate_once(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        self.submit(Call::generate(request)?.once()).await
+    }
+
     async fn submit(&self, call: Call<TaskCreated>) -> Result<TaskCreated, Error> {
         let endpoint: Endpoint = call.endpoint();
         let created = self.executor.execute(&call, &self.transport).await?;

@@ -14,9 +14,10 @@
 //! - [`PriceTable`]: estimated costs, for `--max-credits`;
 //! - [`input`]: batch files (JSONL, CSV or one prompt per line), validated line by line before
 //!   anything is sent;
-//! - [`Runner`]: paces submits under the account's rate limit (governor), bounds the tasks in
-//!   flight, stops submitting on 402 or when asked, waits (by polling or with callbacks),
-//!   downloads with a SHA-256, and recovers lost answers from callbacks that carry the job id.
+//! - [`Runner`]: paces submits under the account's rate limit (governor, and each send's window
+//!   counted from its answer), bounds the tasks in flight, stops submitting on 402 or when
+//!   asked, waits (by polling or with callbacks), downloads with a SHA-256, and recovers lost
+//!   answers from callbacks that carry the job id.
 //! - [`worker`]: many workers sharing one journal (`PostgresStore`): claims with
 //!   `FOR UPDATE SKIP LOCKED` under renewed leases, takeover of a dead worker's tasks by
 //!   waiting on their ids, and one account limit paced in the database ([`Runner::work`]).
@@ -25,6 +26,7 @@ pub mod input;
 pub mod job;
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod migrate;
+mod pace;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod price;

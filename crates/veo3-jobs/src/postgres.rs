@@ -1,7 +1,8 @@
 //! The shared journal: a PostgreSQL database that any number of workers use at once.
 //!
 //! The same tables as the SQLite journal (its own migrations under `migrations/postgres`),
-//! plus workers with leases and the account limiter (`0002_workers.sql`). Every transition
+//! plus workers with leases (`0002_workers.sql`) and the account limiter
+//! (`0003_answered_sends.sql`). Every transition
 //! is one compare-and-set `UPDATE`, as in SQLite; a claim is one transaction that locks the
 //! batch's row (so the in-flight bound holds over all workers) and takes job rows with
 //! `FOR UPDATE SKIP LOCKED`. Times of leases and of the limiter are the server's
@@ -26,7 +27,7 @@ use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
 };
 use crate::migrate::{self, Migration};
-use crate::store::{ClaimRequest, Claimed, JobQuery, Store, StoreError, WorkerId};
+use crate::store::{ClaimRequest, Claimed, JobQuery, Reservation, Store, StoreError, WorkerId};
 
 /// The PostgreSQL schema, in order. Never edit a released migration: add one.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -39,6 +40,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "workers, leases and the account limiter",
         sql: include_str!("../migrations/postgres/0002_workers.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "the account limiter counts from each send's answer",
+        sql: include_str!("../migrations/postgres/0003_answered_sends.sql"),
     },
 ];
 
@@ -737,22 +743,38 @@ impl Store for PostgresStore {
 
     async fn reserve_submit(
         &self,
+        worker: WorkerId,
         account: &str,
         max: u32,
         window: Duration,
-    ) -> Result<Duration, StoreError> {
+    ) -> Result<Option<Reservation>, StoreError> {
         let window_us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
         let max = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
         let statement = self
-            .statement("SELECT veo3_reserve_submit($1, $2, $3)")
+            .statement("SELECT reservation, wait_us FROM veo3_reserve_submit($1, $2, $3, $4)")
             .await?;
         let row = self
             .client
-            .query_one(&statement, &[&account, &max, &window_us])
+            .query_one(&statement, &[&worker.0, &account, &max, &window_us])
             .await
             .map_err(|e| self.db(e))?;
-        let wait: i64 = row.get(0);
-        Ok(Duration::from_micros(u64::try_from(wait).unwrap_or(0)))
+        let (Some(id), Some(wait)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Reservation {
+            id,
+            wait: Duration::from_micros(u64::try_from(wait).unwrap_or(0)),
+        }))
+    }
+
+    async fn submit_answered(&self, reservation: i64) -> Result<(), StoreError> {
+        let statement = self.statement("SELECT veo3_submit_answered($1)").await?;
+        self.client
+            .execute(&statement, &[&reservation])
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
     }
 }
 

@@ -10,12 +10,10 @@
 //!   download's drop guard, or replaced by the next download).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::{Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
@@ -24,6 +22,7 @@ use veo3_core::download::TargetProblem;
 use veo3_reqwest::{Client, Inbox, Upgrade4kRequest, Veo3Api, WaitOptions};
 
 use crate::job::{Batch, BatchId, Job, JobId, JobState, StateKind, Upgrade};
+use crate::pace::{Pace, submits_ahead};
 use crate::price::PriceTable;
 use crate::store::{JobQuery, Store, StoreError};
 
@@ -308,45 +307,7 @@ pub(crate) struct Shared {
     pub(crate) pace: Pace,
 }
 
-/// How submits are paced under the account's limit.
-pub(crate) enum Pace {
-    /// In this process (one runner per account): governor.
-    Local(Limiter),
-    /// In the shared journal, for every worker of the account ([`Store::reserve_submit`]).
-    Shared {
-        /// The account's fingerprint.
-        account: String,
-        /// Submits per window.
-        max: u32,
-        /// The window, with the margin.
-        window: Duration,
-    },
-}
-
-impl Pace {
-    /// Pacing for `max` submits per `window_ms` in this process.
-    pub(crate) fn local(max: u32, window_ms: u64) -> Self {
-        Self::Local(RateLimiter::direct(quota(max, window_ms)))
-    }
-}
-
 impl Shared {
-    /// Waits for this submit's turn under the account's limit.
-    async fn pace(&self) -> Result<(), StoreError> {
-        match &self.pace {
-            Pace::Local(limiter) => limiter.until_ready().await,
-            Pace::Shared {
-                account,
-                max,
-                window,
-            } => {
-                let wait = self.store.reserve_submit(account, *max, *window).await?;
-                tokio::time::sleep(wait).await;
-            }
-        }
-        Ok(())
-    }
-
     /// Journals `state` for `job` and announces it.
     pub(crate) async fn set(&self, job: &Job, state: JobState) -> Result<(), StoreError> {
         let started = Instant::now();
@@ -709,48 +670,6 @@ impl Runner {
     }
 }
 
-/// A quota of `max` submits per `window_ms`, spread evenly: GCRA with a burst of one.
-///
-/// kie (and the sandbox) count a *rolling* window. A burst of `max` followed by one cell per
-/// `window / max` would put up to `2 max - 1` requests in some window, so the limiter admits
-/// one at a time, every `window / max`, plus 5% for the jitter between our send times and the
-/// server's arrival times (half a second of margin per window at kie's 20 per 10 s).
-fn quota(max: u32, window_ms: u64) -> Quota {
-    let max = u64::from(max.max(1));
-    let period_micros = (window_ms.max(1).saturating_mul(1000) / 100 * 105 / max).max(1);
-    Quota::with_period(Duration::from_micros(period_micros))
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::MIN)
-}
-
-pub(crate) type Limiter = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    governor::clock::DefaultClock,
->;
-
-/// How many submits may be journaled and waiting for the rate limiter at once (the shared
-/// journal's workers).
-pub(crate) const SUBMITS_AHEAD: usize = 2;
-
-/// How many submits may be journaled and waiting for the rate limiter at once: enough that
-/// 100 ms of journal latency (a slow fsync, a group commit's queue) never leaves the limiter
-/// without a submit ready, at least 2 and at most 8. At kie's 20 per 10 s (a submit every
-/// 525 ms) that is 2; a faster account (or a time-scaled sandbox) gets more, since each
-/// journal write then spans several turns. Each is `unknown` after a crash, so few.
-///
-/// ```text
-/// 20 per 10 s -> 2, 20 per 200 ms -> 8
-/// ```
-pub(crate) fn submits_ahead(rate_max: u32, window_ms: u64) -> usize {
-    let period_micros =
-        (window_ms.max(1).saturating_mul(1000) / 100 * 105 / u64::from(rate_max.max(1))).max(1);
-    let cover = 100_000u64.div_ceil(period_micros);
-    usize::try_from(cover)
-        .unwrap_or(usize::MAX)
-        .clamp(SUBMITS_AHEAD, 8)
-}
-
 /// A slot for one more job in flight; for a submit, also a place among those waiting for the
 /// rate limiter.
 async fn next_slot(
@@ -808,6 +727,9 @@ fn spawn_follow(
 
 /// Journals `submitting` (unless a worker's claim already did), waits for the rate limiter,
 /// sends the generate request once, and journals its answer.
+/// The longest pause after a refused submit, whatever the server's hint.
+const MAX_REFUSAL_PAUSE: Duration = Duration::from_secs(60);
+
 pub(crate) async fn submit(
     shared: &Shared,
     job: &Job,
@@ -820,18 +742,26 @@ pub(crate) async fn submit(
             return SubmitOutcome::Journal(error);
         }
     }
-    if let Err(error) = shared.pace().await {
-        // Nothing was sent: the job may go back to the queue.
-        let _ = shared.set(job, JobState::Pending).await;
-        return SubmitOutcome::Journal(error);
-    }
+    let ticket = match shared.pace.turn(shared.store.as_ref()).await {
+        Ok(ticket) => ticket,
+        Err(error) => {
+            // Nothing was sent: the job may go back to the queue.
+            let _ = shared.set(job, JobState::Pending).await;
+            return SubmitOutcome::Journal(error);
+        }
+    };
     drop(turn);
     let mut request = job.request.clone();
     request.call_back_url = shared
         .callback_base
         .as_deref()
         .map(|base| callback_url(base, job.id));
-    let result = shared.client.generate(&request).await;
+    // Sent once: a 429 comes back here and waits for a turn of the pace, which counted it.
+    let result = shared.client.generate_once(&request).await;
+    if let Err(error) = shared.pace.answered(shared.store.as_ref(), ticket).await {
+        // Its place in the shared window ends with its worker's lease instead.
+        tracing::warn!("journaling a submit's answer for the account limiter: {error}");
+    }
     let (state, outcome) = match result {
         Ok(created) => {
             let task_id = created.task_id;
@@ -850,14 +780,28 @@ pub(crate) async fn submit(
                 credits: true,
             },
         ),
-        Err(error) if error.is_rate_limited() => (
-            JobState::Pending,
-            SubmitOutcome::NotSent {
-                rate_limited: true,
-                credits: false,
-            },
-        ),
         Err(error) if error.is_unauthorized() => (JobState::Pending, SubmitOutcome::Fatal(error)),
+        // Refused, provably before any task was made: back to the queue. After a 429 the
+        // pace already counted the refused send; after another refusal (455 maintenance, a
+        // connection that never opened) the job pauses first, for the server's hint or a
+        // second, so that an outage is waited out rather than hammered.
+        Err(error) if error.is_retryable() => {
+            let pause = match error.retry_after() {
+                Some(hint) => Some(hint.min(MAX_REFUSAL_PAUSE)),
+                None if !error.is_rate_limited() => Some(Duration::from_secs(1)),
+                None => None,
+            };
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+            (
+                JobState::Pending,
+                SubmitOutcome::NotSent {
+                    rate_limited: error.is_rate_limited(),
+                    credits: false,
+                },
+            )
+        }
         Err(error) => (
             JobState::Failed {
                 task_id: None,
@@ -1159,19 +1103,4 @@ pub(crate) async fn sha256_file(path: &Path) -> std::io::Result<String> {
     })
     .await
     .map_err(std::io::Error::other)?
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn journaled_submits_ahead_cover_the_journal_latency_at_the_accounts_pace() {
-        assert_eq!(super::submits_ahead(20, 10_000), 2, "kie's limit");
-        assert_eq!(
-            super::submits_ahead(20, 200),
-            8,
-            "a sandbox at time scale 0.02"
-        );
-        assert_eq!(super::submits_ahead(20, 1_000), 2);
-        assert_eq!(super::submits_ahead(20, 500), 4);
-    }
 }

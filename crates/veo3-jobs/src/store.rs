@@ -221,15 +221,27 @@ pub trait Store: Send + Sync {
         Err(self.unsupported("workers"))
     }
 
-    /// Reserves the next submit of `account` under "at most `max` per `window`", shared by
-    /// every worker of the journal, and returns how long to wait before sending it.
+    /// Reserves `worker`'s next submit of `account` under "at most `max` per `window`",
+    /// shared by every worker of the journal: a send may go once the `max`-th latest one was
+    /// answered `window` ago. Returns the reservation and how long to wait before
+    /// sending, or `None` while the `max`-th latest send has no answer yet (ask again
+    /// shortly). Every reservation must end with [`Store::submit_answered`], whatever the
+    /// answer; one whose worker dies counts as answered when its lease ends.
     async fn reserve_submit(
         &self,
+        worker: WorkerId,
         account: &str,
         max: u32,
         window: Duration,
-    ) -> Result<Duration, StoreError> {
-        let _ = (account, max, window);
+    ) -> Result<Option<Reservation>, StoreError> {
+        let _ = (worker, account, max, window);
+        Err(self.unsupported("the shared limiter"))
+    }
+
+    /// Journals that the send of `reservation` was answered (or ended without an answer):
+    /// from now on, its window runs.
+    async fn submit_answered(&self, reservation: i64) -> Result<(), StoreError> {
+        let _ = reservation;
         Err(self.unsupported("the shared limiter"))
     }
 
@@ -240,4 +252,14 @@ pub trait Store: Send + Sync {
             what,
         }
     }
+}
+
+/// A send reserved under the account's shared limit ([`Store::reserve_submit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reservation {
+    /// Its id, for [`Store::submit_answered`].
+    pub id: i64,
+    /// How long to wait before sending.
+    pub wait: Duration,
 }

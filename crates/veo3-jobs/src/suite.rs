@@ -356,23 +356,51 @@ pub(crate) async fn run_workers(store: &dyn Store) {
         "pending and in-flight jobs left"
     );
 
-    // The limiter: 3 per 200 ms for one account, shared by whoever asks; another account is
-    // paced on its own.
+    // The limiter: 3 per 200 ms for one account, shared by whoever asks, each send's window
+    // counted from its answer; another account is paced on its own.
     let window = Duration::from_millis(200);
-    let mut waits = Vec::new();
-    for _ in 0..6 {
-        waits.push(store.reserve_submit("acct-1", 3, window).await.unwrap());
+    let reserve = |worker, account| store.reserve_submit(worker, account, 3, window);
+    let a = store.register_worker("pacer-a", long).await.unwrap();
+    let c = store.register_worker("pacer-c", long).await.unwrap();
+    let mut first = Vec::new();
+    for worker in [a, c, a] {
+        let turn = reserve(worker, "acct-1").await.unwrap().expect("a turn");
+        assert!(turn.wait < Duration::from_millis(50), "{turn:?}");
+        first.push(turn);
     }
-    assert!(
-        waits[..3].iter().all(|w| *w < Duration::from_millis(50)),
-        "{waits:?}"
+    assert_eq!(
+        reserve(c, "acct-1").await.unwrap(),
+        None,
+        "the 4th waits for the 1st send's answer"
     );
+    store.submit_answered(first[0].id).await.unwrap();
+    store.submit_answered(first[0].id).await.unwrap();
+    let fourth = reserve(c, "acct-1").await.unwrap().expect("a turn");
     assert!(
-        waits[3..].iter().all(|w| *w > Duration::from_millis(120)),
-        "the 4th waits for the 1st to leave the window: {waits:?}"
+        fourth.wait > Duration::from_millis(150),
+        "a window after the 1st answer: {fourth:?}"
     );
-    let other = store.reserve_submit("acct-2", 3, window).await.unwrap();
-    assert!(other < Duration::from_millis(50), "{other:?}");
+    // The 2nd send's worker dies without journaling its answer: its send counts as answered
+    // when the lease ended, so the next turn comes a window after that, not never.
+    let doomed = store.register_worker("doomed", long).await.unwrap();
+    let _in_flight = reserve(doomed, "acct-2").await.unwrap().expect("a turn");
+    for _ in 0..2 {
+        let turn = reserve(a, "acct-2").await.unwrap().expect("a turn");
+        store.submit_answered(turn.id).await.unwrap();
+    }
+    assert_eq!(
+        reserve(a, "acct-2").await.unwrap(),
+        None,
+        "the doomed send is in flight"
+    );
+    expire(store, doomed).await;
+    let after = reserve(a, "acct-2")
+        .await
+        .unwrap()
+        .expect("its lease ended");
+    assert!(after.wait > Duration::from_millis(150), "{after:?}");
+    let other = reserve(a, "acct-3").await.unwrap().expect("a turn");
+    assert!(other.wait < Duration::from_millis(50), "{other:?}");
 }
 
 /// Ends `worker`'s lease as a crash leaves it: expired, its jobs still naming it.

@@ -26,9 +26,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::job::{Batch, BatchId, Job, JobId, JobState, StateKind};
+use crate::pace::{Pace, SUBMITS_AHEAD};
 use crate::runner::{
-    Pace, RunError, RunEvent, RunSummary, Runner, SUBMITS_AHEAD, Shared, StopReason, SubmitOutcome,
-    follow, submit,
+    RunError, RunEvent, RunSummary, Runner, Shared, StopReason, SubmitOutcome, follow, submit,
 };
 use crate::store::{ClaimRequest, Claimed, JobQuery, StoreError, WorkerId};
 
@@ -245,7 +245,6 @@ impl Runner {
             Some(callbacks) => (Some(callbacks.inbox.clone()), Some(callbacks.url.clone())),
             None => (None, None),
         };
-        let window_ms = settings.rate_window_ms.max(1);
         let shared = Arc::new(Shared {
             client: self.client.clone(),
             store: self.store.clone(),
@@ -255,13 +254,12 @@ impl Runner {
             callback_base,
             out_dir: settings.out_dir.clone(),
             writes: std::sync::Mutex::new((0, Duration::ZERO)),
-            pace: Pace::Shared {
-                account: worker.options.account.clone(),
-                max: settings.rate_max.max(1),
-                // The same 5% margin as the local limiter, for the jitter between a
-                // reservation and the request's arrival.
-                window: Duration::from_millis(window_ms).mul_f64(1.05),
-            },
+            pace: Pace::shared(
+                worker.id,
+                worker.options.account.clone(),
+                settings.rate_max,
+                settings.rate_window_ms,
+            ),
         });
         let ahead = Arc::new(Semaphore::new(SUBMITS_AHEAD));
         let mut tasks: JoinSet<Work> = JoinSet::new();

@@ -60,6 +60,14 @@ impl Client {
         ClientBuilder::default()
     }
 
+    /// `POST /api/v1/veo/generate`, attempted once: a 429 (or another answer that proves the
+    /// request was refused) is the error instead of a retry. For callers that pace their own
+    /// sends under the account's limit, as `veo3-jobs` does; [`Veo3Api::generate`] retries
+    /// proven rejections within the retry policy.
+    pub async fn generate_once(&self, request: &GenerateRequest) -> Result<TaskCreated, Error> {
+        self.inner.api.generate_once(request).await
+    }
+
     /// The API base URL (without a trailing slash).
     pub fn base_url(&self) -> &str {
         &self.inner.api.transport().base_url

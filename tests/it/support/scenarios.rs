@@ -115,6 +115,8 @@ pub(crate) trait Flows: Send + Sync {
     fn name(&self) -> &'static str;
     /// `Veo3Api::generate`: one billable call.
     fn generate(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>>;
+    /// `generate_once`: one billable call, attempted once (a 429 is the error).
+    fn generate_once(&self, request: GenerateRequest) -> BoxFuture<'_, Result<TaskCreated, Error>>;
     /// `Veo3Api::record_info`.
     fn record_info(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// `Veo3Api::hd_1080p`: one call, "processing" included.
@@ -374,6 +376,12 @@ pub(crate) fn table() -> Vec<Scenario> {
             shape: Shape::Modern,
             sandbox: fast_sandbox,
             run: rate_limited_generate,
+        },
+        Scenario {
+            name: "generate_once answers a 429 with the error and sends nothing more",
+            shape: Shape::Modern,
+            sandbox: fast_sandbox,
+            run: rate_limited_generate_once,
         },
         Scenario {
             name: "5xx, envelope 500 and drops on polls are retried",
@@ -951,6 +959,29 @@ fn rate_limited_generate(ctx: &Ctx) -> BoxFuture<'_, ()> {
         assert_eq!(stats.requests(Route::Generate), 2);
         assert_eq!(stats.tasks_created_by(KEY), 1);
         assert_eq!(stats.faults("429"), 1);
+    })
+}
+
+fn rate_limited_generate_once(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        ctx.sandbox
+            .script_fault(Route::Generate, Fault::RateLimited(1));
+        let error = ctx
+            .flows
+            .generate_once(text("A fox"))
+            .await
+            .expect_err("the 429 is the answer: a caller pacing its own sends retries");
+        assert!(error.is_rate_limited(), "{error}");
+        assert!(!error.is_outcome_unknown(), "a 429 proves nothing was made");
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 1, "no retry");
+        assert_eq!(stats.tasks_created_by(KEY), 0);
+        // Without a fault, one call makes one task.
+        let created = ctx.flows.generate_once(text("A fox")).await.unwrap();
+        assert!(!created.task_id.is_empty());
+        let stats = ctx.sandbox.stats();
+        assert_eq!(stats.requests(Route::Generate), 2);
+        assert_eq!(stats.tasks_created_by(KEY), 1);
     })
 }
 
