@@ -5,8 +5,8 @@
 //!
 //! By default the SQLite runner is measured against a **per-task polling loop**, the baseline
 //! (what a shell loop around `veo3 generate --wait --poll-interval 30s` does: every job
-//! submitted under the same pacing, then polled every 30 s of service time until done, then
-//! downloaded). Each side runs in a child process of this program (the sandbox stays in the
+//! submitted at the limit's pace plus 5%, then polled every 30 s of service time until done,
+//! then downloaded). Each side runs in a child process of this program (the sandbox stays in the
 //! parent, so a child's peak RSS is its own), timed from spawn to exit; the sides take turns
 //! (runner, loop, loop, runner, runner, loop) and every figure is the mean of three runs with
 //! its range.
@@ -417,9 +417,10 @@ async fn child_runner(
     })
 }
 
-/// The baseline: every job in a task of its own that waits for its turn (the same pacing as
-/// the runner: one submit per window / 20, plus 5%), submits, polls every 30 s of service time
-/// until the task is done, and downloads. No journal.
+/// The baseline: every job in a task of its own that waits for its turn (one submit per
+/// window / 20, plus 5%: the margin a loop that does not count from answers needs to stay
+/// clear of 429s; the runner has none), submits, polls every 30 s of service time until the
+/// task is done, and downloads. No journal.
 async fn child_loop(
     client: Client,
     count: usize,
