@@ -118,20 +118,25 @@ impl Pace {
                 account,
                 max,
                 window,
-            } => loop {
-                match store
-                    .reserve_submit(*worker, account, *max, *window)
-                    .await?
-                {
-                    Some(reservation) => {
-                        tokio::time::sleep(reservation.wait).await;
-                        return Ok(Ticket::Shared(reservation.id));
+            } => {
+                let mut again = ASK_AGAIN;
+                loop {
+                    let reserved = store.reserve_submit(*worker, account, *max, *window);
+                    match reserved.await? {
+                        Some(reservation) => {
+                            tokio::time::sleep(reservation.wait).await;
+                            return Ok(Ticket::Shared(reservation.id));
+                        }
+                        // The `max`-th latest send is still in flight: its answer usually
+                        // comes within one request's latency, but a slow one may take up to
+                        // the client's attempt timeout, so the asking slows down.
+                        None => {
+                            tokio::time::sleep(again).await;
+                            again = (again * 2).min(ASK_AGAIN_MAX);
+                        }
                     }
-                    // The `max`-th latest send is still in flight: its answer comes within
-                    // one request's latency.
-                    None => tokio::time::sleep(ASK_AGAIN).await,
                 }
-            },
+            }
         }
     }
 
@@ -164,8 +169,9 @@ impl Pace {
 }
 
 /// How long a worker waits before asking the shared limiter again, when the send it must wait
-/// for has no answer yet.
+/// for has no answer yet: 5 ms at first, doubling up to 200 ms.
 const ASK_AGAIN: Duration = Duration::from_millis(5);
+const ASK_AGAIN_MAX: Duration = Duration::from_millis(200);
 
 /// The window, at least 1 ms.
 fn window(window_ms: u64) -> Duration {
