@@ -233,7 +233,7 @@ async fn once(
         Client::builder()
             .api_key(KEY)
             .base_url(sandbox.api_url())
-            .poll_schedules(PollSchedule::for_model(&Model::Veo3Fast).scaled(scale))
+            .poll_schedules(poll_schedule(scale))
             .build()
     };
     let dir = std::env::temp_dir().join(format!("veo3-bench-batch-{}-{round}", std::process::id()));
@@ -347,18 +347,10 @@ fn child(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        // Both sides poll every 30 s of service time (the sandbox's generation length), so
-        // they differ only in pacing, journaling and bookkeeping; the library's default
-        // schedule first polls at 90 s, tuned for kie's minutes-long generations.
-        let every = Duration::from_secs(30);
         let client = Client::builder()
             .api_key(KEY)
             .base_url(api.as_str())
-            .poll_schedules(
-                PollSchedule::new(every, every, Duration::from_secs(30 * 60))
-                    .with_jitter(0.0)
-                    .scaled(scale),
-            )
+            .poll_schedules(poll_schedule(scale))
             .build()?;
         match side.as_str() {
             "runner" => child_runner(client, count, scale, &dir).await,
@@ -415,6 +407,16 @@ async fn child_runner(
         journal_writes: summary.journal_writes,
         journal_time: summary.journal_time,
     })
+}
+
+/// Every side polls every 30 s of service time (the sandbox's generation length), so the
+/// sides differ only in pacing, journaling and bookkeeping; the library's default schedule
+/// first polls at 90 s, tuned for kie's minutes-long generations.
+fn poll_schedule(scale: f64) -> PollSchedule {
+    let every = Duration::from_secs(30);
+    PollSchedule::new(every, every, Duration::from_secs(30 * 60))
+        .with_jitter(0.0)
+        .scaled(scale)
 }
 
 /// The baseline: every job in a task of its own that waits for its turn (one submit per
