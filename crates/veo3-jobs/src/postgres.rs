@@ -12,8 +12,8 @@
 //! transactions (batch creation, claims, migrations) take turns on the other. Durability is
 //! the server's: a statement that returned is committed.
 //!
-//! No TLS: connect over loopback, a private network or a tunnel (`sslmode=require` is
-//! refused at connection time rather than ignored).
+//! TLS follows libpq's `sslmode` and `sslrootcert` (see `tls.rs`): encrypted whenever the
+//! server offers it, the certificate checked with `verify-ca` or `verify-full`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,10 +23,14 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
+use self::tls::TlsSettings;
+
 use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
 };
 use crate::migrate::{self, Migration};
+
+mod tls;
 use crate::store::{ClaimRequest, Claimed, JobQuery, Reservation, Store, StoreError, WorkerId};
 
 /// The PostgreSQL schema, in order. Never edit a released migration: add one.
@@ -104,6 +108,55 @@ fn redact(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// The connection settings of `url`, its TLS settings, and its redacted form for messages.
+fn parse(url: &str) -> Result<(tokio_postgres::Config, TlsSettings, String), StoreError> {
+    // The URL may hold a password: no message repeats it.
+    let (tls, rest) = TlsSettings::split(url).map_err(|m| backend("postgres journal", m))?;
+    let mut config: tokio_postgres::Config = rest
+        .parse()
+        .map_err(|e| backend("postgres journal", format!("not a PostgreSQL URL: {e}")))?;
+    config.ssl_mode(tls.ssl_mode());
+    let location = redact(&config);
+    Ok((config, tls, location))
+}
+
+/// One connection, its I/O driven by a task of its own until the client is dropped.
+async fn connect(
+    config: &tokio_postgres::Config,
+    tls: &TlsSettings,
+    location: &str,
+) -> Result<Client, StoreError> {
+    // tokio-postgres's message leaves out its cause ("error performing TLS handshake"): the
+    // chain says which ("invalid peer certificate: UnknownIssuer").
+    let failed = |e: tokio_postgres::Error| {
+        let mut message = format!("connecting: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            message = format!("{message}: {inner}");
+            cause = inner.source();
+        }
+        backend(location, message)
+    };
+    let where_ = location.to_owned();
+    let closed = move |result: Result<(), tokio_postgres::Error>| {
+        if let Err(error) = result {
+            tracing::warn!(journal = %where_, %error, "journal connection closed");
+        }
+    };
+    match tls.connector().map_err(|m| backend(location, m))? {
+        Some(connector) => {
+            let (client, connection) = config.connect(connector).await.map_err(failed)?;
+            tokio::spawn(async move { closed(connection.await) });
+            Ok(client)
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
+            tokio::spawn(async move { closed(connection.await) });
+            Ok(client)
+        }
+    }
+}
+
 fn backend(location: &str, message: impl std::fmt::Display) -> StoreError {
     StoreError::Backend {
         path: location.to_owned(),
@@ -143,33 +196,13 @@ impl PostgresStore {
     }
 
     async fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend {
-            // The URL may hold a password: never repeat it.
-            path: "postgres journal".into(),
-            message: format!("not a PostgreSQL URL: {e}"),
-        })?;
-        let mut location = redact(&config);
+        let (config, tls, mut location) = parse(url)?;
         if let Some(schema) = schema {
             check_schema(schema).map_err(|m| backend(&location, m))?;
             location = format!("{location} (schema {schema})");
         }
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(backend(
-                &location,
-                "sslmode=require: this build has no TLS; connect over a private network or a tunnel",
-            ));
-        }
         let connect = || async {
-            let (client, connection) = config
-                .connect(NoTls)
-                .await
-                .map_err(|e| backend(&location, format!("connecting: {e}")))?;
-            let where_ = location.clone();
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::warn!(journal = %where_, %error, "journal connection closed");
-                }
-            });
+            let client = connect(&config, &tls, &location).await?;
             if let Some(schema) = schema {
                 client
                     .batch_execute(&format!(
@@ -195,25 +228,38 @@ impl PostgresStore {
     /// Drops `schema` and everything in it (for tests that made their own).
     pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
         check_schema(schema).map_err(|m| backend("postgres journal", m))?;
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| backend("postgres journal", format!("not a PostgreSQL URL: {e}")))?;
-        let location = redact(&config);
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| backend(&location, format!("connecting: {e}")))?;
-        let task = tokio::spawn(connection);
-        let result = client
+        let (config, tls, location) = parse(url)?;
+        let client = connect(&config, &tls, &location).await?;
+        client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .await
-            .map_err(|e| backend(&location, e));
-        drop(client);
-        let _ = task.await;
-        result
+            .map_err(|e| backend(&location, e))
     }
 
     /// Runs `sql` on the store's connection (tests that tamper with the journal).
+    /// Whether the statements' connection is encrypted, as the server sees it.
+    #[cfg(test)]
+    pub(crate) async fn encrypted_for_tests(&self) -> bool {
+        self.client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("pg_stat_ssl")
+            .get(0)
+    }
+
+    /// A server setting (`SHOW name`).
+    #[cfg(test)]
+    pub(crate) async fn setting_for_tests(&self, name: &str) -> String {
+        self.client
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .expect("SHOW")
+            .get(0)
+    }
+
     #[cfg(test)]
     pub(crate) async fn execute_for_tests(&self, sql: &str) {
         self.client.batch_execute(sql).await.expect("test SQL runs");

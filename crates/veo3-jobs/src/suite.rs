@@ -559,6 +559,78 @@ mod postgres {
         format!("veo3_unit_{test}_{}_{nanos}", std::process::id())
     }
 
+    /// `sslmode` and `sslrootcert` mean what they mean to libpq, against the real server (when
+    /// it has TLS on, as the project's machines do: Debian's snake-oil certificate, issued to
+    /// `localhost`).
+    #[tokio::test]
+    async fn tls_follows_libpq_sslmode_and_sslrootcert() {
+        let test = "tls_follows_libpq_sslmode_and_sslrootcert";
+        let Some(url) = url(test) else {
+            return;
+        };
+        let plain = PostgresStore::connect(&with(&url, "sslmode=disable"))
+            .await
+            .unwrap();
+        let ssl_on: String = plain.setting_for_tests("ssl").await;
+        assert!(!plain.encrypted_for_tests().await, "disable");
+        if ssl_on != "on" {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: the server has ssl=off");
+            return;
+        }
+        for mode in ["", "sslmode=prefer", "sslmode=require"] {
+            let store = PostgresStore::connect(&with(&url, mode)).await.unwrap();
+            assert!(store.encrypted_for_tests().await, "{mode:?}");
+        }
+        // Without a trusted root, verify-full refuses the server's self-signed certificate.
+        let error = PostgresStore::connect(&with(&url, "sslmode=verify-full"))
+            .await
+            .expect_err("an untrusted certificate is refused");
+        assert!(error.to_string().contains("certificate"), "{error}");
+        // With the server's own certificate as the root: verify-full for the name it was
+        // issued to, verify-ca (and require with a root) for any host name.
+        let cert: String = plain.setting_for_tests("ssl_cert_file").await;
+        let root = format!("sslrootcert={cert}");
+        let localhost = url.replace("@127.0.0.1", "@localhost");
+        let store =
+            PostgresStore::connect(&with(&localhost, &format!("sslmode=verify-full&{root}")))
+                .await
+                .unwrap();
+        assert!(store.encrypted_for_tests().await);
+        for mode in ["sslmode=verify-ca", "sslmode=require"] {
+            let store = PostgresStore::connect(&with(&url, &format!("{mode}&{root}")))
+                .await
+                .unwrap();
+            assert!(store.encrypted_for_tests().await, "{mode}");
+        }
+        if url.contains("@127.0.0.1") {
+            let error = PostgresStore::connect(&with(&url, &format!("sslmode=verify-full&{root}")))
+                .await
+                .expect_err("a certificate for localhost does not name 127.0.0.1");
+            assert!(error.to_string().contains("certificate"), "{error}");
+        }
+        let error = PostgresStore::connect(&with(
+            &url,
+            "sslmode=verify-full&sslrootcert=/nonexistent.pem",
+        ))
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            error.to_string().contains("sslrootcert /nonexistent.pem"),
+            "{error}"
+        );
+    }
+
+    /// `url` with `parameter` added to its query (nothing for "").
+    fn with(url: &str, parameter: &str) -> String {
+        match (parameter, url.contains('?')) {
+            ("", _) => url.to_owned(),
+            (_, true) => format!("{url}&{parameter}"),
+            (_, false) => format!("{url}?{parameter}"),
+        }
+    }
+
     #[tokio::test]
     async fn the_store_suite_passes_on_postgres() {
         let Some(url) = url("the_store_suite_passes_on_postgres") else {
