@@ -612,6 +612,10 @@ impl Flows for BlockingFlows {
         self.run(move |client| client.generate_and_wait(&request, &WaitOptions::default()))
     }
 
+    fn wait_for_new_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| client.wait_for_new_task(&task_id, &WaitOptions::default()))
+    }
+
     fn wait_for_task_with(
         &self,
         task_id: String,

@@ -106,6 +106,14 @@ impl Flows for AsyncFlows {
         })
     }
 
+    fn wait_for_new_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            (self.client)
+                .wait_for_new_task(&task_id, &WaitOptions::default())
+                .await
+        })
+    }
+
     fn wait_for_task_with(
         &self,
         task_id: String,

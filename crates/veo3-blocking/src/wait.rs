@@ -27,6 +27,22 @@ impl Client {
         self.inner.executor.wait_for_task(self, task_id, &schedule)
     }
 
+    /// Polls record-info until task `task_id`, created a moment ago, finishes: the schedule's
+    /// first delay comes first, since a read at once would only find it queued. For callers
+    /// that submit ([`Client::generate`]), record the id, then wait; otherwise as
+    /// [`Client::wait_for_task`].
+    pub fn wait_for_new_task(
+        &self,
+        task_id: &str,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Polling)?;
+        self.inner
+            .executor
+            .wait_for_new_task(self, task_id, &schedule)
+    }
+
     /// Submits a generation (billable, sent at most once) and waits for it.
     ///
     /// Emits [`Event::Submitted`](veo3_core::Event::Submitted) as soon as the task id is known; errors of the wait carry
@@ -61,7 +77,7 @@ impl Client {
             WaitMode::Polling,
         )?;
         let created = self.generate_with_images(pending, options)?;
-        (self.inner.executor).wait_for_task(self, &created.task_id, &schedule)
+        (self.inner.executor).wait_for_new_task(self, &created.task_id, &schedule)
     }
 
     /// Submits an extension (billable, sent at most once) and waits for it; the stitched

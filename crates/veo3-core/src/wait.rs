@@ -498,8 +498,13 @@ pub async fn wait_for_task(
     wait_task(api, wait, effects).await
 }
 
-/// Waits for a task submitted a moment ago: the schedule's first delay comes first.
-async fn wait_for_submitted_task(
+/// Polls record-info until task `task_id`, created a moment ago, finishes: the schedule's
+/// first delay comes first (a read at once would only find it queued). For a caller that
+/// submits and then records the id before it waits, such as a batch runner; a task that may
+/// have run for a while is [`wait_for_task`]'s.
+///
+/// Returns what [`wait_for_task`] returns.
+pub async fn wait_for_new_task(
     api: &dyn Veo3Api,
     task_id: &str,
     schedule: &PollSchedule,
@@ -621,7 +626,7 @@ pub async fn generate_and_wait(
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let task_id = submit_generation(api, request, effects).await?;
-    wait_for_submitted_task(api, &task_id, schedule, effects).await
+    wait_for_new_task(api, &task_id, schedule, effects).await
 }
 
 /// Submits an extension (billable, sent at most once) and waits for it. The stitched video
@@ -633,7 +638,7 @@ pub async fn extend_and_wait(
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
     let task_id = submit_extension(api, request, effects).await?;
-    wait_for_submitted_task(api, &task_id, schedule, effects).await
+    wait_for_new_task(api, &task_id, schedule, effects).await
 }
 
 /// Sends a generation (billable, at most once) and announces the new task: the first half of

@@ -831,7 +831,7 @@ pub(crate) async fn submit(
 pub(crate) async fn follow(shared: &Shared, mut job: Job, resumed: bool) -> bool {
     loop {
         let next = match &job.state {
-            JobState::Submitted { task_id } => wait(shared, &job, task_id).await,
+            JobState::Submitted { task_id } => wait(shared, &job, task_id, !resumed).await,
             JobState::Succeeded {
                 task_id,
                 urls,
@@ -859,15 +859,18 @@ pub(crate) async fn follow(shared: &Shared, mut job: Job, resumed: bool) -> bool
     }
 }
 
-async fn wait(shared: &Shared, job: &Job, task_id: &str) -> Option<JobState> {
+/// Waits for `job`'s task: `fresh` when this process has just submitted it (its first read
+/// then comes at the schedule's first delay, not at once).
+async fn wait(shared: &Shared, job: &Job, task_id: &str, fresh: bool) -> Option<JobState> {
+    let client = &shared.client;
     let result = match &shared.inbox {
         Some(inbox) => {
-            shared
-                .client
+            client
                 .wait_for_task_hybrid(task_id, inbox, &shared.wait)
                 .await
         }
-        None => shared.client.wait_for_task(task_id, &shared.wait).await,
+        None if fresh => client.wait_for_new_task(task_id, &shared.wait).await,
+        None => client.wait_for_task(task_id, &shared.wait).await,
     };
     match result {
         Ok(record) => {

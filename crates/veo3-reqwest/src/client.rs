@@ -113,6 +113,20 @@ impl Client {
         veo3_core::generate_and_wait(self, request, &schedule, self.effects()).await
     }
 
+    /// Waits for a generation or extension task created a moment ago: the schedule's first
+    /// delay comes first, since a read at once would only find it queued. For callers that
+    /// submit ([`Client::generate_once`], [`Veo3Api::generate`]), record the id, then wait;
+    /// otherwise as [`Client::wait_for_task`].
+    pub async fn wait_for_new_task(
+        &self,
+        task_id: &str,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Polling)?;
+        veo3_core::wait_for_new_task(self, task_id, &schedule, self.effects()).await
+    }
+
     /// Waits for an existing generation or extension task to finish.
     pub async fn wait_for_task(
         &self,
@@ -201,7 +215,7 @@ impl Client {
             WaitMode::Polling,
         )?;
         let created = self.generate_with_images(pending, options).await?;
-        veo3_core::wait_for_task(self, &created.task_id, &schedule, self.effects()).await
+        veo3_core::wait_for_new_task(self, &created.task_id, &schedule, self.effects()).await
     }
 }
 

@@ -151,6 +151,8 @@ pub(crate) trait Flows: Send + Sync {
         task_id: String,
         options: WaitOptions,
     ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// Wait for a task created a moment ago (the schedule's first delay first).
+    fn wait_for_new_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Request the 1080p version and wait for it.
     fn upgrade_1080p_and_wait(
         &self,
@@ -460,6 +462,12 @@ pub(crate) fn table() -> Vec<Scenario> {
             shape: Shape::Modern,
             sandbox: frozen_sandbox,
             run: invalid_request,
+        },
+        Scenario {
+            name: "a wait for a new task reads it first after the schedule's first delay",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().durations(Durations::uniform(Duration::ZERO)),
+            run: a_new_task_is_read_after_the_first_delay,
         },
         Scenario {
             name: "a Quality-model hybrid wait follows the core's schedule for Quality",
@@ -1601,6 +1609,53 @@ fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
             "{}: one poll, at the Quality safety net's first delay",
             flows.name()
         );
+    })
+}
+
+/// `wait_for_new_task` (what a caller that records the id between the submit and the wait
+/// uses, such as the batch runner) makes its first read at the schedule's first delay, on
+/// simulated time; `wait_for_task` reads the same finished task at once.
+fn a_new_task_is_read_after_the_first_delay(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = polls.clone();
+        let setup = Setup {
+            clock: Some(SimulatedClock::new()),
+            preset_schedules: true,
+            observer: Observer::new(move |event| {
+                if let Event::Polled { elapsed, .. } = event {
+                    seen.lock().expect("not poisoned").push(*elapsed);
+                }
+            }),
+            ..ctx.setup.clone()
+        };
+        let flows = (ctx.connect)(&setup);
+        let created = flows.generate(text("A fox")).await.expect("generate");
+        let record = flows
+            .wait_for_new_task(created.task_id.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{}: wait failed: {e}", flows.name()));
+        assert_eq!(record.state, TaskState::Success);
+        let chosen = Schedules::default().choose(
+            Stage::Generation,
+            None,
+            &WaitOptions::default(),
+            WaitMode::Polling,
+        );
+        assert_eq!(
+            std::mem::take(&mut *polls.lock().expect("not poisoned")),
+            [chosen.first_delay],
+            "{}: one read, at the first delay",
+            flows.name()
+        );
+        flows.wait_for_task(created.task_id).await.expect("wait");
+        assert_eq!(
+            *polls.lock().expect("not poisoned"),
+            [Duration::ZERO],
+            "{}: an existing task is read at once",
+            flows.name()
+        );
+        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 2);
     })
 }
 

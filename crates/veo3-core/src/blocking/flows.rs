@@ -51,6 +51,17 @@ impl BlockingExecutor {
         self.wait_task(api, wait)
     }
 
+    /// Waits for a task created a moment ago: the schedule's first delay comes first. The
+    /// blocking twin of [`wait_for_new_task`](crate::wait_for_new_task).
+    pub fn wait_for_new_task(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        task_id: &str,
+        schedule: &PollSchedule,
+    ) -> Result<TaskRecord, Error> {
+        self.wait_task(api, self.wait_state(task_id, WaitTarget::Task, schedule))
+    }
+
     fn wait_task(&self, api: &dyn BlockingVeo3Api, wait: WaitState) -> Result<TaskRecord, Error> {
         let task_id = wait.task_id().to_owned();
         let _span = tracing::info_span!("veo3.wait", task_id, target = "task").entered();
@@ -67,7 +78,7 @@ impl BlockingExecutor {
         schedule: &PollSchedule,
     ) -> Result<TaskRecord, Error> {
         let task_id = self.submit_generation(api, request)?;
-        self.wait_task(api, self.wait_state(&task_id, WaitTarget::Task, schedule))
+        self.wait_for_new_task(api, &task_id, schedule)
     }
 
     /// Submits an extension (billable, sent at most once), announces it, and waits for it.

@@ -313,15 +313,20 @@ impl PartFile {
         Ok(())
     }
 
-    /// Makes the complete `.part` durable (fsync), renames it to the target while its lock is
-    /// still held, removes the sidecar and fsyncs the folder so the rename survives a crash.
-    /// A failed rename removes the `.part`.
+    /// Makes the complete `.part` durable (fsync), removes the sidecar, renames the `.part` to
+    /// the target while its lock is still held, and fsyncs the folder so the rename survives a
+    /// crash. A failed rename removes the `.part`.
+    ///
+    /// The sidecar goes first: a process killed between the two steps leaves a `.part` that
+    /// the next download starts again (nothing proves its bytes), never a sidecar beside a
+    /// finished file, which nothing would ever remove.
     pub fn commit(mut self, file: File) -> Result<(), Error> {
         self.settled = true;
         let result = file
             .sync_all()
             .map_err(|error| Error::io(format!("syncing {}", self.part.display()), error))
             .and_then(|()| {
+                let _ = fs::remove_file(&self.sidecar);
                 fs::rename(&self.part, &self.target).map_err(|error| {
                     Error::io(
                         format!(
@@ -333,9 +338,9 @@ impl PartFile {
                     )
                 })
             });
-        let _ = fs::remove_file(&self.sidecar);
         drop(file);
         if result.is_err() {
+            let _ = fs::remove_file(&self.sidecar);
             let _ = fs::remove_file(&self.part);
             return result;
         }
