@@ -421,8 +421,8 @@ fn poll_schedule(scale: f64) -> PollSchedule {
 
 /// The baseline: every job in a task of its own that waits for its turn (one submit per
 /// window / 20, plus 5%: the margin a loop that does not count from answers needs to stay
-/// clear of 429s; the runner has none), submits, polls every 30 s of service time until the
-/// task is done, and downloads. No journal.
+/// clear of 429s; the runner has none), then `generate_and_wait` (polls every 30 s of
+/// service time until the task is done), and downloads. No journal.
 async fn child_loop(
     client: Client,
     count: usize,
@@ -445,8 +445,7 @@ async fn child_loop(
             (client.clone(), pacing.clone(), wait.clone(), out.clone());
         tasks.spawn(async move {
             pacing.lock().await.tick().await;
-            let created = veo3_reqwest::Veo3Api::generate(&client, &job.request).await?;
-            let record = client.wait_for_task(&created.task_id, &wait).await?;
+            let record = client.generate_and_wait(&job.request, &wait).await?;
             let url = record.video_urls().first().cloned().unwrap_or_default();
             client
                 .download(&url, out.join(format!("job-{i:05}.mp4")))
