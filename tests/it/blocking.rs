@@ -616,6 +616,16 @@ impl Flows for BlockingFlows {
         self.run(move |client| client.wait_for_new_task(&task_id, &WaitOptions::default()))
     }
 
+    fn wait_for_existing_task_hybrid(
+        &self,
+        task_id: String,
+        inbox: veo3_blocking::Inbox,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        self.run(move |client| {
+            client.wait_for_existing_task_hybrid(&task_id, &inbox, &WaitOptions::default())
+        })
+    }
+
     fn wait_for_task_with(
         &self,
         task_id: String,

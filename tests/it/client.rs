@@ -114,6 +114,18 @@ impl Flows for AsyncFlows {
         })
     }
 
+    fn wait_for_existing_task_hybrid(
+        &self,
+        task_id: String,
+        inbox: veo3_reqwest::Inbox,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>> {
+        Box::pin(async move {
+            (self.client)
+                .wait_for_existing_task_hybrid(&task_id, &inbox, &WaitOptions::default())
+                .await
+        })
+    }
+
     fn wait_for_task_with(
         &self,
         task_id: String,

@@ -52,6 +52,20 @@ impl Client {
         (self.inner.executor).wait_for_task_hybrid(self, task_id, inbox, &schedule)
     }
 
+    /// [`Client::wait_for_task_hybrid`] for a task that may have finished while nothing was
+    /// listening (a resumed wait): its state is read at once, then the safety net and the
+    /// callbacks take over.
+    pub fn wait_for_existing_task_hybrid(
+        &self,
+        task_id: &str,
+        inbox: &Inbox,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Hybrid)?;
+        (self.inner.executor).wait_for_existing_task_hybrid(self, task_id, inbox, &schedule)
+    }
+
     /// Submits a generation (billable, sent at most once) and waits for it with
     /// [`Client::wait_for_task_hybrid`]. The request's `callBackUrl` must reach the receiver
     /// feeding `inbox`; without one, the wait only polls, rarely.

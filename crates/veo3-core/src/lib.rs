@@ -146,7 +146,8 @@ pub use wait::{
     confirm_upgrade_refusal, extend_and_wait, extend_and_wait_hybrid, generate_and_wait,
     generate_and_wait_hybrid, is_source_refusal, task_video, upgrade_4k_and_wait,
     upgrade_4k_and_wait_hybrid, upgrade_1080p_and_wait_hybrid, wait_for_4k, wait_for_4k_hybrid,
-    wait_for_1080p, wait_for_new_task, wait_for_task, wait_for_task_hybrid, warn_without_callback,
+    wait_for_1080p, wait_for_existing_task_hybrid, wait_for_new_task, wait_for_task,
+    wait_for_task_hybrid, warn_without_callback,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

@@ -677,7 +677,8 @@ mod hybrid;
 pub(crate) use hybrid::trigger_of;
 pub use hybrid::{
     extend_and_wait_hybrid, generate_and_wait_hybrid, upgrade_4k_and_wait_hybrid,
-    upgrade_1080p_and_wait_hybrid, wait_for_4k_hybrid, wait_for_task_hybrid, warn_without_callback,
+    upgrade_1080p_and_wait_hybrid, wait_for_4k_hybrid, wait_for_existing_task_hybrid,
+    wait_for_task_hybrid, warn_without_callback,
 };
 
 #[cfg(test)]

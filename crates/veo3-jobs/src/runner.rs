@@ -864,9 +864,15 @@ pub(crate) async fn follow(shared: &Shared, mut job: Job, resumed: bool) -> bool
 async fn wait(shared: &Shared, job: &Job, task_id: &str, fresh: bool) -> Option<JobState> {
     let client = &shared.client;
     let result = match &shared.inbox {
-        Some(inbox) => {
+        Some(inbox) if fresh => {
             client
                 .wait_for_task_hybrid(task_id, inbox, &shared.wait)
+                .await
+        }
+        // Its callback may have come while nothing listened.
+        Some(inbox) => {
+            client
+                .wait_for_existing_task_hybrid(task_id, inbox, &shared.wait)
                 .await
         }
         None if fresh => client.wait_for_new_task(task_id, &shared.wait).await,

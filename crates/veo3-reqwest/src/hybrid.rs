@@ -51,6 +51,21 @@ impl Client {
         veo3_core::wait_for_task_hybrid(self, task_id, inbox, &schedule, self.effects()).await
     }
 
+    /// [`Client::wait_for_task_hybrid`] for a task that may have finished while nothing was
+    /// listening (a resumed wait): its state is read at once, then the safety net and the
+    /// callbacks take over.
+    pub async fn wait_for_existing_task_hybrid(
+        &self,
+        task_id: &str,
+        inbox: &Inbox,
+        wait: &WaitOptions,
+    ) -> Result<TaskRecord, Error> {
+        let schedule =
+            (self.inner.waits).schedule(Stage::Generation, None, wait, WaitMode::Hybrid)?;
+        veo3_core::wait_for_existing_task_hybrid(self, task_id, inbox, &schedule, self.effects())
+            .await
+    }
+
     /// Submits a generation (billable, sent at most once) and waits for it with
     /// [`Client::wait_for_task_hybrid`]. The request's `callBackUrl` must reach the receiver
     /// feeding `inbox`; without one, the wait only polls, rarely.

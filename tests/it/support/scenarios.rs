@@ -153,6 +153,12 @@ pub(crate) trait Flows: Send + Sync {
     ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Wait for a task created a moment ago (the schedule's first delay first).
     fn wait_for_new_task(&self, task_id: String) -> BoxFuture<'_, Result<TaskRecord, Error>>;
+    /// A hybrid wait for a task that may have finished already (read at once).
+    fn wait_for_existing_task_hybrid(
+        &self,
+        task_id: String,
+        inbox: Inbox,
+    ) -> BoxFuture<'_, Result<TaskRecord, Error>>;
     /// Request the 1080p version and wait for it.
     fn upgrade_1080p_and_wait(
         &self,
@@ -1614,7 +1620,8 @@ fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
 
 /// `wait_for_new_task` (what a caller that records the id between the submit and the wait
 /// uses, such as the batch runner) makes its first read at the schedule's first delay, on
-/// simulated time; `wait_for_task` reads the same finished task at once.
+/// simulated time; `wait_for_task` and `wait_for_existing_task_hybrid` (a resumed batch's
+/// waits) read the same finished task at once.
 fn a_new_task_is_read_after_the_first_delay(ctx: &Ctx) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1648,14 +1655,30 @@ fn a_new_task_is_read_after_the_first_delay(ctx: &Ctx) -> BoxFuture<'_, ()> {
             "{}: one read, at the first delay",
             flows.name()
         );
-        flows.wait_for_task(created.task_id).await.expect("wait");
+        flows
+            .wait_for_task(created.task_id.clone())
+            .await
+            .expect("wait");
         assert_eq!(
             *polls.lock().expect("not poisoned"),
             [Duration::ZERO],
             "{}: an existing task is read at once",
             flows.name()
         );
-        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 2);
+        // A hybrid wait for the same task, whose callback nobody received: read at once
+        // too, not at the safety net's first delay.
+        polls.lock().expect("not poisoned").clear();
+        flows
+            .wait_for_existing_task_hybrid(created.task_id, Inbox::new())
+            .await
+            .expect("hybrid wait");
+        assert_eq!(
+            *polls.lock().expect("not poisoned"),
+            [Duration::ZERO],
+            "{}: an existing task is read at once by a hybrid wait",
+            flows.name()
+        );
+        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 3);
     })
 }
 

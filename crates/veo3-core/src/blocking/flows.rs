@@ -165,10 +165,39 @@ impl BlockingExecutor {
         inbox: &Inbox,
         schedule: &PollSchedule,
     ) -> Result<TaskRecord, Error> {
+        let wait = self.wait_state(task_id, WaitTarget::Task, schedule);
+        self.task_hybrid(api, wait, inbox)
+    }
+
+    /// A hybrid wait for a task that may have finished while nothing was listening: its state
+    /// is read at once, then as [`BlockingExecutor::wait_for_task_hybrid`]. The blocking twin
+    /// of [`wait_for_existing_task_hybrid`](crate::wait_for_existing_task_hybrid).
+    pub fn wait_for_existing_task_hybrid(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        task_id: &str,
+        inbox: &Inbox,
+        schedule: &PollSchedule,
+    ) -> Result<TaskRecord, Error> {
+        let wait = WaitState::for_existing_task(
+            task_id,
+            schedule,
+            self.observer.clone(),
+            self.clock.now(),
+        );
+        self.task_hybrid(api, wait, inbox)
+    }
+
+    fn task_hybrid(
+        &self,
+        api: &dyn BlockingVeo3Api,
+        wait: WaitState,
+        inbox: &Inbox,
+    ) -> Result<TaskRecord, Error> {
+        let task_id = wait.task_id().to_owned();
         let _span =
             tracing::info_span!("veo3.wait", task_id, target = "task", hybrid = true).entered();
-        let wait = self.wait_state(task_id, WaitTarget::Task, schedule);
-        self.wait_hybrid(wait, inbox, || api.record_info(task_id).map(accept_task))
+        self.wait_hybrid(wait, inbox, || api.record_info(&task_id).map(accept_task))
     }
 
     /// Requests the 1080p version at once and waits for it, asking again as soon as a 1080p

@@ -136,9 +136,35 @@ pub async fn wait_for_task_hybrid(
         effects.observer().clone(),
         effects.now(),
     );
+    task_hybrid(api, wait, inbox, effects).await
+}
+
+/// [`wait_for_task_hybrid`] for a task that may have finished while nothing was listening (a
+/// resumed wait, a task taken over from a worker that died): its state is read at once, as
+/// [`wait_for_task`](crate::wait_for_task) does, then the safety net and the callbacks take
+/// over. [`wait_for_task_hybrid`] is for a task just created, whose callback is still to come.
+pub async fn wait_for_existing_task_hybrid(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    inbox: &Inbox,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> Result<TaskRecord, Error> {
+    let wait =
+        WaitState::for_existing_task(task_id, schedule, effects.observer().clone(), effects.now());
+    task_hybrid(api, wait, inbox, effects).await
+}
+
+async fn task_hybrid(
+    api: &dyn Veo3Api,
+    wait: WaitState,
+    inbox: &Inbox,
+    effects: &Effects,
+) -> Result<TaskRecord, Error> {
+    let task_id = wait.task_id().to_owned();
     let span = tracing::info_span!("veo3.wait", task_id, target = "task", hybrid = true);
     drive_hybrid(wait, effects, inbox, || async {
-        api.record_info(task_id).await.map(accept_task)
+        api.record_info(&task_id).await.map(accept_task)
     })
     .instrument(span)
     .await
