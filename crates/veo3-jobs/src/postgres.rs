@@ -108,13 +108,19 @@ fn redact(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// How messages name a URL that could not be read (it may hold a password: never repeated).
+const UNREAD_URL: &str = "postgres://...";
+
 /// The connection settings of `url`, its TLS settings, and its redacted form for messages.
 fn parse(url: &str) -> Result<(tokio_postgres::Config, TlsSettings, String), StoreError> {
     // The URL may hold a password: no message repeats it.
-    let (tls, rest) = TlsSettings::split(url).map_err(|m| backend("postgres journal", m))?;
-    let mut config: tokio_postgres::Config = rest
-        .parse()
-        .map_err(|e| backend("postgres journal", format!("not a PostgreSQL URL: {e}")))?;
+    let (tls, rest) = TlsSettings::split(url).map_err(|m| backend(UNREAD_URL, m))?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(|e| {
+        backend(
+            UNREAD_URL,
+            format!("not a PostgreSQL URL: {}", with_causes(&e)),
+        )
+    })?;
     config.ssl_mode(tls.ssl_mode());
     let location = redact(&config);
     Ok((config, tls, location))
@@ -126,17 +132,8 @@ async fn connect(
     tls: &TlsSettings,
     location: &str,
 ) -> Result<Client, StoreError> {
-    // tokio-postgres's message leaves out its cause ("error performing TLS handshake"): the
-    // chain says which ("invalid peer certificate: UnknownIssuer").
-    let failed = |e: tokio_postgres::Error| {
-        let mut message = format!("connecting: {e}");
-        let mut cause = std::error::Error::source(&e);
-        while let Some(inner) = cause {
-            message = format!("{message}: {inner}");
-            cause = inner.source();
-        }
-        backend(location, message)
-    };
+    let failed =
+        |e: tokio_postgres::Error| backend(location, format!("connecting: {}", with_causes(&e)));
     let where_ = location.to_owned();
     let closed = move |result: Result<(), tokio_postgres::Error>| {
         if let Err(error) = result {
@@ -155,6 +152,19 @@ async fn connect(
             Ok(client)
         }
     }
+}
+
+/// `error` and its causes: tokio-postgres's own message leaves them out ("error performing TLS
+/// handshake", "invalid connection string"), and they say which ("invalid peer certificate:
+/// UnknownIssuer", "unknown option `bogus`").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message = format!("{message}: {inner}");
+        cause = inner.source();
+    }
+    message
 }
 
 fn backend(location: &str, message: impl std::fmt::Display) -> StoreError {
@@ -227,7 +237,7 @@ impl PostgresStore {
 
     /// Drops `schema` and everything in it (for tests that made their own).
     pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
-        check_schema(schema).map_err(|m| backend("postgres journal", m))?;
+        check_schema(schema).map_err(|m| backend(UNREAD_URL, m))?;
         let (config, tls, location) = parse(url)?;
         let client = connect(&config, &tls, &location).await?;
         client
