@@ -120,6 +120,35 @@ pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
     }
 }
 
+/// One round of a 1080p wait: the request, a source refusal settled with one read of the
+/// source ([`confirm_upgrade_refusal`]). Shared by the polling and the hybrid waits.
+pub(crate) async fn poll_1080p(
+    api: &dyn Veo3Api,
+    task_id: &str,
+    index: Option<u32>,
+) -> Result<Acceptance<Hd1080pResult>, Error> {
+    match api.hd_1080p(task_id, index).await {
+        Err(refusal) if is_source_refusal(&refusal) => {
+            confirm_upgrade_refusal(refusal, api.record_info(task_id).await)
+        }
+        result => result.map(accept_upgrade),
+    }
+}
+
+/// One round of a 4K wait: the request repeated, as the reference recommends, a source
+/// refusal settled as in [`poll_1080p`].
+pub(crate) async fn poll_4k(
+    api: &dyn Veo3Api,
+    request: &Upgrade4kRequest,
+) -> Result<Acceptance<Upgrade4kResult>, Error> {
+    match api.upgrade_4k(request).await {
+        Err(refusal) if is_source_refusal(&refusal) => {
+            confirm_upgrade_refusal(refusal, api.record_info(&request.task_id).await)
+        }
+        result => result.map(accept_upgrade),
+    }
+}
+
 /// What a wait loop does next.
 #[derive(Debug)]
 pub enum WaitStep<T> {
@@ -552,16 +581,9 @@ pub async fn wait_for_1080p(
     )
     .with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p");
-    drive(wait, effects, || async {
-        match api.hd_1080p(task_id, index).await {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id).await)
-            }
-            result => result.map(accept_upgrade),
-        }
-    })
-    .instrument(span)
-    .await
+    drive(wait, effects, || poll_1080p(api, task_id, index))
+        .instrument(span)
+        .await
 }
 
 /// Waits for a 4K job that was already requested, by repeating the request every poll as the
@@ -580,16 +602,9 @@ pub async fn wait_for_4k(
         effects.now(),
     );
     let span = tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k");
-    drive(wait, effects, || async {
-        match api.upgrade_4k(request).await {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(&request.task_id).await)
-            }
-            result => result.map(accept_upgrade),
-        }
-    })
-    .instrument(span)
-    .await
+    drive(wait, effects, || poll_4k(api, request))
+        .instrument(span)
+        .await
 }
 
 /// Requests the 4K version (billable, sent once) and waits for it.

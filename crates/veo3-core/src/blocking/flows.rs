@@ -15,8 +15,8 @@ use crate::event::Event;
 use crate::schedule::PollSchedule;
 use crate::upload::{UploadStep, begin_upload, emit_uploaded, prepare_images};
 use crate::wait::{
-    WaitState, accept_task, accept_upgrade, announce_submitted, confirm_upgrade_refusal,
-    is_source_refusal, warn_without_callback,
+    Acceptance, WaitState, accept_task, accept_upgrade, announce_submitted,
+    confirm_upgrade_refusal, is_source_refusal, warn_without_callback,
 };
 use crate::webhook::Inbox;
 
@@ -106,12 +106,7 @@ impl BlockingExecutor {
         let wait = self
             .wait_state(task_id, WaitTarget::Hd1080p, schedule)
             .with_immediate_first_poll();
-        self.wait(wait, || match api.hd_1080p(task_id, index) {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id))
-            }
-            result => result.map(accept_upgrade),
-        })
+        self.wait(wait, || poll_1080p(api, task_id, index))
     }
 
     /// Waits for a 4K job that was already requested, by repeating the request every poll.
@@ -125,12 +120,7 @@ impl BlockingExecutor {
         let task_id = request.task_id.as_str();
         let _span = tracing::info_span!("veo3.wait", task_id, target = "4k").entered();
         let wait = self.wait_state(task_id, WaitTarget::Upgrade4k, schedule);
-        self.wait(wait, || match api.upgrade_4k(request) {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id))
-            }
-            result => result.map(accept_upgrade),
-        })
+        self.wait(wait, || poll_4k(api, request))
     }
 
     /// Requests the 4K version (billable, sent once) and waits for it; an unknown outcome of
@@ -216,12 +206,7 @@ impl BlockingExecutor {
         let wait = self
             .wait_state(task_id, WaitTarget::Hd1080p, schedule)
             .with_immediate_first_poll();
-        self.wait_hybrid(wait, inbox, || match api.hd_1080p(task_id, index) {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id))
-            }
-            result => result.map(accept_upgrade),
-        })
+        self.wait_hybrid(wait, inbox, || poll_1080p(api, task_id, index))
     }
 
     /// Waits for a requested 4K job, repeating the request as soon as its 4K callback reaches
@@ -237,12 +222,7 @@ impl BlockingExecutor {
         let _span =
             tracing::info_span!("veo3.wait", task_id, target = "4k", hybrid = true).entered();
         let wait = self.wait_state(task_id, WaitTarget::Upgrade4k, schedule);
-        self.wait_hybrid(wait, inbox, || match api.upgrade_4k(request) {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id))
-            }
-            result => result.map(accept_upgrade),
-        })
+        self.wait_hybrid(wait, inbox, || poll_4k(api, request))
     }
 
     /// Requests the 4K version (billable, sent once), announces the job, and waits for it
@@ -362,5 +342,32 @@ impl BlockingExecutor {
         let created = api.extend(request)?;
         announce_submitted(&self.observer, Endpoint::Extend, &created.task_id);
         Ok(created.task_id)
+    }
+}
+
+/// One round of a blocking 1080p wait: the twin of the async waits' `poll_1080p`.
+fn poll_1080p(
+    api: &dyn BlockingVeo3Api,
+    task_id: &str,
+    index: Option<u32>,
+) -> Result<Acceptance<Hd1080pResult>, Error> {
+    match api.hd_1080p(task_id, index) {
+        Err(refusal) if is_source_refusal(&refusal) => {
+            confirm_upgrade_refusal(refusal, api.record_info(task_id))
+        }
+        result => result.map(accept_upgrade),
+    }
+}
+
+/// One round of a blocking 4K wait: the twin of the async waits' `poll_4k`.
+fn poll_4k(
+    api: &dyn BlockingVeo3Api,
+    request: &Upgrade4kRequest,
+) -> Result<Acceptance<Upgrade4kResult>, Error> {
+    match api.upgrade_4k(request) {
+        Err(refusal) if is_source_refusal(&refusal) => {
+            confirm_upgrade_refusal(refusal, api.record_info(&request.task_id))
+        }
+        result => result.map(accept_upgrade),
     }
 }

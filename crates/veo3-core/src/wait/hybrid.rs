@@ -17,8 +17,7 @@ use veo3_types::{
 };
 
 use super::{
-    Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
-    confirm_upgrade_refusal, is_source_refusal,
+    Acceptance, WaitState, WaitStep, accept_task, announce_submitted, poll_4k, poll_1080p,
 };
 use crate::Error;
 use crate::api::{UpgradeStatus, Veo3Api};
@@ -226,16 +225,9 @@ pub async fn upgrade_1080p_and_wait_hybrid(
     )
     .with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p", hybrid = true);
-    drive_hybrid(wait, effects, inbox, || async {
-        match api.hd_1080p(task_id, index).await {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(task_id).await)
-            }
-            result => result.map(accept_upgrade),
-        }
-    })
-    .instrument(span)
-    .await
+    drive_hybrid(wait, effects, inbox, || poll_1080p(api, task_id, index))
+        .instrument(span)
+        .await
 }
 
 /// Waits for a 4K job that was already requested (with a `callBackUrl` reaching the receiver
@@ -260,16 +252,9 @@ pub async fn wait_for_4k_hybrid(
     );
     let span =
         tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k", hybrid = true);
-    drive_hybrid(wait, effects, inbox, || async {
-        match api.upgrade_4k(request).await {
-            Err(refusal) if is_source_refusal(&refusal) => {
-                confirm_upgrade_refusal(refusal, api.record_info(&request.task_id).await)
-            }
-            result => result.map(accept_upgrade),
-        }
-    })
-    .instrument(span)
-    .await
+    drive_hybrid(wait, effects, inbox, || poll_4k(api, request))
+        .instrument(span)
+        .await
 }
 
 /// Requests the 4K version (billable, sent once), announces the 4K job (its id as the answer
