@@ -114,28 +114,22 @@ impl TlsSettings {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?;
-        let config =
-            match self.mode {
-                Mode::Disable => return Ok(None),
-                Mode::Prefer | Mode::Require => builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(EncryptOnly(
-                        provider.signature_verification_algorithms,
-                    ))),
-                Mode::VerifyCa | Mode::VerifyFull => {
-                    let roots = Arc::new(self.roots()?);
-                    let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                        .build()
-                        .map_err(|e| format!("TLS: {e}"))?;
-                    if self.mode == Mode::VerifyFull {
-                        builder.with_webpki_verifier(webpki)
-                    } else {
-                        builder
-                            .dangerous()
-                            .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
-                    }
-                }
-            };
+        let algorithms = provider.signature_verification_algorithms;
+        let chain = match self.mode {
+            Mode::Disable => return Ok(None),
+            Mode::Prefer | Mode::Require => None,
+            Mode::VerifyCa | Mode::VerifyFull => Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider)
+                    .build()
+                    .map_err(|e| format!("TLS: {e}"))?,
+            ),
+        };
+        let config = match chain {
+            Some(webpki) if self.mode == Mode::VerifyFull => builder.with_webpki_verifier(webpki),
+            chain => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Lenient { chain, algorithms })),
+        };
         Ok(Some(MakeRustlsConnect::new(config.with_no_client_auth())))
     }
 
@@ -185,52 +179,17 @@ fn decode(value: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "sslmode or sslrootcert is not UTF-8".into())
 }
 
-/// `prefer` and `require`: any certificate, as libpq accepts it in these modes; the handshake's
-/// signatures are still checked against it, so the session is encrypted to its holder.
+/// What libpq checks of the server's certificate short of `verify-full`: with `chain`
+/// (`verify-ca`), that it reaches a trusted root, whatever name it carries; without
+/// (`prefer`, `require`), nothing. The handshake's signatures are checked against the
+/// certificate either way, so the session is encrypted to its holder.
 #[derive(Debug)]
-struct EncryptOnly(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// `verify-ca`: the chain must reach a trusted root; the name in the certificate is not
-/// compared with the host (libpq's meaning).
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -239,10 +198,10 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -256,7 +215,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -265,11 +224,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
