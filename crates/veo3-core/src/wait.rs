@@ -110,6 +110,23 @@ pub fn confirm_upgrade_refusal<T>(
     }
 }
 
+/// A wait for `task_id` on `effects`' clock and observer, starting now; the schedule's first
+/// delay comes first.
+pub(crate) fn wait_state(
+    task_id: &str,
+    target: WaitTarget,
+    schedule: &PollSchedule,
+    effects: &Effects,
+) -> WaitState {
+    WaitState::new(
+        task_id,
+        target,
+        schedule,
+        effects.observer().clone(),
+        effects.now(),
+    )
+}
+
 /// Reads an upgrade answer: ready is done, processing is pending.
 pub fn accept_upgrade<T>(status: UpgradeStatus<T>) -> Acceptance<T> {
     match status {
@@ -539,13 +556,7 @@ pub async fn wait_for_new_task(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
-    let wait = WaitState::new(
-        task_id,
-        WaitTarget::Task,
-        schedule,
-        effects.observer().clone(),
-        effects.now(),
-    );
+    let wait = wait_state(task_id, WaitTarget::Task, schedule, effects);
     wait_task(api, wait, effects).await
 }
 
@@ -572,14 +583,8 @@ pub async fn wait_for_1080p(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<Hd1080pResult, Error> {
-    let wait = WaitState::new(
-        task_id,
-        WaitTarget::Hd1080p,
-        schedule,
-        effects.observer().clone(),
-        effects.now(),
-    )
-    .with_immediate_first_poll();
+    let wait =
+        wait_state(task_id, WaitTarget::Hd1080p, schedule, effects).with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p");
     drive(wait, effects, || poll_1080p(api, task_id, index))
         .instrument(span)
@@ -594,12 +599,11 @@ pub async fn wait_for_4k(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<Upgrade4kResult, Error> {
-    let wait = WaitState::new(
+    let wait = wait_state(
         request.task_id.as_str(),
         WaitTarget::Upgrade4k,
         schedule,
-        effects.observer().clone(),
-        effects.now(),
+        effects,
     );
     let span = tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k");
     drive(wait, effects, || poll_4k(api, request))

@@ -34,6 +34,11 @@ impl BlockingExecutor {
         )
     }
 
+    /// A wait for a task that exists already: its state is read at once, then `schedule`.
+    fn existing_wait_state(&self, task_id: &str, schedule: &PollSchedule) -> WaitState {
+        WaitState::for_existing_task(task_id, schedule, self.observer.clone(), self.clock.now())
+    }
+
     /// Waits for a task that exists already: its state is read at once, then `schedule`
     /// follows. The blocking twin of [`wait_for_task`].
     pub fn wait_for_task(
@@ -42,12 +47,7 @@ impl BlockingExecutor {
         task_id: &str,
         schedule: &PollSchedule,
     ) -> Result<TaskRecord, Error> {
-        let wait = WaitState::for_existing_task(
-            task_id,
-            schedule,
-            self.observer.clone(),
-            self.clock.now(),
-        );
+        let wait = self.existing_wait_state(task_id, schedule);
         self.wait_task(api, wait)
     }
 
@@ -169,12 +169,7 @@ impl BlockingExecutor {
         inbox: &Inbox,
         schedule: &PollSchedule,
     ) -> Result<TaskRecord, Error> {
-        let wait = WaitState::for_existing_task(
-            task_id,
-            schedule,
-            self.observer.clone(),
-            self.clock.now(),
-        );
+        let wait = self.existing_wait_state(task_id, schedule);
         self.task_hybrid(api, wait, inbox)
     }
 

@@ -18,6 +18,7 @@ use veo3_types::{
 
 use super::{
     Acceptance, WaitState, WaitStep, accept_task, announce_submitted, poll_4k, poll_1080p,
+    wait_state,
 };
 use crate::Error;
 use crate::api::{UpgradeStatus, Veo3Api};
@@ -128,13 +129,7 @@ pub async fn wait_for_task_hybrid(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<TaskRecord, Error> {
-    let wait = WaitState::new(
-        task_id,
-        WaitTarget::Task,
-        schedule,
-        effects.observer().clone(),
-        effects.now(),
-    );
+    let wait = wait_state(task_id, WaitTarget::Task, schedule, effects);
     task_hybrid(api, wait, inbox, effects).await
 }
 
@@ -216,14 +211,8 @@ pub async fn upgrade_1080p_and_wait_hybrid(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<Hd1080pResult, Error> {
-    let wait = WaitState::new(
-        task_id,
-        WaitTarget::Hd1080p,
-        schedule,
-        effects.observer().clone(),
-        effects.now(),
-    )
-    .with_immediate_first_poll();
+    let wait =
+        wait_state(task_id, WaitTarget::Hd1080p, schedule, effects).with_immediate_first_poll();
     let span = tracing::info_span!("veo3.wait", task_id, target = "1080p", hybrid = true);
     drive_hybrid(wait, effects, inbox, || poll_1080p(api, task_id, index))
         .instrument(span)
@@ -243,12 +232,11 @@ pub async fn wait_for_4k_hybrid(
     schedule: &PollSchedule,
     effects: &Effects,
 ) -> Result<Upgrade4kResult, Error> {
-    let wait = WaitState::new(
+    let wait = wait_state(
         request.task_id.as_str(),
         WaitTarget::Upgrade4k,
         schedule,
-        effects.observer().clone(),
-        effects.now(),
+        effects,
     );
     let span =
         tracing::info_span!("veo3.wait", task_id = %request.task_id, target = "4k", hybrid = true);
