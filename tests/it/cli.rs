@@ -584,6 +584,61 @@ async fn upgrade_4k_and_extend_with_callback_listen_finish_on_their_callbacks() 
     );
 }
 
+/// `generate --wait` and `extend --wait` poll the task they just created from the first
+/// interval on, not at once (a read at once only finds a new task queued): one read each for
+/// tasks that take 300 ms here and a 1 s interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_task_is_first_read_after_the_poll_interval() {
+    let sandbox = Sandbox::builder()
+        .key(KEY)
+        .time_scale(0.01)
+        .durations(veo3_sandbox::Durations::uniform(
+            std::time::Duration::from_secs(30),
+        ))
+        .seed(11)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let generated = json(
+        &run(
+            &sandbox,
+            &[
+                "--json",
+                "generate",
+                "A fox",
+                "--wait",
+                "--poll-interval",
+                "1s",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(generated["state"], "success", "{generated}");
+    assert_eq!(sandbox.stats().requests(Route::RecordInfo), 1, "one read");
+    let source = generated["taskId"].as_str().expect("taskId").to_owned();
+    let extended = json(
+        &run(
+            &sandbox,
+            &[
+                "--json",
+                "extend",
+                &source,
+                "It runs",
+                "--wait",
+                "--poll-interval",
+                "1s",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(extended["state"], "success", "{extended}");
+    assert_eq!(
+        sandbox.stats().requests(Route::RecordInfo),
+        2,
+        "one read more"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn veo3_sandbox_serves_until_stopped_and_prints_its_urls() {
     let mut child = veo3_command()

@@ -2,8 +2,10 @@
 //! checks `--out` before the one request that bills, then prints the task id at once.
 
 use serde_json::json;
+use std::path::Path;
 use veo3_core::Veo3Api;
-use veo3_reqwest::Stage;
+
+use veo3_reqwest::{Stage, WaitOptions};
 use veo3_types::{ExtendRequest, GenerateRequest, ImageInput};
 
 use crate::args::{ExtendArgs, GenerateArgs};
@@ -71,28 +73,8 @@ impl Session {
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        let result = match &receiver {
-            Some(receiver) => {
-                let inbox = receiver.inbox();
-                let wait = self
-                    .api()
-                    .wait_for_task_hybrid(&created.task_id, &inbox, &options);
-                let resume = || Resume::wait(&created.task_id, args.out.as_deref());
-                match interruptible(resume, &self.progress, wait).await {
-                    Ok(record) => self.finish_record(record, args.out.as_deref()).await,
-                    Err(error) => Err(error),
-                }
-            }
-            None => {
-                self.finish_task(&created.task_id, &options, args.out.as_deref())
-                    .await
-            }
-        };
-        if let Some(receiver) = receiver {
-            // Best effort: the outcome is already decided.
-            let _ = receiver.shutdown().await;
-        }
-        result
+        self.finish_new_task(&created.task_id, receiver, &options, args.out.as_deref())
+            .await
     }
 
     pub(crate) async fn extend(&self, args: &ExtendArgs) -> Result<(), CliError> {
@@ -127,25 +109,42 @@ impl Session {
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        let result = match &receiver {
+        let mut options = options;
+        if receiver.is_some() {
+            // The extension stage's safety net, with the user's tuning on top.
+            options.schedule = Some(self.api().poll_schedule(Stage::Extension).safety_net());
+        }
+        self.finish_new_task(&created.task_id, receiver, &options, args.out.as_deref())
+            .await
+    }
+
+    /// Waits for a task this command just created, then prints it (and downloads it with
+    /// `out`): on its callback when `receiver` listens, otherwise by polling from the
+    /// schedule's first delay (a read at once would only find it queued). The receiver is
+    /// shut down afterwards.
+    async fn finish_new_task(
+        &self,
+        task_id: &str,
+        receiver: Option<veo3_webhook::Receiver>,
+        options: &WaitOptions,
+        out: Option<&Path>,
+    ) -> Result<(), CliError> {
+        let resume = || Resume::wait(task_id, out);
+        let api = self.api();
+        let record = match &receiver {
             Some(receiver) => {
-                // The extension stage's safety net, with the user's tuning on top.
-                let mut options = options.clone();
-                options.schedule = Some(self.api().poll_schedule(Stage::Extension).safety_net());
                 let inbox = receiver.inbox();
-                let wait = self
-                    .api()
-                    .wait_for_task_hybrid(&created.task_id, &inbox, &options);
-                let resume = || Resume::wait(&created.task_id, args.out.as_deref());
-                match interruptible(resume, &self.progress, wait).await {
-                    Ok(record) => self.finish_record(record, args.out.as_deref()).await,
-                    Err(error) => Err(error),
-                }
+                let wait = api.wait_for_task_hybrid(task_id, &inbox, options);
+                interruptible(resume, &self.progress, wait).await
             }
             None => {
-                self.finish_task(&created.task_id, &options, args.out.as_deref())
-                    .await
+                let wait = api.wait_for_new_task(task_id, options);
+                interruptible(resume, &self.progress, wait).await
             }
+        };
+        let result = match record {
+            Ok(record) => self.finish_record(record, out).await,
+            Err(error) => Err(error),
         };
         if let Some(receiver) = receiver {
             // Best effort: the outcome is already decided.
