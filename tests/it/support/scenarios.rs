@@ -1575,25 +1575,31 @@ pub(crate) async fn run_fault_mix(connect: Connect, flows: usize) {
     );
 }
 
+/// The client under test on simulated time with the core's preset schedules, and the time
+/// into its wait of each read it makes (`Event::Polled`).
+fn on_simulated_time(ctx: &Ctx) -> (Box<dyn Flows>, Arc<Mutex<Vec<Duration>>>) {
+    let polls = Arc::new(Mutex::new(Vec::new()));
+    let seen = polls.clone();
+    let setup = Setup {
+        clock: Some(SimulatedClock::new()),
+        preset_schedules: true,
+        observer: Observer::new(move |event| {
+            if let Event::Polled { elapsed, .. } = event {
+                seen.lock().expect("not poisoned").push(*elapsed);
+            }
+        }),
+        ..ctx.setup.clone()
+    };
+    ((ctx.connect)(&setup), polls)
+}
+
 /// A hybrid wait for a Quality generation follows the schedule the core chooses for it (the
 /// Quality preset made a safety net) in both clients: with no callback coming, the first and
 /// only poll is at that schedule's first delay, on simulated time. The async client once
 /// chose the hybrid schedule without the model.
 fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
     Box::pin(async move {
-        let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = polls.clone();
-        let setup = Setup {
-            clock: Some(SimulatedClock::new()),
-            preset_schedules: true,
-            observer: Observer::new(move |event| {
-                if let Event::Polled { elapsed, .. } = event {
-                    seen.lock().expect("not poisoned").push(*elapsed);
-                }
-            }),
-            ..ctx.setup.clone()
-        };
-        let flows = (ctx.connect)(&setup);
+        let (flows, polls) = on_simulated_time(ctx);
         let request = GenerateRequest::builder("A slow crane shot over a misty harbour")
             .model(veo3_types::Model::Veo3)
             .build()
@@ -1624,19 +1630,7 @@ fn quality_hybrid_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
 /// waits) read the same finished task at once.
 fn a_new_task_is_read_after_the_first_delay(ctx: &Ctx) -> BoxFuture<'_, ()> {
     Box::pin(async move {
-        let polls = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = polls.clone();
-        let setup = Setup {
-            clock: Some(SimulatedClock::new()),
-            preset_schedules: true,
-            observer: Observer::new(move |event| {
-                if let Event::Polled { elapsed, .. } = event {
-                    seen.lock().expect("not poisoned").push(*elapsed);
-                }
-            }),
-            ..ctx.setup.clone()
-        };
-        let flows = (ctx.connect)(&setup);
+        let (flows, polls) = on_simulated_time(ctx);
         let created = flows.generate(text("A fox")).await.expect("generate");
         let record = flows
             .wait_for_new_task(created.task_id.clone())
