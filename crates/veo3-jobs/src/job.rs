@@ -354,6 +354,14 @@ pub struct Job {
     pub cost: i64,
     /// Unix milliseconds: created, last changed, submitted (answer journaled), finished.
     pub times: JobTimes,
+    /// The worker that holds it (claimed and not yet final), if any.
+    pub owner: Option<crate::store::WorkerId>,
+    /// Its fencing token: bumped by every claim and takeover, so that a worker that lost
+    /// the job (its lease expired and another took it) can tell, and sends nothing.
+    pub fence: i64,
+    /// For an extra task (a second task billed for one job, when a late answer came for a
+    /// job already sent again elsewhere): the job it belongs to.
+    pub extra_of: Option<JobId>,
 }
 
 /// When things happened to a job, in Unix milliseconds.

@@ -2,10 +2,12 @@
 //!
 //! Every generate request is billed, has no idempotency key and cannot be cancelled. So the
 //! one rule this crate is built around is: **a submit is journaled before it is sent, and its
-//! answer the moment it arrives**. A job is `submitting` in the journal before the request
-//! leaves, and `submitted` with its task id as soon as kie answers. Whatever happens in
-//! between (a crash, SIGKILL, a lost answer) leaves `submitting`, which a resume reports as
-//! `unknown` instead of sending again. A job with a task id is only ever *waited on*.
+//! answer the moment it arrives**. A job is `submitting` in the journal right before the
+//! request leaves (once its turn under the rate limit came, and the journal confirmed the job
+//! is still this worker's), and `submitted` with its task id as soon as kie answers. Whatever
+//! happens in between (a crash, SIGKILL, a lost answer) leaves `submitting`, which is reported
+//! as `unknown` once its worker is dead, instead of being sent again. A job with a task id is
+//! only ever *waited on*, and a task id kie answered is always journaled.
 //!
 //! - [`job`]: jobs, their [`JobState`] machine ([`JobState::allowed`]), batches and settings;
 //! - [`Store`]: the storage trait (compare-and-set transitions); [`SqliteStore`], one SQLite
@@ -14,13 +16,13 @@
 //! - [`PriceTable`]: estimated costs, for `--max-credits`;
 //! - [`input`]: batch files (JSONL, CSV or one prompt per line), validated line by line before
 //!   anything is sent;
-//! - [`Runner`]: paces submits under the account's rate limit (governor, and each send's window
-//!   counted from its answer), bounds the tasks in flight, stops submitting on 402 or when
-//!   asked, waits (by polling or with callbacks), downloads with a SHA-256, and recovers lost
-//!   answers from callbacks that carry the job id.
-//! - [`worker`]: many workers sharing one journal (`PostgresStore`): claims with
-//!   `FOR UPDATE SKIP LOCKED` under renewed leases, takeover of a dead worker's tasks by
-//!   waiting on their ids, and one account limit paced in the database ([`Runner::work`]).
+//! - [`Runner`]: the one engine, for one process or many on one journal ([`Runner::work`],
+//!   the [`worker`] module): claims under renewed leases with fencing tokens, paces submits
+//!   under the account's rate limit (each send's window counted from its answer, kept in the
+//!   journal so every process shares it), bounds the tasks in flight, stops submitting on 402
+//!   or when asked, waits (by polling or with callbacks), downloads with a SHA-256, takes
+//!   over a dead worker's tasks by waiting on their ids, and recovers lost answers from
+//!   callbacks that carry the job id.
 
 pub mod input;
 pub mod job;
@@ -53,8 +55,11 @@ pub use runner::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use store::{ClaimRequest, Claimed, JobQuery, Store, StoreError, WorkerId};
-pub use worker::{WorkOptions, account_fingerprint};
+pub use store::{
+    Answered, ClaimRequest, Claimed, JobQuery, NewWorker, ProcessId, Reservation, SendCheck, Store,
+    StoreError, WorkerId, WorkerInfo,
+};
+pub use worker::{AccountKey, WorkOptions, account_fingerprint};
 
 /// Milliseconds since the Unix epoch, as the journals record times.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]

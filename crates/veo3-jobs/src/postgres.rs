@@ -31,7 +31,10 @@ use crate::job::{
 use crate::migrate::{self, Migration};
 
 mod tls;
-use crate::store::{ClaimRequest, Claimed, JobQuery, Reservation, Store, StoreError, WorkerId};
+use crate::store::{
+    Answered, ClaimRequest, Claimed, JobQuery, NewWorker, ProcessId, Reservation, SendCheck, Store,
+    StoreError, WorkerId, WorkerInfo,
+};
 
 /// The PostgreSQL schema, in order. Never edit a released migration: add one.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -49,6 +52,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "the account limiter counts from each send's answer",
         sql: include_str!("../migrations/postgres/0003_answered_sends.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "fencing tokens, extra tasks, dead processes and a keyed account fingerprint",
+        sql: include_str!("../migrations/postgres/0004_fencing.sql"),
     },
 ];
 
@@ -331,6 +339,9 @@ impl PostgresStore {
                 submitted_ms: row.get(10),
                 finished_ms: row.get(11),
             },
+            owner: row.get::<_, Option<i64>>(12).map(WorkerId),
+            fence: row.get(13),
+            extra_of: row.get::<_, Option<i64>>(14).map(JobId),
         })
     }
 
@@ -382,7 +393,7 @@ impl PostgresStore {
 }
 
 const JOB_COLUMNS: &str = "id, batch_id, name, line, request, upgrade, cost, detail, \
-                           created_ms, updated_ms, submitted_ms, finished_ms";
+                           created_ms, updated_ms, submitted_ms, finished_ms, worker_id, fence, extra_of";
 
 const INSERT_JOB: &str = "INSERT INTO jobs (batch_id, name, line, request, upgrade, cost, state, \
      task_id, detail, created_ms, updated_ms, submitted_ms) \
@@ -394,6 +405,10 @@ const IN_FLIGHT: [&str; 4] = ["submitting", "submitted", "succeeded", "upgrading
 /// Owners that no longer hold their lease (or none at all).
 const NOT_OWNED: &str = "(worker_id IS NULL OR worker_id IN \
      (SELECT id FROM veo3_workers WHERE lease_until < clock_timestamp()))";
+
+/// Owners dead for longer than their grace (a lease past the lease's end), or none.
+const PAST_GRACE: &str = "(worker_id IS NULL OR worker_id IN (SELECT id FROM veo3_workers \
+     WHERE lease_until + lease_ms * INTERVAL '1 millisecond' < clock_timestamp()))";
 
 /// A poisoned cache is still a valid cache.
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -587,13 +602,22 @@ impl Store for PostgresStore {
         self.location.clone()
     }
 
-    async fn register_worker(&self, name: &str, lease: Duration) -> Result<WorkerId, StoreError> {
+    async fn register_worker(&self, worker: &NewWorker) -> Result<WorkerId, StoreError> {
+        let process = worker.process.as_ref();
         let row = self
             .client
             .query_one(
-                "INSERT INTO veo3_workers (name, lease_until) \
-                 VALUES ($1, clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond') RETURNING id",
-                &[&name, &(millis(lease) as f64)],
+                "INSERT INTO veo3_workers (name, lease_until, lease_ms, host, pid, pid_start) \
+                 VALUES ($1, clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond', $3, $4, $5, $6) \
+                 RETURNING id",
+                &[
+                    &worker.name,
+                    &(millis(worker.lease) as f64),
+                    &millis(worker.lease),
+                    &process.map(|p| p.host.clone()),
+                    &process.map(|p| i64::from(p.pid)),
+                    &process.map(|p| i64::try_from(p.start).unwrap_or(i64::MAX)),
+                ],
             )
             .await
             .map_err(|e| self.db(e))?;
@@ -604,9 +628,9 @@ impl Store for PostgresStore {
         let changed = self
             .client
             .execute(
-                "UPDATE veo3_workers SET lease_until = clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond' \
-                 WHERE id = $1 AND lease_until >= clock_timestamp()",
-                &[&worker.0, &(millis(lease) as f64)],
+                "UPDATE veo3_workers SET lease_until = clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond', \
+                 lease_ms = $3 WHERE id = $1 AND lease_until >= clock_timestamp()",
+                &[&worker.0, &(millis(lease) as f64), &millis(lease)],
             )
             .await
             .map_err(|e| self.db(e))?;
@@ -618,8 +642,8 @@ impl Store for PostgresStore {
     }
 
     async fn retire_worker(&self, worker: WorkerId) -> Result<(), StoreError> {
-        // Jobs with a task id go back at once; one still `submitting` (it never should be on
-        // a graceful stop) stays owned by the expired lease, and becomes unknown.
+        // Its jobs go back at once; one still `submitting` (it never should be on a graceful
+        // stop) stays owned by the expired lease, and becomes unknown.
         self.client
             .execute(
                 "UPDATE jobs SET worker_id = NULL WHERE worker_id = $1 AND state <> 'submitting'",
@@ -629,12 +653,46 @@ impl Store for PostgresStore {
             .map_err(|e| self.db(e))?;
         self.client
             .execute(
-                "UPDATE veo3_workers SET lease_until = clock_timestamp() WHERE id = $1",
+                "UPDATE veo3_workers SET lease_until = LEAST(lease_until, clock_timestamp()) \
+                 WHERE id = $1",
                 &[&worker.0],
             )
             .await
             .map_err(|e| self.db(e))?;
         Ok(())
+    }
+
+    async fn expire_worker(&self, worker: WorkerId) -> Result<(), StoreError> {
+        self.client
+            .execute(
+                "UPDATE veo3_workers SET lease_until = to_timestamp(0), lease_ms = 0 WHERE id = $1",
+                &[&worker.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    async fn live_workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, name, host, pid, pid_start, \
+                 (extract(epoch FROM lease_until) * 1000)::BIGINT FROM veo3_workers \
+                 WHERE lease_until >= clock_timestamp() ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| WorkerInfo {
+                id: WorkerId(row.get(0)),
+                name: row.get(1),
+                process: ProcessId::from_columns(row.get(2), row.get(3), row.get(4)),
+                lease_until_ms: row.get(5),
+            })
+            .collect())
     }
 
     async fn release(&self, worker: WorkerId, job: JobId) -> Result<(), StoreError> {
@@ -658,7 +716,6 @@ impl Store for PostgresStore {
         let exclude = ids(&request.exclude);
         let now = crate::now_ms();
         let unknown = serde_json::to_string(&JobState::Unknown).map_err(|e| self.json(e))?;
-        let submitting = serde_json::to_string(&JobState::Submitting).map_err(|e| self.json(e))?;
         let mut connection = self.transactions.lock().await;
         let tx = connection.transaction().await.map_err(|e| self.db(e))?;
         // Claims of one batch take turns on its row: the in-flight count below is then exact
@@ -686,7 +743,7 @@ impl Store for PostgresStore {
                     &tx,
                     &format!(
                         "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
-                         AND state = 'submitting' AND {NOT_OWNED} FOR UPDATE SKIP LOCKED) \
+                         AND state = 'submitting' AND {PAST_GRACE} FOR UPDATE SKIP LOCKED) \
                          UPDATE jobs SET state = 'unknown', detail = $2, worker_id = NULL, \
                          updated_ms = $3, finished_ms = $3 FROM picked \
                          WHERE jobs.id = picked.id RETURNING {}",
@@ -705,7 +762,8 @@ impl Store for PostgresStore {
                         "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
                          AND state IN ('submitted', 'succeeded', 'upgrading') AND {NOT_OWNED} \
                          AND id <> ALL($3) ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                         UPDATE jobs SET worker_id = $2 FROM picked WHERE jobs.id = picked.id \
+                         UPDATE jobs SET worker_id = $2, fence = jobs.fence + 1 FROM picked \
+                         WHERE jobs.id = picked.id \
                          RETURNING {}",
                         qualified("jobs")
                     ),
@@ -729,7 +787,10 @@ impl Store for PostgresStore {
             let count = self
                 .tx_statement(
                     &tx,
-                    "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND state = ANY($2)",
+                    &format!(
+                        "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND (state = ANY($2) \
+                         OR (state = 'pending' AND NOT {NOT_OWNED}))"
+                    ),
                 )
                 .await?;
             let held: i64 = tx
@@ -742,26 +803,23 @@ impl Store for PostgresStore {
                 .saturating_sub(held)
                 .min(i64::try_from(request.submits).unwrap_or(i64::MAX));
             if room > 0 {
-                // The claim is the journal write before the send: `submitting`, owned.
+                // Owned, still pending: `submitting` comes with the send ([`Store::begin_send`]).
                 let statement = self
                     .tx_statement(
                         &tx,
                         &format!(
                             "WITH picked AS (SELECT id FROM jobs WHERE batch_id = $1 \
-                             AND state = 'pending' AND id <> ALL($3) ORDER BY id LIMIT $4 \
-                             FOR UPDATE SKIP LOCKED) \
-                             UPDATE jobs SET state = 'submitting', detail = $5, worker_id = $2, \
-                             updated_ms = $6, finished_ms = NULL FROM picked \
+                             AND state = 'pending' AND {NOT_OWNED} AND id <> ALL($3) \
+                             ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                             UPDATE jobs SET worker_id = $2, fence = jobs.fence + 1, \
+                             updated_ms = $5 FROM picked \
                              WHERE jobs.id = picked.id RETURNING {}",
                             qualified("jobs")
                         ),
                     )
                     .await?;
                 submits = tx
-                    .query(
-                        &statement,
-                        &[&batch.0, &worker.0, &exclude, &room, &submitting, &now],
-                    )
+                    .query(&statement, &[&batch.0, &worker.0, &exclude, &room, &now])
                     .await
                     .map_err(|e| self.db(e))?;
             }
@@ -780,6 +838,176 @@ impl Store for PostgresStore {
             list.sort_by_key(|j| j.id);
         }
         Ok(claimed)
+    }
+
+    async fn begin_send(
+        &self,
+        worker: WorkerId,
+        job: JobId,
+        fence: i64,
+        margin: Duration,
+    ) -> Result<SendCheck, StoreError> {
+        let submitting = serde_json::to_string(&JobState::Submitting).map_err(|e| self.json(e))?;
+        let statement = self
+            .statement(
+                "UPDATE jobs SET state = 'submitting', detail = $4, updated_ms = $5, \
+                 finished_ms = NULL WHERE id = $1 AND state = 'pending' AND worker_id = $2 \
+                 AND fence = $3 AND EXISTS (SELECT 1 FROM veo3_workers WHERE id = $2 \
+                 AND lease_until >= clock_timestamp() + $6::FLOAT8 * INTERVAL '1 millisecond')",
+            )
+            .await?;
+        let changed = self
+            .client
+            .execute(
+                &statement,
+                &[
+                    &job.0,
+                    &worker.0,
+                    &fence,
+                    &submitting,
+                    &crate::now_ms(),
+                    &(millis(margin) as f64),
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        if changed == 1 {
+            return Ok(SendCheck::Go);
+        }
+        let still_ours = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM jobs WHERE id = $1 AND state = 'pending' AND worker_id = $2 \
+                 AND fence = $3",
+                &[&job.0, &worker.0, &fence],
+            )
+            .await
+            .map_err(|e| self.db(e))?
+            .is_some();
+        Ok(if still_ours {
+            SendCheck::LeaseShort
+        } else {
+            SendCheck::Lost
+        })
+    }
+
+    async fn answer_send(
+        &self,
+        worker: WorkerId,
+        job: JobId,
+        fence: i64,
+        to: &JobState,
+    ) -> Result<Answered, StoreError> {
+        let kind = to.kind();
+        let from: Vec<&str> = [StateKind::Submitting, StateKind::Unknown]
+            .into_iter()
+            .filter(|from| JobState::allowed(*from, kind))
+            .map(StateKind::as_str)
+            .collect();
+        let now = crate::now_ms();
+        let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
+        let mut connection = self.transactions.lock().await;
+        let tx = connection.transaction().await.map_err(|e| self.db(e))?;
+        let statement = self
+            .tx_statement(
+                &tx,
+                "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
+                 updated_ms = $4, \
+                 submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
+                 finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
+                 worker_id = CASE WHEN $6 OR $7 THEN NULL ELSE $8 END \
+                 WHERE id = $9 AND fence = $10 AND state = ANY($11)",
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                &statement,
+                &[
+                    &kind.as_str(),
+                    &to.task_id(),
+                    &detail,
+                    &now,
+                    &(kind == StateKind::Submitted),
+                    &kind.is_final(),
+                    &(kind == StateKind::Pending),
+                    &worker.0,
+                    &job.0,
+                    &fence,
+                    &from,
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let answered = if changed == 1 {
+            Answered::Journaled
+        } else if let Some(task_id) = to.task_id() {
+            // Locks the job's row: two late answers for one job take turns.
+            let current = tx
+                .query_opt(
+                    "SELECT task_id FROM jobs WHERE id = $1 FOR UPDATE",
+                    &[&job.0],
+                )
+                .await
+                .map_err(|e| self.db(e))?
+                .ok_or(StoreError::NoSuchJob(job))?;
+            let known: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM jobs WHERE (id = $1 OR extra_of = $1) AND task_id = $2",
+                    &[&job.0, &task_id],
+                )
+                .await
+                .map_err(|e| self.db(e))?
+                .get(0);
+            if current.get::<_, Option<&str>>(0) == Some(task_id) || known > 0 {
+                Answered::Moved
+            } else {
+                // A task kie answered for a job that moved on: kept, as an extra task.
+                let extras: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM jobs WHERE extra_of = $1",
+                        &[&job.0],
+                    )
+                    .await
+                    .map_err(|e| self.db(e))?
+                    .get(0);
+                let row = tx
+                    .query_one(
+                        &format!(
+                            "INSERT INTO jobs (batch_id, name, line, request, upgrade, cost, \
+                             state, task_id, detail, created_ms, updated_ms, submitted_ms, \
+                             worker_id, fence, extra_of) SELECT batch_id, \
+                             name || '.extra-' || $2::BIGINT, line, request, upgrade, cost, \
+                             'submitted', $3, $4, $5, $5, $5, $6, 1, id FROM jobs WHERE id = $1 \
+                             RETURNING {JOB_COLUMNS}"
+                        ),
+                        &[&job.0, &(extras + 1), &task_id, &detail, &now, &worker.0],
+                    )
+                    .await
+                    .map_err(|e| self.db(e))?;
+                Answered::Extra(self.read_job(&row)?)
+            }
+        } else {
+            Answered::Moved
+        };
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(answered)
+    }
+
+    async fn salt(&self) -> Result<String, StoreError> {
+        let fresh = crate::worker::new_salt().map_err(|m| backend(&self.location, m))?;
+        self.client
+            .execute(
+                "INSERT INTO veo3_meta (key, value) VALUES ('salt', $1) ON CONFLICT (key) DO NOTHING",
+                &[&fresh],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        let row = self
+            .client
+            .query_one("SELECT value FROM veo3_meta WHERE key = 'salt'", &[])
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.get(0))
     }
 
     async fn next_batch_with_work(&self, exclude: &[JobId]) -> Result<Option<BatchId>, StoreError> {

@@ -9,22 +9,20 @@
 //!   in the journal and a resume waits on it again (a half-written `.part` is removed by the
 //!   download's drop guard, or replaced by the next download).
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use veo3_core::Error;
 use veo3_core::download::TargetProblem;
 use veo3_reqwest::{Client, Inbox, Upgrade4kRequest, Veo3Api, WaitOptions};
 
 use crate::job::{Batch, BatchId, Job, JobId, JobState, StateKind, Upgrade};
-use crate::pace::{Pace, submits_ahead};
+use crate::pace::Pace;
 use crate::price::PriceTable;
-use crate::store::{JobQuery, Store, StoreError};
+use crate::store::{Answered, JobQuery, SendCheck, Store, StoreError, WorkerId, WorkerInfo};
 
 /// The address callbacks reach, and where verified ones are delivered.
 ///
@@ -38,8 +36,9 @@ pub struct Callbacks {
     pub url: String,
     /// Where the receiver delivers verified callbacks (for the hybrid waits).
     pub inbox: Inbox,
-    /// `(job, task id)` for each verified callback whose URL named a job.
-    pub recovered: mpsc::UnboundedReceiver<(JobId, String)>,
+    /// `(job, task id)` for each verified callback whose URL named a job (taken by the
+    /// worker that runs with these callbacks).
+    pub recovered: Option<mpsc::UnboundedReceiver<(JobId, String)>>,
 }
 
 impl Callbacks {
@@ -52,7 +51,7 @@ impl Callbacks {
         Self {
             url: url.into(),
             inbox,
-            recovered,
+            recovered: Some(recovered),
         }
     }
 }
@@ -133,6 +132,26 @@ pub enum RunEvent {
     StoppedSubmitting {
         /// Why.
         reason: StopReason,
+    },
+    /// A late answer named a task for a job that had moved on (its worker lost its claim and
+    /// another sent it again): the task is billed, so it is journaled as an extra task of the
+    /// job, waited on and downloaded as `<name>.extra-N.mp4`.
+    ExtraTask {
+        /// The job it was sent for.
+        job: JobId,
+        /// The extra task's own job.
+        extra: JobId,
+        /// Its output name.
+        name: String,
+        /// kie's task id.
+        task_id: String,
+    },
+    /// Live workers hold some of the batch's jobs: they are left to them.
+    HeldByOthers {
+        /// The worker.
+        worker: WorkerInfo,
+        /// Its jobs.
+        jobs: Vec<JobId>,
     },
     /// A worker took over a job whose worker died or stopped: it waits on the job's task id
     /// (never submitting it again).
@@ -243,6 +262,8 @@ pub struct RunSummary {
     pub taken_over: u64,
     /// Jobs found `submitting` under a dead worker's expired lease, made `unknown`.
     pub lost: u64,
+    /// Late answers for jobs that had moved on, journaled as extra tasks (billed twice).
+    pub extra_tasks: u64,
     /// Jobs per state at the end.
     pub counts: std::collections::BTreeMap<StateKind, u64>,
     /// Wall time of the run.
@@ -270,24 +291,18 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-/// A finished piece of work, reported to the loop.
-pub(crate) enum Done {
-    Submit {
-        job: Box<Job>,
-        permit: OwnedSemaphorePermit,
-        outcome: SubmitOutcome,
-    },
-    Follow,
-}
-
 pub(crate) enum SubmitOutcome {
     Submitted(String),
+    /// The answer came for a job that moved on meanwhile: journaled as this extra task.
+    Extra(Box<Job>),
     NotSent {
         rate_limited: bool,
         credits: bool,
     },
     Unknown,
     Failed,
+    /// Nothing was sent: the job is no longer this worker's (or it gave it back).
+    NotOurs,
     /// The journal refused or failed; the job is left as the journal says.
     Journal(StoreError),
     /// The key was refused: nothing else will work.
@@ -305,24 +320,39 @@ pub(crate) struct Shared {
     pub(crate) out_dir: PathBuf,
     pub(crate) writes: std::sync::Mutex<(u64, Duration)>,
     pub(crate) pace: Pace,
+    /// The worker sending.
+    pub(crate) worker: WorkerId,
+    /// What a send needs left of the worker's lease.
+    pub(crate) margin: Duration,
+    /// `true` once the worker stops sending (Ctrl-C, a lost lease, a 402): submits still
+    /// waiting for their turn give their jobs back.
+    pub(crate) halt: watch::Sender<bool>,
 }
 
 impl Shared {
-    /// Journals `state` for `job` and announces it.
-    pub(crate) async fn set(&self, job: &Job, state: JobState) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.store.transition(job.id, &state).await;
-        {
-            let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-            writes.0 += 1;
-            writes.1 += started.elapsed();
-        }
-        result?;
+    /// Counts one journal write that took since `started`.
+    fn count_write(&self, started: Instant) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        writes.0 += 1;
+        writes.1 += started.elapsed();
+    }
+
+    /// Announces `state` for `job` (already journaled).
+    fn announce(&self, job: &Job, state: JobState) {
         (self.events)(&RunEvent::State {
             job: job.id,
             name: job.name.clone(),
             state,
         });
+    }
+
+    /// Journals `state` for `job` and announces it.
+    pub(crate) async fn set(&self, job: &Job, state: JobState) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.store.transition(job.id, &state).await;
+        self.count_write(started);
+        result?;
+        self.announce(job, state);
         Ok(())
     }
 
@@ -412,345 +442,70 @@ impl Runner {
         }
         Ok(preflight)
     }
-
-    /// Runs `batch` until every job is final, or submitting stopped and what was in flight is
-    /// done. Jobs left `submitting` by an earlier run become `unknown` first.
-    pub async fn run(mut self, batch: BatchId) -> Result<RunSummary, RunError> {
-        let started = Instant::now();
-        let batch = self
-            .store
-            .batch(batch)
-            .await?
-            .ok_or(RunError::NoSuchBatch(batch))?;
-        let settings = batch.settings.clone();
-        tokio::fs::create_dir_all(&settings.out_dir)
-            .await
-            .map_err(|source| RunError::OutDir {
-                path: settings.out_dir.clone(),
-                source,
-            })?;
-        let callbacks = self.options.callbacks.take();
-        let (inbox, callback_base, mut recovered_rx) = match callbacks {
-            Some(c) => (Some(c.inbox), Some(c.url), Some(c.recovered)),
-            None => (None, None, None),
-        };
-        let shared = Arc::new(Shared {
-            client: self.client.clone(),
-            store: self.store.clone(),
-            events: self.events.clone(),
-            wait: self.options.wait.clone(),
-            inbox,
-            callback_base,
-            out_dir: settings.out_dir.clone(),
-            writes: std::sync::Mutex::new((0, Duration::ZERO)),
-            pace: Pace::local(settings.rate_max, settings.rate_window_ms),
-        });
-
-        // Checked before anything changes, so a refused run leaves the journal as it was.
-        self.preflight(&batch, settings.max_credits).await?;
-        // An earlier run died between journaling a submit and journaling its answer: the
-        // request may have been billed, so it is never sent again by itself.
-        let mut jobs = self.store.jobs(&JobQuery::batch(batch.id)).await?;
-        for job in &mut jobs {
-            if job.state.kind() == StateKind::Submitting {
-                shared.set(job, JobState::Unknown).await?;
-                job.state = JobState::Unknown;
-            }
-            let resend = match job.state.kind() {
-                StateKind::Unknown => self.options.resubmit_unknown,
-                StateKind::Failed => self.options.retry_failed,
-                _ => false,
-            };
-            if resend {
-                shared.set(job, JobState::Pending).await?;
-                job.state = JobState::Pending;
-            }
-        }
-
-        let concurrency = settings.concurrency.max(1);
-        let slots = Arc::new(Semaphore::new(concurrency));
-        // Submits journaled and waiting for their turn under the rate limit. Pacing happens
-        // between the journal write and the send (a journal write's fsync can take longer than
-        // the pacing period, and would bunch the sends if it came after); few may wait there,
-        // because a crash makes each of them `unknown`.
-        let ahead = Arc::new(Semaphore::new(submits_ahead(
-            settings.rate_max,
-            settings.rate_window_ms,
-        )));
-        let mut queue: VecDeque<Job> = VecDeque::new();
-        let mut resume: VecDeque<Job> = VecDeque::new();
-        // Unknown submits whose callback may still name their task, and callbacks that
-        // arrived before their job was known to be unknown.
-        let mut awaiting: HashMap<JobId, Job> = HashMap::new();
-        let mut early: HashMap<JobId, String> = HashMap::new();
-        for job in jobs {
-            match job.state.kind() {
-                StateKind::Pending => queue.push_back(job),
-                StateKind::Submitted | StateKind::Succeeded | StateKind::Upgrading => {
-                    resume.push_back(job);
-                }
-                StateKind::Unknown if recovered_rx.is_some() => {
-                    awaiting.insert(job.id, job);
-                }
-                _ => {}
-            }
-        }
-
-        let mut summary = RunSummary::default();
-        let mut tasks: JoinSet<Done> = JoinSet::new();
-        let mut follows: HashMap<tokio::task::Id, AbortHandle> = HashMap::new();
-        let mut in_submit: HashSet<JobId> = HashSet::new();
-        let mut stopped: Option<StopReason> = None;
-        let mut fatal: Option<Error> = None;
-        let mut stop = self.stop.clone();
-        let mut stop_open = true;
-        let mut recovery_deadline: Option<tokio::time::Instant> = None;
-
-        loop {
-            let submitting_allowed = stopped.is_none() && fatal.is_none();
-            // Work to start: resumed jobs first (they are paid for), then new submits.
-            let want_slot = submitting_allowed && (!resume.is_empty() || !queue.is_empty());
-            if tasks.is_empty() && !want_slot {
-                if awaiting.is_empty() || stopped == Some(StopReason::Interrupted) {
-                    break;
-                }
-                if recovery_deadline.is_none() {
-                    recovery_deadline =
-                        Some(tokio::time::Instant::now() + self.options.recovery_window);
-                }
-            } else {
-                recovery_deadline = None;
-            }
-            let deadline = recovery_deadline;
-            tokio::select! {
-                biased;
-                changed = stop.changed(), if stop_open => {
-                    if changed.is_err() {
-                        stop_open = false;
-                        continue;
-                    }
-                    if *stop.borrow() {
-                        stop_open = false;
-                        if stopped.is_none() {
-                            stopped = Some(StopReason::Interrupted);
-                            (self.events)(&RunEvent::StoppedSubmitting {
-                                reason: StopReason::Interrupted,
-                            });
-                        }
-                        for handle in follows.values() {
-                            handle.abort();
-                        }
-                    }
-                }
-                Some(joined) = tasks.join_next_with_id() => {
-                    let done = match joined {
-                        Ok((id, done)) => {
-                            follows.remove(&id);
-                            done
-                        }
-                        Err(error) => {
-                            follows.remove(&error.id());
-                            if error.is_panic() {
-                                tracing::error!("a job task panicked: {error}");
-                            }
-                            continue;
-                        }
-                    };
-                    let Done::Submit { job, permit, outcome } = done else {
-                        continue;
-                    };
-                    let job = *job;
-                    in_submit.remove(&job.id);
-                    let early_task = early.remove(&job.id);
-                    match outcome {
-                        SubmitOutcome::Submitted(task_id) => {
-                            if stopped == Some(StopReason::Interrupted) {
-                                continue;
-                            }
-                            let mut job = job;
-                            job.state = JobState::Submitted { task_id };
-                            spawn_follow(&mut tasks, &mut follows, &shared, job, permit, false);
-                        }
-                        SubmitOutcome::NotSent { rate_limited, credits } => {
-                            if credits && stopped.is_none() {
-                                stopped = Some(StopReason::OutOfCredits);
-                                (self.events)(&RunEvent::StoppedSubmitting {
-                                    reason: StopReason::OutOfCredits,
-                                });
-                            }
-                            if rate_limited {
-                                summary.rate_limited += 1;
-                            }
-                            let mut job = job;
-                            job.state = JobState::Pending;
-                            queue.push_front(job);
-                        }
-                        SubmitOutcome::Unknown => {
-                            if recovered_rx.is_some() {
-                                if let Some(task_id) = early_task {
-                                    if recover(&shared, &job, &task_id).await? {
-                                        summary.recovered += 1;
-                                        let mut job = job;
-                                        job.state = JobState::Submitted { task_id };
-                                        resume.push_back(job);
-                                    }
-                                } else {
-                                    let mut job = job;
-                                    job.state = JobState::Unknown;
-                                    awaiting.insert(job.id, job);
-                                }
-                            }
-                        }
-                        SubmitOutcome::Failed => {}
-                        SubmitOutcome::Journal(error) => return Err(error.into()),
-                        SubmitOutcome::Fatal(error) => {
-                            fatal = Some(error);
-                        }
-                    }
-                }
-                Some((job_id, task_id)) = async {
-                    match recovered_rx.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    if let Some(job) = awaiting.remove(&job_id) {
-                        if recover(&shared, &job, &task_id).await? {
-                            summary.recovered += 1;
-                            let mut job = job;
-                            job.state = JobState::Submitted { task_id };
-                            resume.push_back(job);
-                        }
-                    } else if in_submit.contains(&job_id) {
-                        early.insert(job_id, task_id);
-                    }
-                }
-                (permit, turn) = next_slot(&slots, &ahead, !resume.is_empty()), if want_slot => {
-                    if let Some(job) = resume.pop_front() {
-                        spawn_follow(&mut tasks, &mut follows, &shared, job, permit, true);
-                    } else if let Some(job) = queue.pop_front() {
-                        if self.options.max_submits.is_some_and(|max| summary.submits >= max) {
-                            queue.push_front(job);
-                            stopped = Some(StopReason::SubmitLimit);
-                            (self.events)(&RunEvent::StoppedSubmitting {
-                                reason: StopReason::SubmitLimit,
-                            });
-                            continue;
-                        }
-                        summary.submits += 1;
-                        in_submit.insert(job.id);
-                        let shared = shared.clone();
-                        tasks.spawn(async move {
-                            let outcome = submit(&shared, &job, turn, false).await;
-                            Done::Submit { job: Box::new(job), permit, outcome }
-                        });
-                    }
-                }
-                () = async {
-                    match deadline {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                }, if deadline.is_some() => {
-                    break;
-                }
-            }
-        }
-
-        if let Some(error) = fatal {
-            return Err(RunError::Api(error));
-        }
-        let writes = *shared.writes.lock().unwrap_or_else(|p| p.into_inner());
-        summary.journal_writes = writes.0;
-        summary.journal_time = writes.1;
-        summary.stopped = stopped;
-        summary.counts = self.store.counts(Some(batch.id)).await?;
-        summary.elapsed = started.elapsed();
-        Ok(summary)
-    }
 }
 
-/// A slot for one more job in flight; for a submit, also a place among those waiting for the
-/// rate limiter.
-async fn next_slot(
-    slots: &Arc<Semaphore>,
-    ahead: &Arc<Semaphore>,
-    resume: bool,
-) -> (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>) {
-    // The semaphores are never closed.
-    let Ok(permit) = slots.clone().acquire_owned().await else {
-        return std::future::pending().await;
-    };
-    if resume {
-        return (permit, None);
-    }
-    let Ok(turn) = ahead.clone().acquire_owned().await else {
-        return std::future::pending().await;
-    };
-    (permit, Some(turn))
-}
-
-/// Journals an unknown job's task id from its callback; `false` if the journal already moved
-/// it on.
-async fn recover(shared: &Shared, job: &Job, task_id: &str) -> Result<bool, RunError> {
-    match shared
-        .set(
-            job,
-            JobState::Submitted {
-                task_id: task_id.to_owned(),
-            },
-        )
-        .await
-    {
-        Ok(()) => Ok(true),
-        Err(StoreError::Conflict { .. }) => Ok(false),
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn spawn_follow(
-    tasks: &mut JoinSet<Done>,
-    follows: &mut HashMap<tokio::task::Id, AbortHandle>,
-    shared: &Arc<Shared>,
-    job: Job,
-    permit: OwnedSemaphorePermit,
-    resumed: bool,
-) {
-    let shared = shared.clone();
-    let handle = tasks.spawn(async move {
-        let _ = follow(&shared, job, resumed).await;
-        drop(permit);
-        Done::Follow
-    });
-    follows.insert(handle.id(), handle);
-}
-
-/// Journals `submitting` (unless a worker's claim already did), waits for the rate limiter,
-/// sends the generate request once, and journals its answer.
 /// The longest pause after a refused submit, whatever the server's hint.
 const MAX_REFUSAL_PAUSE: Duration = Duration::from_secs(60);
 
+/// Sends a claimed job's generate request once, in its turn under the account's limit:
+/// waits for the turn, checks in the journal that the job is still this worker's and that
+/// its lease covers the send (journaling `submitting`: "journaled before it is sent"), sends,
+/// and journals the answer under the claim's fencing token. `turn` is the job's place among
+/// those claimed ahead, given up once its turn comes.
 pub(crate) async fn submit(
     shared: &Shared,
     job: &Job,
-    turn: Option<OwnedSemaphorePermit>,
-    journaled: bool,
+    turn: OwnedSemaphorePermit,
 ) -> SubmitOutcome {
-    // The invariant: journaled before it is sent.
-    if !journaled {
-        if let Err(error) = shared.set(job, JobState::Submitting).await {
-            return SubmitOutcome::Journal(error);
-        }
-    }
-    let ticket = match shared.pace.turn(shared.store.as_ref()).await {
-        Ok(ticket) => ticket,
-        Err(error) => {
-            // Nothing was sent: the job may go back to the queue.
-            let _ = shared.set(job, JobState::Pending).await;
-            return SubmitOutcome::Journal(error);
+    let store = shared.store.as_ref();
+    let mut halt = shared.halt.subscribe();
+    let ticket = tokio::select! {
+        ticket = shared.pace.turn(store) => match ticket {
+            Ok(ticket) => ticket,
+            Err(error) => {
+                // Nothing was sent: the job goes back to whoever claims it next.
+                let _ = store.release(shared.worker, job.id).await;
+                return SubmitOutcome::Journal(error);
+            }
+        },
+        () = async {
+            let _ = halt.wait_for(|halted| *halted).await;
+        } => {
+            let _ = store.release(shared.worker, job.id).await;
+            return SubmitOutcome::NotOurs;
         }
     };
     drop(turn);
+    // As late as possible: the job is still ours, and nothing stopped us.
+    let started = Instant::now();
+    let halted = *shared.halt.borrow();
+    let check = if halted {
+        Ok(SendCheck::LeaseShort)
+    } else {
+        store
+            .begin_send(shared.worker, job.id, job.fence, shared.margin)
+            .await
+    };
+    shared.count_write(started);
+    match check {
+        Ok(SendCheck::Go) => {}
+        other => {
+            if let Err(error) = shared.pace.answered(store, ticket).await {
+                tracing::warn!("journaling an unused turn for the account limiter: {error}");
+            }
+            return match other {
+                Err(error) => SubmitOutcome::Journal(error),
+                // Lost to another worker: it is theirs now.
+                Ok(SendCheck::Lost) => SubmitOutcome::NotOurs,
+                // Still ours, but not to be sent now: given back.
+                _ => {
+                    let _ = store.release(shared.worker, job.id).await;
+                    SubmitOutcome::NotOurs
+                }
+            };
+        }
+    }
+    shared.announce(job, JobState::Submitting);
     let mut request = job.request.clone();
     request.call_back_url = shared
         .callback_base
@@ -814,13 +569,29 @@ pub(crate) async fn submit(
             SubmitOutcome::Failed,
         ),
     };
-    match shared.set(job, state).await {
-        Ok(()) => outcome,
-        // A verified callback recovered the task first (a lost answer): it owns the job now.
-        Err(StoreError::Conflict {
-            from: StateKind::Submitted,
-            ..
-        }) if matches!(outcome, SubmitOutcome::Unknown) => SubmitOutcome::Failed,
+    let started = Instant::now();
+    let answered = store
+        .answer_send(shared.worker, job.id, job.fence, &state)
+        .await;
+    shared.count_write(started);
+    match answered {
+        Ok(Answered::Journaled) => {
+            shared.announce(job, state);
+            outcome
+        }
+        // The job moved on (a verified callback recovered its task first, or its new owner
+        // journaled this same task): nothing of ours to follow.
+        Ok(Answered::Moved) => SubmitOutcome::NotOurs,
+        Ok(Answered::Extra(extra)) => {
+            tracing::warn!(job = %job.id, extra = %extra.id, "a late answer for a job sent again elsewhere: kept as an extra task");
+            (shared.events)(&RunEvent::ExtraTask {
+                job: job.id,
+                extra: extra.id,
+                name: extra.name.clone(),
+                task_id: extra.state.task_id().unwrap_or_default().to_owned(),
+            });
+            SubmitOutcome::Extra(Box::new(extra))
+        }
         Err(error) => SubmitOutcome::Journal(error),
     }
 }
