@@ -628,9 +628,9 @@ impl Store for PostgresStore {
         let changed = self
             .client
             .execute(
-                "UPDATE veo3_workers SET lease_until = clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond', \
-                 lease_ms = $3 WHERE id = $1 AND lease_until >= clock_timestamp()",
-                &[&worker.0, &(millis(lease) as f64), &millis(lease)],
+                "UPDATE veo3_workers SET lease_until = clock_timestamp() + $2::FLOAT8 * INTERVAL '1 millisecond' \
+                 WHERE id = $1 AND lease_until >= clock_timestamp()",
+                &[&worker.0, &(millis(lease) as f64)],
             )
             .await
             .map_err(|e| self.db(e))?;
@@ -915,7 +915,7 @@ impl Store for PostgresStore {
                  updated_ms = $4, \
                  submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
                  finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
-                 worker_id = CASE WHEN $6 OR $7 THEN NULL ELSE $8 END \
+                 worker_id = CASE WHEN $6 OR $7 THEN NULL ELSE $8::BIGINT END \
                  WHERE id = $9 AND fence = $10 AND state = ANY($11)",
             )
             .await?;

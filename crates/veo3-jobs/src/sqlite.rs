@@ -621,8 +621,8 @@ impl Store for SqliteStore {
         let changed = self
             .light(move |tx| {
                 tx.execute(
-                    "UPDATE veo3_workers SET lease_until_ms = ?2 + ?3, lease_ms = ?3 \
-                     WHERE id = ?1 AND lease_until_ms >= ?2",
+                    "UPDATE veo3_workers SET lease_until_ms = ?2 + ?3 \
+                     WHERE id = ?1 AND lease_until_ms > ?2",
                     params![worker.0, crate::now_ms(), millis(lease)],
                 )
                 .map_err(db)
@@ -646,7 +646,7 @@ impl Store for SqliteStore {
             .map_err(db)?;
             tx.execute(
                 "UPDATE veo3_workers SET lease_until_ms = MIN(lease_until_ms, ?2) WHERE id = ?1",
-                params![worker.0, crate::now_ms() - 1],
+                params![worker.0, crate::now_ms()],
             )
             .map_err(db)?;
             Ok(())
@@ -671,7 +671,7 @@ impl Store for SqliteStore {
             let mut statement = connection
                 .prepare(
                     "SELECT id, name, host, pid, pid_start, lease_until_ms FROM veo3_workers \
-                     WHERE lease_until_ms >= ?1 ORDER BY id",
+                     WHERE lease_until_ms > ?1 ORDER BY id",
                 )
                 .map_err(db)?;
             let rows = statement
@@ -776,7 +776,8 @@ impl Store for SqliteStore {
                              (state IN ('submitting', 'submitted', 'succeeded', 'upgrading') \
                              OR (state = 'pending' AND NOT {NOT_OWNED}))"
                         ),
-                        params![batch.0, now],
+                        // ?2 is unused here: NOT_OWNED reads now as ?3.
+                        params![batch.0, worker.0, now],
                         |row| row.get(0),
                     )
                     .map_err(db)?;
@@ -817,7 +818,7 @@ impl Store for SqliteStore {
                     "UPDATE jobs SET state = 'submitting', detail = ?4, updated_ms = ?5, \
                      finished_ms = NULL WHERE id = ?1 AND state = 'pending' AND worker_id = ?2 \
                      AND fence = ?3 AND EXISTS (SELECT 1 FROM veo3_workers \
-                     WHERE id = ?2 AND lease_until_ms >= ?5 + ?6)",
+                     WHERE id = ?2 AND lease_until_ms > ?5 + ?6)",
                     params![job.0, worker.0, fence, submitting, now, millis(margin)],
                 )
                 .map_err(db)?;
@@ -1068,14 +1069,15 @@ impl Store for SqliteStore {
     }
 }
 
-/// Owners that no longer hold their lease (or none at all). `?3` is now.
+/// Owners that no longer hold their lease (or none at all). `?3` is now; a lease is live while
+/// now is before its end (milliseconds: a lease renewed to zero has ended).
 const NOT_OWNED: &str = "(worker_id IS NULL OR worker_id IN \
-     (SELECT id FROM veo3_workers WHERE lease_until_ms < ?3))";
+     (SELECT id FROM veo3_workers WHERE lease_until_ms <= ?3))";
 
 /// Owners dead for longer than their grace (a lease past the lease's end), or none. `?3` is
 /// now.
 const PAST_GRACE: &str = "(worker_id IS NULL OR worker_id IN \
-     (SELECT id FROM veo3_workers WHERE lease_until_ms + lease_ms < ?3))";
+     (SELECT id FROM veo3_workers WHERE lease_until_ms + lease_ms <= ?3))";
 
 /// The states a send's answer may find its job in: `submitting`, or `unknown` for a task id
 /// (a late answer after its worker's claim was declared lost, when nobody sent it again).

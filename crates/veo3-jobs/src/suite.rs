@@ -200,36 +200,50 @@ async fn single_jobs_outside_batches(store: &dyn Store) {
     assert!(read.times.submitted_ms.is_some());
 }
 
-/// The workers' part of the suite, for shared journals: claims, leases, takeovers, the
-/// in-flight bound and the account limiter. `store` must be empty.
-#[cfg(feature = "postgres")]
+/// The workers' part of the suite, for every journal: claims, leases, fencing tokens,
+/// takeovers, the grace before unknown, extra tasks, the in-flight bound and the account
+/// limiter. `store` must be empty.
 pub(crate) async fn run_workers(store: &dyn Store) {
     use std::time::Duration;
 
-    use crate::store::ClaimRequest;
+    use crate::store::{Answered, ClaimRequest, NewWorker, SendCheck};
 
     let mut settings = BatchSettings::new("out");
     settings.concurrency = 3;
     let jobs: Vec<NewJob> = (0..6).map(|i| job("p", &format!("w{i}"))).collect();
     let batch = store.create_batch(&settings, &jobs).await.unwrap();
     let long = Duration::from_secs(600);
-    let a = store.register_worker("a", long).await.unwrap();
-    let b = store.register_worker("b", long).await.unwrap();
+    let worker = |name: &str, lease| NewWorker::new(name, lease);
+    let a = store.register_worker(&worker("a", long)).await.unwrap();
+    let b = store.register_worker(&worker("b", long)).await.unwrap();
     let submits = |n| ClaimRequest {
         submits: n,
         ..ClaimRequest::default()
     };
+    let takeovers = |exclude: Vec<crate::JobId>| ClaimRequest {
+        takeovers: 10,
+        exclude,
+        ..ClaimRequest::default()
+    };
+    let live: Vec<_> = store.live_workers().await.unwrap();
+    assert_eq!(live.iter().map(|w| w.id).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(live[0].name, "a");
+    assert_eq!(
+        live[0].process,
+        crate::ProcessId::current(),
+        "this process, so others can tell it is gone"
+    );
 
-    // A claim journals the submit: the job is `submitting`, owned by its worker.
+    // A claim owns pending jobs under a new fencing token; they stay pending until sent.
     let first = store.claim(a, batch, &submits(2)).await.unwrap();
     assert_eq!(first.submits.len(), 2);
-    assert!(
-        first
-            .submits
-            .iter()
-            .all(|j| j.state == JobState::Submitting)
-    );
-    // Another worker never gets the same job, and the batch's concurrency (3) holds over both.
+    for job in &first.submits {
+        assert_eq!(job.state, JobState::Pending);
+        assert_eq!(job.owner, Some(a));
+        assert_eq!(job.fence, 1);
+    }
+    // Another worker never gets the same job, and the batch's concurrency (3) holds over both,
+    // claimed jobs included.
     let second = store.claim(b, batch, &submits(5)).await.unwrap();
     assert_eq!(
         second.submits.len(),
@@ -246,54 +260,86 @@ pub(crate) async fn run_workers(store: &dyn Store) {
             .is_empty()
     );
 
-    // a: one answered (submitted), one still submitting when a dies.
-    let (answered, unanswered) = (first.submits[0].id, first.submits[1].id);
+    // The send check: only the owner, under its token, with lease to spare.
+    let (answered, unanswered) = (&first.submits[0], &first.submits[1]);
+    assert_eq!(
+        store
+            .begin_send(b, answered.id, answered.fence, Duration::ZERO)
+            .await
+            .unwrap(),
+        SendCheck::Lost,
+        "not b's"
+    );
+    assert_eq!(
+        store
+            .begin_send(a, answered.id, answered.fence + 1, Duration::ZERO)
+            .await
+            .unwrap(),
+        SendCheck::Lost,
+        "another token"
+    );
+    assert_eq!(
+        store
+            .begin_send(a, answered.id, answered.fence, long * 2)
+            .await
+            .unwrap(),
+        SendCheck::LeaseShort,
+        "the lease would end during the send"
+    );
+    for job in [answered, unanswered] {
+        assert_eq!(
+            store
+                .begin_send(a, job.id, job.fence, Duration::from_secs(1))
+                .await
+                .unwrap(),
+            SendCheck::Go
+        );
+        assert_eq!(
+            store.job(job.id).await.unwrap().unwrap().state,
+            JobState::Submitting
+        );
+    }
     let submitted = JobState::Submitted {
         task_id: "t-w".into(),
     };
-    store.transition(answered, &submitted).await.unwrap();
+    assert_eq!(
+        store
+            .answer_send(a, answered.id, answered.fence, &submitted)
+            .await
+            .unwrap(),
+        Answered::Journaled
+    );
     // a's lease is still live: nothing of a's can be taken over.
-    let none = store
-        .claim(
-            b,
-            batch,
-            &ClaimRequest {
-                takeovers: 10,
-                ..ClaimRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    let none = store.claim(b, batch, &takeovers(vec![])).await.unwrap();
     assert!(none.takeovers.is_empty() && none.lost.is_empty());
     // A lease that ran out cannot be renewed.
-    let dead = store.register_worker("dead", Duration::ZERO).await.unwrap();
+    let dead = store
+        .register_worker(&worker("dead", Duration::ZERO))
+        .await
+        .unwrap();
     assert!(matches!(
         store.renew_lease(dead, long).await,
         Err(StoreError::LeaseLost(_))
     ));
     store.renew_lease(b, long).await.unwrap();
-    let c = store.register_worker("c", long).await.unwrap();
-    // a dies: its lease expires with its jobs still naming it, as a crash leaves them.
+    let c = store.register_worker(&worker("c", long)).await.unwrap();
+    // a stalls: its lease expires with its jobs still naming it. Its waits are taken over at
+    // once (under a new token), but its unanswered submit is not unknown yet: a stalled worker
+    // may still be sending it, for a grace of one more lease.
     expire(store, a).await;
-    let taken = store
-        .claim(
-            c,
-            batch,
-            &ClaimRequest {
-                takeovers: 10,
-                ..ClaimRequest::default()
-            },
-        )
-        .await
-        .unwrap();
-    // The submitted job is waited on by c, keeping its task id; the submitting one is unknown.
+    let taken = store.claim(c, batch, &takeovers(vec![])).await.unwrap();
     assert_eq!(taken.takeovers.len(), 1);
-    assert_eq!(taken.takeovers[0].id, answered);
+    assert_eq!(taken.takeovers[0].id, answered.id);
     assert_eq!(taken.takeovers[0].state, submitted);
+    assert_eq!(taken.takeovers[0].fence, answered.fence + 1);
+    assert!(taken.lost.is_empty(), "still within a's grace");
+    // a's process is then known gone (or its grace ran out): the submit is unknown.
+    store.expire_worker(a).await.unwrap();
+    let taken = store.claim(c, batch, &takeovers(vec![])).await.unwrap();
     assert_eq!(taken.lost.len(), 1);
-    assert_eq!(taken.lost[0].id, unanswered);
+    assert_eq!(taken.lost[0].id, unanswered.id);
     assert_eq!(
-        store.job(unanswered).await.unwrap().unwrap().state,
+        store.job(unanswered.id).await.unwrap().unwrap().state,
         JobState::Unknown
     );
     // Renewing a's lost lease fails: it must stop.
@@ -301,67 +347,117 @@ pub(crate) async fn run_workers(store: &dyn Store) {
         store.renew_lease(a, long).await,
         Err(StoreError::LeaseLost(_))
     ));
-    // A job given back (released, or by a graceful stop) is taken over at once, unless the
-    // claimer excludes it.
-    store.release(c, answered).await.unwrap();
-    let excluded = store
-        .claim(
-            b,
-            batch,
-            &ClaimRequest {
-                takeovers: 10,
-                exclude: vec![answered],
-                ..ClaimRequest::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert!(excluded.takeovers.is_empty());
+    // a wakes and its answers arrive late. The unknown job nobody sent again takes its task.
+    let late = JobState::Submitted {
+        task_id: "t-late".into(),
+    };
     assert_eq!(
         store
-            .claim(
-                b,
-                batch,
-                &ClaimRequest {
-                    takeovers: 10,
-                    ..ClaimRequest::default()
-                }
-            )
+            .answer_send(a, unanswered.id, unanswered.fence, &late)
             .await
-            .unwrap()
-            .takeovers
-            .len(),
-        1
+            .unwrap(),
+        Answered::Journaled
     );
-    store.retire_worker(b).await.unwrap();
-    let back = store
-        .claim(
-            c,
-            batch,
-            &ClaimRequest {
-                takeovers: 10,
-                ..ClaimRequest::default()
-            },
-        )
+    // The same task again is nothing new; a task answered for a job taken over meanwhile is
+    // kept as an extra task of the job, never lost.
+    assert_eq!(
+        store
+            .answer_send(a, unanswered.id, unanswered.fence, &late)
+            .await
+            .unwrap(),
+        Answered::Moved
+    );
+    let other = JobState::Submitted {
+        task_id: "t-twice".into(),
+    };
+    let Answered::Extra(extra) = store
+        .answer_send(a, answered.id, answered.fence, &other)
+        .await
+        .unwrap()
+    else {
+        panic!("an extra task")
+    };
+    assert_eq!(extra.extra_of, Some(answered.id));
+    assert_eq!(extra.state, other);
+    assert_eq!(extra.batch, Some(batch));
+    assert_eq!(extra.name, format!("{}.extra-1", answered.name));
+    assert_eq!(
+        store.job(answered.id).await.unwrap().unwrap().state,
+        submitted,
+        "the job keeps its own task"
+    );
+    assert_eq!(
+        store
+            .answer_send(a, answered.id, answered.fence, &other)
+            .await
+            .unwrap(),
+        Answered::Moved,
+        "journaled once"
+    );
+    // An answer without a task for a job that moved on changes nothing.
+    assert_eq!(
+        store
+            .answer_send(a, answered.id, answered.fence, &JobState::Unknown)
+            .await
+            .unwrap(),
+        Answered::Moved
+    );
+    // A job given back (released, or by a graceful stop) is taken over at once, unless the
+    // claimer excludes it.
+    store.release(c, answered.id).await.unwrap();
+    let excluded = store
+        .claim(b, batch, &takeovers(vec![answered.id]))
         .await
         .unwrap();
-    assert_eq!(
-        back.takeovers.len(),
-        1,
+    assert!(
+        excluded.takeovers.iter().all(|j| j.id != answered.id),
+        "{excluded:?}"
+    );
+    let retaken = store.claim(b, batch, &takeovers(vec![])).await.unwrap();
+    assert!(retaken.takeovers.iter().any(|j| j.id == answered.id));
+    store.retire_worker(b).await.unwrap();
+    let back = store.claim(c, batch, &takeovers(vec![])).await.unwrap();
+    assert!(
+        back.takeovers.iter().any(|j| j.id == answered.id),
         "a retired worker's jobs are free at once"
+    );
+    // The extra task counts in flight like any other; it fails here, to make room.
+    let failed = JobState::Failed {
+        task_id: Some("t-twice".into()),
+        code: None,
+        message: "for the test".into(),
+    };
+    store.transition(extra.id, &failed).await.unwrap();
+    // A claimed job whose owner's lease ended goes to the next claim, under a new token: the
+    // old owner's send check then fails.
+    let d = store.register_worker(&worker("d", long)).await.unwrap();
+    let pending_of_b = &second.submits[0];
+    let reclaimed = store.claim(d, batch, &submits(1)).await.unwrap();
+    assert_eq!(reclaimed.submits.len(), 1);
+    assert_eq!(reclaimed.submits[0].id, pending_of_b.id);
+    assert!(reclaimed.submits[0].fence > pending_of_b.fence);
+    assert_eq!(
+        store
+            .begin_send(b, pending_of_b.id, pending_of_b.fence, Duration::ZERO)
+            .await
+            .unwrap(),
+        SendCheck::Lost
     );
     assert_eq!(
         store.next_batch_with_work(&[]).await.unwrap(),
         Some(batch),
         "pending and in-flight jobs left"
     );
+    let salt = store.salt().await.unwrap();
+    assert_eq!(salt.len(), 32);
+    assert_eq!(store.salt().await.unwrap(), salt, "one salt per journal");
 
     // The limiter: 3 per 200 ms for one account, shared by whoever asks, each send's window
     // counted from its answer; another account is paced on its own.
     let window = Duration::from_millis(200);
     let reserve = |worker, account| store.reserve_submit(worker, account, 3, window);
-    let a = store.register_worker("pacer-a", long).await.unwrap();
-    let c = store.register_worker("pacer-c", long).await.unwrap();
+    let a = store.register_worker(&worker("pacer-a", long)).await.unwrap();
+    let c = store.register_worker(&worker("pacer-c", long)).await.unwrap();
     let mut first = Vec::new();
     for worker in [a, c, a] {
         let turn = reserve(worker, "acct-1").await.unwrap().expect("a turn");
@@ -382,7 +478,7 @@ pub(crate) async fn run_workers(store: &dyn Store) {
     );
     // The 2nd send's worker dies without journaling its answer: its send counts as answered
     // when the lease ended, so the next turn comes a window after that, not never.
-    let doomed = store.register_worker("doomed", long).await.unwrap();
+    let doomed = store.register_worker(&worker("doomed", long)).await.unwrap();
     let _in_flight = reserve(doomed, "acct-2").await.unwrap().expect("a turn");
     for _ in 0..2 {
         let turn = reserve(a, "acct-2").await.unwrap().expect("a turn");
@@ -403,8 +499,8 @@ pub(crate) async fn run_workers(store: &dyn Store) {
     assert!(other.wait < Duration::from_millis(50), "{other:?}");
 }
 
-/// Ends `worker`'s lease as a crash leaves it: expired, its jobs still naming it.
-#[cfg(feature = "postgres")]
+/// Ends `worker`'s lease as a stall leaves it: expired, its jobs still naming it, its grace
+/// (one more lease) still to run.
 async fn expire(store: &dyn Store, worker: crate::store::WorkerId) {
     // A renewal to a zero lease is "expires now"; it succeeds while the lease is live.
     store
@@ -413,9 +509,76 @@ async fn expire(store: &dyn Store, worker: crate::store::WorkerId) {
         .unwrap();
 }
 
+/// Three stores on one journal (three connections, as three processes have) claim a batch's
+/// 90 jobs at once: each job is claimed exactly once.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) async fn three_claimers(stores: Vec<std::sync::Arc<dyn Store>>) {
+    let mut settings = BatchSettings::new("out");
+    settings.concurrency = 1000;
+    let jobs: Vec<_> = (0..90).map(|i| job("p", &format!("r{i}"))).collect();
+    let batch = stores[0].create_batch(&settings, &jobs).await.unwrap();
+    let mut tasks = Vec::new();
+    for (w, store) in stores.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let me = store
+                .register_worker(&crate::NewWorker::new(
+                    format!("w{w}"),
+                    std::time::Duration::from_secs(60),
+                ))
+                .await
+                .unwrap();
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim(
+                        me,
+                        batch,
+                        &crate::ClaimRequest {
+                            submits: 2,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                if claimed.submits.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.submits.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let unique: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 90);
+    assert_eq!(unique.len(), 90, "a job claimed twice");
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use crate::SqliteStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+    async fn three_stores_claim_concurrently_without_sharing_a_job_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let stores = (0..3)
+            .map(|_| {
+                std::sync::Arc::new(SqliteStore::open(&path).unwrap())
+                    as std::sync::Arc<dyn crate::Store>
+            })
+            .collect();
+        super::three_claimers(stores).await;
+    }
+
+    #[tokio::test]
+    async fn claims_leases_and_the_limiter_work_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("journal.db")).unwrap();
+        super::run_workers(&store).await;
+    }
 
     #[tokio::test]
     async fn the_store_suite_passes_on_sqlite() {
@@ -707,56 +870,15 @@ mod postgres {
             return;
         };
         let schema = schema("race");
-        let first = PostgresStore::connect_in_schema(&url, &schema)
-            .await
-            .unwrap();
-        let mut settings = crate::BatchSettings::new("out");
-        settings.concurrency = 1000;
-        let jobs: Vec<_> = (0..90).map(|i| super::job("p", &format!("r{i}"))).collect();
-        let batch = crate::Store::create_batch(&first, &settings, &jobs)
-            .await
-            .unwrap();
-        let mut tasks = Vec::new();
-        for w in 0..3 {
-            let (url, schema) = (url.clone(), schema.clone());
-            tasks.push(tokio::spawn(async move {
-                let store = PostgresStore::connect_in_schema(&url, &schema)
+        let mut stores: Vec<std::sync::Arc<dyn crate::Store>> = Vec::new();
+        for _ in 0..3 {
+            stores.push(std::sync::Arc::new(
+                PostgresStore::connect_in_schema(&url, &schema)
                     .await
-                    .unwrap();
-                let me = crate::Store::register_worker(
-                    &store,
-                    &format!("w{w}"),
-                    std::time::Duration::from_secs(60),
-                )
-                .await
-                .unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    let claimed = crate::Store::claim(
-                        &store,
-                        me,
-                        batch,
-                        &crate::ClaimRequest {
-                            submits: 2,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                    if claimed.submits.is_empty() {
-                        return mine;
-                    }
-                    mine.extend(claimed.submits.into_iter().map(|j| j.id));
-                }
-            }));
+                    .unwrap(),
+            ));
         }
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.unwrap());
-        }
-        let unique: std::collections::BTreeSet<_> = all.iter().collect();
-        assert_eq!(all.len(), 90);
-        assert_eq!(unique.len(), 90, "a job claimed twice");
+        super::three_claimers(stores).await;
         PostgresStore::drop_schema(&url, &schema).await.unwrap();
     }
 }
