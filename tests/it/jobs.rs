@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use veo3_jobs::{
-    BatchSettings, JobQuery, JobState, NewJob, Runner, RunnerOptions, SqliteStore, StateKind, Store,
+    BatchSettings, JobQuery, JobState, NewJob, Runner, RunnerOptions, SqliteStore, StateKind,
+    Store, WorkOptions,
 };
 use veo3_reqwest::{Client, PollSchedule};
 use veo3_sandbox::{Sandbox, SandboxHandle};
@@ -78,7 +79,7 @@ async fn a_batch_downloads_every_job_once_with_its_sha256() {
         .await
         .unwrap();
     let summary = Runner::new(client(&sandbox), store.clone(), RunnerOptions::default())
-        .run(batch)
+        .work(WorkOptions::batch(KEY, batch))
         .await
         .expect("the batch runs");
     assert_eq!(
@@ -199,7 +200,7 @@ async fn the_runner_adopts_its_own_file_and_protects_any_other() {
     let sink = events.clone();
     let summary = Runner::new(client.clone(), store.clone(), RunnerOptions::default())
         .on_event(move |event| sink.lock().unwrap().push(event.clone()))
-        .run(batch)
+        .work(WorkOptions::batch(KEY, batch))
         .await
         .expect("the batch runs");
     assert_eq!(summary.submits, 0, "nothing is sent again");
@@ -246,7 +247,7 @@ async fn the_runner_adopts_its_own_file_and_protects_any_other() {
         .build()
         .unwrap();
     Runner::new(forcing, store.clone(), RunnerOptions::default())
-        .run(batch)
+        .work(WorkOptions::batch(KEY, batch))
         .await
         .expect("the batch runs");
     let job = store.job(finished[1].id).await.unwrap().unwrap();

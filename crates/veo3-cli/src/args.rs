@@ -633,6 +633,11 @@ pub(crate) struct WaitArgs {
 
     #[command(flatten)]
     pub(crate) tuning: WaitTuning,
+
+    /// Where a task recorded by `veo3 generate` gets its row finished (downloaded, failed);
+    /// the default journal is only read if it exists.
+    #[command(flatten)]
+    pub(crate) journal: JournalArg,
 }
 
 #[derive(Debug, Args)]

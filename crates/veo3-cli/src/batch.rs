@@ -64,15 +64,8 @@ pub(crate) async fn open_journal(arg: &JournalArg) -> Result<Arc<dyn Store>, Cli
     Ok(Arc::new(store))
 }
 
-/// How a batch is run: by this process alone, or as one worker of a shared journal.
-enum Mode {
-    Alone,
-    Worker(WorkOptions),
-}
-
-fn work_options(args: &WorkerArgs, account: &str) -> WorkOptions {
-    let mut options = WorkOptions::new("");
-    options.account = account.to_owned();
+fn work_options(args: &WorkerArgs, key: &str) -> WorkOptions {
+    let mut options = WorkOptions::new(key);
     options.lease = args.lease;
     options.name = args.worker_name.clone().unwrap_or_else(|| {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
@@ -180,11 +173,7 @@ pub(crate) fn dry_run(args: &BatchRunArgs, printer: Printer) -> Result<(), CliEr
 }
 
 impl Session {
-    pub(crate) async fn batch_run(
-        &self,
-        args: &BatchRunArgs,
-        account: &str,
-    ) -> Result<(), CliError> {
+    pub(crate) async fn batch_run(&self, args: &BatchRunArgs, key: &str) -> Result<(), CliError> {
         let (mut jobs, table) = read_jobs(args)?;
         if !args.common.force {
             refuse_existing_files(args, &jobs)?;
@@ -224,8 +213,9 @@ impl Session {
                 json!({"batch": batch.0, "jobs": jobs.len(), "journal": store.location()}),
                 || {
                     format!(
-                        "batch {batch}: {} job(s) enqueued in {}; run them with `veo3 batch work --journal URL`",
+                        "batch {batch}: {} job(s) enqueued in {}; run them with `veo3 batch work --journal {}`",
                         jobs.len(),
+                        store.location(),
                         store.location()
                     )
                 },
@@ -238,8 +228,12 @@ impl Session {
             store.location(),
             store.location()
         ));
-        let mode = self.mode(&args.journal, &args.worker, account, batch);
-        self.run_batch(store, batch, &args.common, table, false, false, mode)
+        // Enqueued; now this process works on the batch until it is empty, beside any other
+        // process working on the same journal.
+        let mut options = work_options(&args.worker, key);
+        options.until_empty = true;
+        options.batch = Some(batch);
+        self.run_batch(store, batch, &args.common, table, false, false, options)
             .await
     }
 
@@ -277,11 +271,15 @@ impl Session {
     pub(crate) async fn batch_resume(
         &self,
         args: &BatchResumeArgs,
-        account: &str,
+        key: &str,
     ) -> Result<(), CliError> {
         let store = open_journal(&args.journal).await?;
         let batch = pick_batch(store.as_ref(), args.batch).await?;
-        let mode = self.mode(&args.journal, &args.worker, account, batch.id);
+        // Works on the batch: jobs a live process holds are left to it, a dead one's taken
+        // over.
+        let mut options = work_options(&args.worker, key);
+        options.until_empty = true;
+        options.batch = Some(batch.id);
         self.run_batch(
             store,
             batch.id,
@@ -289,29 +287,20 @@ impl Session {
             PriceTable::default(),
             args.resubmit_unknown,
             args.retry_failed,
-            mode,
+            options,
         )
         .await
     }
 
-    /// `batch work`: one worker of a shared journal, on one batch or all of them.
-    pub(crate) async fn batch_work(
-        &self,
-        args: &BatchWorkArgs,
-        account: &str,
-    ) -> Result<(), CliError> {
-        if journal_url(&args.journal).is_none() {
-            return Err(CliError::Usage(
-                "batch work needs a shared journal: --journal postgres://... (or VEO3_JOURNAL)"
-                    .into(),
-            ));
-        }
+    /// `batch work`: one worker of a journal (a file several processes on this machine
+    /// share, or a `postgres://` database), on one batch or all of them.
+    pub(crate) async fn batch_work(&self, args: &BatchWorkArgs, key: &str) -> Result<(), CliError> {
         let store = open_journal(&args.journal).await?;
         let batch = match args.batch {
             Some(id) => Some(pick_batch(store.as_ref(), Some(id)).await?.id),
             None => None,
         };
-        let mut options = work_options(&args.worker, account);
+        let mut options = work_options(&args.worker, key);
         options.until_empty = args.until_empty;
         options.batch = batch;
         // The display and the manifest follow the given batch, else the latest one.
@@ -326,26 +315,9 @@ impl Session {
             PriceTable::default(),
             false,
             false,
-            Mode::Worker(options),
+            options,
         )
         .await
-    }
-
-    /// A shared journal runs a batch as a worker pinned to it, until it is empty.
-    fn mode(
-        &self,
-        journal: &JournalArg,
-        worker: &WorkerArgs,
-        account: &str,
-        batch: BatchId,
-    ) -> Mode {
-        if journal_url(journal).is_none() {
-            return Mode::Alone;
-        }
-        let mut options = work_options(worker, account);
-        options.until_empty = true;
-        options.batch = Some(batch);
-        Mode::Worker(options)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -357,7 +329,7 @@ impl Session {
         prices: PriceTable,
         resubmit_unknown: bool,
         retry_failed: bool,
-        mode: Mode,
+        work: WorkOptions,
     ) -> Result<(), CliError> {
         let record = store
             .batch(batch)
@@ -408,10 +380,7 @@ impl Session {
         let runner = Runner::new(self.api().clone(), store.clone(), options)
             .on_event(move |event| sink.event(event))
             .stop_when(stop_rx);
-        let result = match mode {
-            Mode::Alone => runner.run(batch).await,
-            Mode::Worker(options) => runner.work(options).await,
-        };
+        let result = runner.work(work).await;
         let signal = if interrupted.is_finished() {
             interrupted.await.ok()
         } else {
@@ -480,6 +449,7 @@ impl Session {
                 "recovered": summary.recovered,
                 "takenOver": summary.taken_over,
                 "lost": summary.lost,
+                "extraTasks": summary.extra_tasks,
                 "rateLimited": summary.rate_limited,
                 "journalWrites": summary.journal_writes,
                 "stopped": summary.stopped.map(|s| s.to_string()),
@@ -614,6 +584,18 @@ pub(crate) async fn status(args: &BatchStatusArgs, printer: Printer) -> Result<(
         .iter()
         .filter(|j| j.state.kind() == StateKind::Unknown)
         .collect();
+    // Who holds what: each owned job, its worker and whether that worker's lease is live.
+    let live: BTreeMap<i64, veo3_jobs::WorkerInfo> = store
+        .live_workers()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|w| (w.id.0, w))
+        .collect();
+    let held: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| j.owner.map(|owner| (j, live.get(&owner.0), owner)))
+        .collect();
     let journal = store.location();
     let advice = format!(
         "the submit may have reached kie and been billed; check kie's dashboard for its prompt, \
@@ -632,6 +614,15 @@ pub(crate) async fn status(args: &BatchStatusArgs, printer: Printer) -> Result<(
                 "job": j.id.0, "name": j.name, "line": j.line, "prompt": j.request.prompt,
             })).collect::<Vec<_>>(),
             "unknownAdvice": if unknown.is_empty() { None } else { Some(&advice) },
+            "held": held.iter().map(|(j, worker, owner)| json!({
+                "job": j.id.0, "name": j.name, "state": j.state.kind().as_str(),
+                "worker": owner.0, "workerName": worker.map(|w| w.name.clone()),
+                "leaseUntilMs": worker.map(|w| w.lease_until_ms), "alive": worker.is_some(),
+            })).collect::<Vec<_>>(),
+            "extraTasks": jobs.iter().filter_map(|j| j.extra_of.map(|of| json!({
+                "job": j.id.0, "extraOf": of.0, "name": j.name, "taskId": j.state.task_id(),
+                "state": j.state.kind().as_str(),
+            }))).collect::<Vec<_>>(),
         }),
         || {
             let mut lines = vec![
@@ -656,6 +647,33 @@ pub(crate) async fn status(args: &BatchStatusArgs, printer: Printer) -> Result<(
                 lines.push(format!(
                     "ETA: about {} once resumed",
                     humantime::format_duration(Duration::from_secs(eta_secs as u64))
+                ));
+            }
+            for (job, worker, owner) in &held {
+                lines.push(match worker {
+                    Some(worker) => format!(
+                        "  job {} ({}): {}, held by worker {owner} ({}), lease until {}",
+                        job.id,
+                        job.name,
+                        job.state.kind(),
+                        worker.name,
+                        lease_time(worker.lease_until_ms)
+                    ),
+                    None => format!(
+                        "  job {} ({}): {}, held by worker {owner}, whose lease expired (the next worker takes it over)",
+                        job.id,
+                        job.name,
+                        job.state.kind()
+                    ),
+                });
+            }
+            for job in jobs.iter().filter(|j| j.extra_of.is_some()) {
+                lines.push(format!(
+                    "  job {} ({}): an extra task of job {} (billed twice: a late answer after the job was sent again), {}",
+                    job.id,
+                    job.name,
+                    job.extra_of.map_or(0, |j| j.0),
+                    job.state
                 ));
             }
             if !unknown.is_empty() {
@@ -865,6 +883,46 @@ impl Display {
             RunEvent::StoppedSubmitting { reason } => {
                 self.printer.note(format!("stopped submitting: {reason}"));
             }
+            RunEvent::HeldByOthers { worker, jobs } => {
+                let ids: Vec<i64> = jobs.iter().map(|j| j.0).collect();
+                if self.printer.json {
+                    to_stdout(format_args!(
+                        "{}",
+                        json!({"event": "heldByOthers", "worker": worker.id.0,
+                               "workerName": worker.name, "leaseUntilMs": worker.lease_until_ms,
+                               "jobs": ids})
+                    ));
+                } else {
+                    self.printer.note(format!(
+                        "{} job(s) ({}) are held by worker {} ({}), which is alive (lease until {}): \
+                         left to it; this process works on the rest, and takes them over if it stops",
+                        jobs.len(),
+                        job_list(jobs),
+                        worker.id,
+                        worker.name,
+                        lease_time(worker.lease_until_ms)
+                    ));
+                }
+            }
+            RunEvent::ExtraTask {
+                job,
+                extra,
+                name,
+                task_id,
+            } => {
+                if self.printer.json {
+                    to_stdout(format_args!(
+                        "{}",
+                        json!({"event": "extraTask", "job": job.0, "extra": extra.0,
+                               "name": name, "taskId": task_id})
+                    ));
+                } else {
+                    self.printer.note(format!(
+                        "job {job}: a late answer named task {task_id} after another worker had sent the job again: \
+                         it is billed, so it is kept as job {extra} ({name}) and downloaded too"
+                    ));
+                }
+            }
             RunEvent::TakenOver { job, name, state } => {
                 if self.printer.json {
                     to_stdout(format_args!(
@@ -889,4 +947,19 @@ impl Display {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `1, 2, 5` (at most ten, then how many more).
+fn job_list(jobs: &[JobId]) -> String {
+    let mut shown: Vec<String> = jobs.iter().take(10).map(|j| j.to_string()).collect();
+    if jobs.len() > 10 {
+        shown.push(format!("and {} more", jobs.len() - 10));
+    }
+    shown.join(", ")
+}
+
+/// A lease's end, in RFC 3339 (UTC, to the second).
+fn lease_time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
 }

@@ -12,7 +12,7 @@ use crate::args::{ExtendArgs, GenerateArgs};
 use crate::error::CliError;
 use crate::interrupt::{Resume, interruptible};
 use crate::listen::verifier;
-use crate::session::{Session, check_output_path};
+use crate::session::{JournalRow, Session, check_output_path};
 
 impl Session {
     pub(crate) async fn generate(&self, args: &GenerateArgs) -> Result<(), CliError> {
@@ -63,8 +63,8 @@ impl Session {
             false => Some(record_submit(&args.journal, &request).await?),
         };
         let answer = self.api().generate(&request).await;
-        if let Some((store, job)) = &journal {
-            record_answer(store, *job, &answer).await;
+        if let Some(row) = &journal {
+            record_answer(row, &answer).await;
         }
         let created = answer?;
         self.printer.task_submitted("generation", &created.task_id);
@@ -73,8 +73,14 @@ impl Session {
                 .result(json!({"taskId": created.task_id}), String::new);
             return Ok(());
         }
-        self.finish_new_task(&created.task_id, receiver, &options, args.out.as_deref())
-            .await
+        self.finish_new_task(
+            &created.task_id,
+            receiver,
+            &options,
+            args.out.as_deref(),
+            journal.as_ref(),
+        )
+        .await
     }
 
     pub(crate) async fn extend(&self, args: &ExtendArgs) -> Result<(), CliError> {
@@ -114,8 +120,14 @@ impl Session {
             // The extension stage's safety net, with the user's tuning on top.
             options.schedule = Some(self.api().poll_schedule(Stage::Extension).safety_net());
         }
-        self.finish_new_task(&created.task_id, receiver, &options, args.out.as_deref())
-            .await
+        self.finish_new_task(
+            &created.task_id,
+            receiver,
+            &options,
+            args.out.as_deref(),
+            None,
+        )
+        .await
     }
 
     /// Waits for a task this command just created, then prints it (and downloads it with
@@ -128,6 +140,7 @@ impl Session {
         receiver: Option<veo3_webhook::Receiver>,
         options: &WaitOptions,
         out: Option<&Path>,
+        row: Option<&JournalRow>,
     ) -> Result<(), CliError> {
         let resume = || Resume::wait(task_id, out);
         let api = self.api();
@@ -142,10 +155,7 @@ impl Session {
                 interruptible(resume, &self.progress, wait).await
             }
         };
-        let result = match record {
-            Ok(record) => self.finish_record(record, out).await,
-            Err(error) => Err(error),
-        };
+        let result = self.finish_record(record, out, row).await;
         if let Some(receiver) = receiver {
             // Best effort: the outcome is already decided.
             let _ = receiver.shutdown().await;
@@ -174,7 +184,7 @@ pub(crate) async fn start_receiver(
 async fn record_submit(
     journal: &crate::args::JournalArg,
     request: &GenerateRequest,
-) -> Result<(std::sync::Arc<dyn veo3_jobs::Store>, veo3_jobs::JobId), CliError> {
+) -> Result<JournalRow, CliError> {
     let store = crate::batch::open_journal(journal).await.map_err(|e| {
         CliError::Other(format!(
             "{e} (pass --no-journal to generate without a journal)"
@@ -190,13 +200,12 @@ async fn record_submit(
                 "{e} (pass --no-journal to generate without a journal)"
             ))
         })?;
-    Ok((store, id))
+    Ok(JournalRow { store, job: id })
 }
 
 /// Journals the generate answer: the task id, an unknown outcome, or a refusal.
 async fn record_answer(
-    store: &std::sync::Arc<dyn veo3_jobs::Store>,
-    job: veo3_jobs::JobId,
+    row: &JournalRow,
     answer: &Result<veo3_types::TaskCreated, veo3_core::Error>,
 ) {
     use veo3_jobs::JobState;
@@ -211,7 +220,7 @@ async fn record_answer(
             message: error.to_string(),
         },
     };
-    if let Err(error) = store.transition(job, &state).await {
+    if let Err(error) = row.store.transition(row.job, &state).await {
         // The task id is printed next anyway; the journal only failed to keep a copy.
         tracing::warn!(%error, "could not journal the generate answer");
     }

@@ -74,14 +74,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     result
 }
 
-/// The account the shared limiter paces: a fingerprint of the API key, never the key.
+/// The API key the journal's workers pace for (only its salted fingerprint reaches the
+/// journal).
 fn account(cli: &Cli) -> String {
-    let key = cli
-        .api_key
+    cli.api_key
         .as_deref()
         .map(|k| k.to_string_lossy().trim().to_owned())
-        .unwrap_or_default();
-    veo3_jobs::account_fingerprint(&key)
+        .unwrap_or_default()
 }
 
 pub(crate) fn client(cli: &Cli, observer: veo3_core::Observer) -> Result<Client, CliError> {
@@ -192,24 +191,41 @@ impl Session {
         task_id: &str,
         options: &WaitOptions,
         out: Option<&Path>,
+        row: Option<&JournalRow>,
     ) -> Result<(), CliError> {
         let record = interruptible(
             || Resume::wait(task_id, out),
             &self.progress,
             self.api().wait_for_task(task_id, options),
         )
-        .await?;
-        self.finish_record(record, out).await
+        .await;
+        self.finish_record(record, out, row).await
     }
 
-    /// Prints a finished task and, with `out`, downloads its first video.
+    /// Prints a finished task and, with `out`, downloads its first video; the journal's row
+    /// of the task (`row`), if any, follows: succeeded, downloaded or failed.
     pub(crate) async fn finish_record(
         &self,
-        record: TaskRecord,
+        record: Result<TaskRecord, CliError>,
         out: Option<&Path>,
+        row: Option<&JournalRow>,
     ) -> Result<(), CliError> {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                if let (Some(row), CliError::Sdk(sdk)) = (row, &error) {
+                    if sdk.innermost().is_task_failed() {
+                        row.failed(sdk.innermost()).await;
+                    }
+                }
+                return Err(error);
+            }
+        };
         let task_id = record.task_id.as_str();
         self.progress.clear();
+        if let Some(row) = row {
+            row.succeeded(&record).await;
+        }
         match out {
             None => self
                 .printer
@@ -223,6 +239,10 @@ impl Session {
                 )
                 .await?;
                 self.progress.clear();
+                if let Some(row) = row {
+                    row.downloaded(task_id, &url, &downloaded.path, downloaded.bytes)
+                        .await;
+                }
                 let mut value = record_json(&record);
                 value["download"] = download_json(&downloaded.path, downloaded.bytes);
                 self.printer.result(value, || {
@@ -236,6 +256,83 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// The journal's row of the task a command waits on (a `veo3 generate` job, or the job `veo3
+/// wait` found by its task id), which the command brings to where the task got: succeeded,
+/// downloaded or failed. A journal that fails to record it only loses its copy: the command's
+/// own output says the same, so a failure is a warning.
+pub(crate) struct JournalRow {
+    pub(crate) store: std::sync::Arc<dyn veo3_jobs::Store>,
+    pub(crate) job: veo3_jobs::JobId,
+}
+
+impl JournalRow {
+    /// The row of `task_id` in the journal named by `journal`, if the journal exists and
+    /// knows the task (the default journal is never created for this).
+    pub(crate) async fn of_task(journal: &crate::args::JournalArg, task_id: &str) -> Option<Self> {
+        if journal.journal.is_none() && !crate::batch::journal_path(journal).ok()?.exists() {
+            return None;
+        }
+        let store = crate::batch::open_journal(journal).await.ok()?;
+        let job = store
+            .jobs(&veo3_jobs::JobQuery::task(task_id))
+            .await
+            .ok()?
+            .into_iter()
+            .find(|j| {
+                matches!(
+                    j.state.kind(),
+                    veo3_jobs::StateKind::Submitted | veo3_jobs::StateKind::Succeeded
+                )
+            })?;
+        Some(Self { store, job: job.id })
+    }
+
+    async fn set(&self, state: &veo3_jobs::JobState) {
+        match self.store.transition(self.job, state).await {
+            Ok(()) | Err(veo3_jobs::StoreError::Conflict { .. }) => {}
+            Err(error) => {
+                tracing::warn!(%error, job = %self.job, "could not journal the task's state")
+            }
+        }
+    }
+
+    async fn succeeded(&self, record: &TaskRecord) {
+        self.set(&veo3_jobs::JobState::Succeeded {
+            task_id: record.task_id.clone(),
+            urls: record.video_urls().to_vec(),
+            upgraded: false,
+        })
+        .await;
+    }
+
+    async fn downloaded(&self, task_id: &str, url: &str, path: &Path, bytes: u64) {
+        let sha256 = match veo3_jobs::sha256_file(path).await {
+            Ok(sha256) => sha256,
+            Err(error) => {
+                tracing::warn!(%error, path = %path.display(), "could not hash the download for the journal");
+                return;
+            }
+        };
+        self.set(&veo3_jobs::JobState::Downloaded {
+            task_id: task_id.to_owned(),
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+            bytes,
+            sha256,
+            url: url.to_owned(),
+        })
+        .await;
+    }
+
+    async fn failed(&self, error: &Error) {
+        self.set(&veo3_jobs::JobState::Failed {
+            task_id: None,
+            code: error.code().map(|c| c.as_i64()),
+            message: error.message().unwrap_or("the task failed").to_owned(),
+        })
+        .await;
     }
 }
 

@@ -21,7 +21,9 @@ impl Session {
     pub(crate) async fn wait(&self, args: &WaitArgs) -> Result<(), CliError> {
         check_output_path(args.out.as_deref(), args.force)?;
         let options = self.wait_options(&args.tuning)?;
-        self.finish_task(&args.task_id, &options, args.out.as_deref())
+        // A task the journal knows (a `veo3 generate` of earlier) gets its row finished too.
+        let row = crate::session::JournalRow::of_task(&args.journal, &args.task_id).await;
+        self.finish_task(&args.task_id, &options, args.out.as_deref(), row.as_ref())
             .await
     }
 

@@ -51,7 +51,7 @@ pub use postgres::{PostgresStore, is_postgres_url};
 pub use price::PriceTable;
 pub use runner::{
     Callbacks, Preflight, RunError, RunEvent, RunSummary, Runner, RunnerOptions, StopReason,
-    callback_url, job_file,
+    callback_url, job_file, sha256_file,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

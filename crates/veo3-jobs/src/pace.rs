@@ -125,7 +125,9 @@ pub(crate) fn next_slot(
     match maxth_latest {
         None => Some(slot),
         Some(None) => None,
-        Some(Some(answered)) => Some(slot.max(answered.saturating_add(window).saturating_add(EDGE_US))),
+        Some(Some(answered)) => {
+            Some(slot.max(answered.saturating_add(window).saturating_add(EDGE_US)))
+        }
     }
 }
 
@@ -163,8 +165,16 @@ mod tests {
     fn a_send_waits_for_the_window_of_the_maxth_latest_answer() {
         let window = 1_000_000;
         assert_eq!(next_slot(10, None, None, window), Some(10), "no sends yet");
-        assert_eq!(next_slot(10, Some(50), None, window), Some(50), "after the last slot");
-        assert_eq!(next_slot(10, Some(5), Some(None), window), None, "in flight");
+        assert_eq!(
+            next_slot(10, Some(50), None, window),
+            Some(50),
+            "after the last slot"
+        );
+        assert_eq!(
+            next_slot(10, Some(5), Some(None), window),
+            None,
+            "in flight"
+        );
         assert_eq!(
             next_slot(10, Some(5), Some(Some(300)), window),
             Some(300 + window + EDGE_US),

@@ -507,15 +507,17 @@ impl Store for PostgresStore {
         } else {
             "AND $3::BIGINT IS NULL ORDER BY id"
         };
+        let task_id = query.task_id.as_deref();
         let rows = self
             .client
             .query(
                 &format!(
                     "SELECT {JOB_COLUMNS} FROM jobs \
                      WHERE ($1::BIGINT IS NULL OR batch_id = $1) \
-                     AND (cardinality($2::TEXT[]) = 0 OR state = ANY($2)) {order}"
+                     AND (cardinality($2::TEXT[]) = 0 OR state = ANY($2)) \
+                     AND ($4::TEXT IS NULL OR task_id = $4) {order}"
                 ),
-                &[&batch, &states, &limit],
+                &[&batch, &states, &limit, &task_id],
             )
             .await
             .map_err(|e| self.db(e))?;
@@ -963,10 +965,7 @@ impl Store for PostgresStore {
             } else {
                 // A task kie answered for a job that moved on: kept, as an extra task.
                 let extras: i64 = tx
-                    .query_one(
-                        "SELECT COUNT(*) FROM jobs WHERE extra_of = $1",
-                        &[&job.0],
-                    )
+                    .query_one("SELECT COUNT(*) FROM jobs WHERE extra_of = $1", &[&job.0])
                     .await
                     .map_err(|e| self.db(e))?
                     .get(0);
@@ -984,7 +983,7 @@ impl Store for PostgresStore {
                     )
                     .await
                     .map_err(|e| self.db(e))?;
-                Answered::Extra(self.read_job(&row)?)
+                Answered::Extra(Box::new(self.read_job(&row)?))
             }
         } else {
             Answered::Moved

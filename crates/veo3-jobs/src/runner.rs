@@ -590,7 +590,7 @@ pub(crate) async fn submit(
                 name: extra.name.clone(),
                 task_id: extra.state.task_id().unwrap_or_default().to_owned(),
             });
-            SubmitOutcome::Extra(Box::new(extra))
+            SubmitOutcome::Extra(extra)
         }
         Err(error) => SubmitOutcome::Journal(error),
     }
@@ -864,8 +864,8 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SHA-256 of a file, lowercase hex.
-pub(crate) async fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// The SHA-256 of a file, lowercase hex (what [`JobState::Downloaded`] records).
+pub async fn sha256_file(path: &Path) -> std::io::Result<String> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::Read as _;

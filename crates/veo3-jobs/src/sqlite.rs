@@ -534,6 +534,10 @@ impl Store for SqliteStore {
                 sql.push_str(" AND batch_id = ?");
                 values.push(batch.0.into());
             }
+            if let Some(task_id) = &query.task_id {
+                sql.push_str(" AND task_id = ?");
+                values.push(task_id.clone().into());
+            }
             if !query.states.is_empty() {
                 let marks = vec!["?"; query.states.len()].join(", ");
                 sql.push_str(&format!(" AND state IN ({marks})"));
@@ -716,9 +720,11 @@ impl Store for SqliteStore {
         self.light(move |tx| {
             let now = crate::now_ms();
             let Some(settings) = tx
-                .query_row("SELECT settings FROM batches WHERE id = ?1", [batch.0], |row| {
-                    row.get::<_, String>(0)
-                })
+                .query_row(
+                    "SELECT settings FROM batches WHERE id = ?1",
+                    [batch.0],
+                    |row| row.get::<_, String>(0),
+                )
                 .optional()
                 .map_err(db)?
             else {
@@ -930,7 +936,7 @@ impl Store for SqliteStore {
                     read_job,
                 )
                 .map_err(db)??;
-            Ok(Answered::Extra(extra))
+            Ok(Answered::Extra(Box::new(extra)))
         })
         .await
     }
@@ -1060,9 +1066,11 @@ impl Store for SqliteStore {
                 [fresh],
             )
             .map_err(db)?;
-            tx.query_row("SELECT value FROM veo3_meta WHERE key = 'salt'", [], |row| {
-                row.get(0)
-            })
+            tx.query_row(
+                "SELECT value FROM veo3_meta WHERE key = 'salt'",
+                [],
+                |row| row.get(0),
+            )
             .map_err(db)
         })
         .await

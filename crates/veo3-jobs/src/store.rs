@@ -65,6 +65,8 @@ pub struct JobQuery {
     pub states: Vec<StateKind>,
     /// At most this many, newest first when set; oldest first (by id) when `None`.
     pub limit: Option<u64>,
+    /// Only jobs with this task id.
+    pub task_id: Option<String>,
 }
 
 impl JobQuery {
@@ -80,6 +82,15 @@ impl JobQuery {
     pub fn states(mut self, states: &[StateKind]) -> Self {
         self.states = states.to_vec();
         self
+    }
+
+    /// The jobs whose task is `task_id` (newest first: a journal may hold a task twice only
+    /// when one is an extra task).
+    pub fn task(task_id: impl Into<String>) -> Self {
+        Self {
+            task_id: Some(task_id.into()),
+            ..Self::default()
+        }
     }
 
     /// The newest `limit` jobs.
@@ -385,9 +396,9 @@ pub enum Answered {
     /// The job had already moved on: this answer's task id (if any) was already the job's,
     /// or the answer carried none. Nothing to do.
     Moved,
-    /// The job had moved on and the answer carried another task id: journaled as job
-    /// `.0`, an extra task of the job (billed twice), in `submitted`.
-    Extra(Job),
+    /// The job had moved on and the answer carried another task id: journaled as this job,
+    /// an extra task of the job (billed twice), in `submitted`.
+    Extra(Box<Job>),
 }
 
 /// A send reserved under the account's shared limit ([`Store::reserve_submit`]).

@@ -456,8 +456,14 @@ pub(crate) async fn run_workers(store: &dyn Store) {
     // counted from its answer; another account is paced on its own.
     let window = Duration::from_millis(200);
     let reserve = |worker, account| store.reserve_submit(worker, account, 3, window);
-    let a = store.register_worker(&worker("pacer-a", long)).await.unwrap();
-    let c = store.register_worker(&worker("pacer-c", long)).await.unwrap();
+    let a = store
+        .register_worker(&worker("pacer-a", long))
+        .await
+        .unwrap();
+    let c = store
+        .register_worker(&worker("pacer-c", long))
+        .await
+        .unwrap();
     let mut first = Vec::new();
     for worker in [a, c, a] {
         let turn = reserve(worker, "acct-1").await.unwrap().expect("a turn");
@@ -478,7 +484,10 @@ pub(crate) async fn run_workers(store: &dyn Store) {
     );
     // The 2nd send's worker dies without journaling its answer: its send counts as answered
     // when the lease ended, so the next turn comes a window after that, not never.
-    let doomed = store.register_worker(&worker("doomed", long)).await.unwrap();
+    let doomed = store
+        .register_worker(&worker("doomed", long))
+        .await
+        .unwrap();
     let _in_flight = reserve(doomed, "acct-2").await.unwrap().expect("a turn");
     for _ in 0..2 {
         let turn = reserve(a, "acct-2").await.unwrap().expect("a turn");

@@ -205,7 +205,11 @@ impl Runner {
                 }
             })
         };
-        let recovered = self.options.callbacks.as_mut().and_then(|c| c.recovered.take());
+        let recovered = self
+            .options
+            .callbacks
+            .as_mut()
+            .and_then(|c| c.recovered.take());
         let mut worker = Worker {
             id,
             options,
@@ -317,7 +321,10 @@ impl Runner {
             .collect();
         let mut held: BTreeMap<WorkerId, Vec<JobId>> = BTreeMap::new();
         for job in self.store.jobs(&JobQuery::batch(batch)).await? {
-            if let Some(owner) = job.owner.filter(|o| *o != worker.id && live.contains_key(o)) {
+            if let Some(owner) = job
+                .owner
+                .filter(|o| *o != worker.id && live.contains_key(o))
+            {
                 held.entry(owner).or_default().push(job.id);
             }
         }

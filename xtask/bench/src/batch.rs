@@ -259,7 +259,7 @@ async fn once(
             let batch = store.create_batch(&settings, &jobs).await?;
             let started = Instant::now();
             let summary = Runner::new(client()?, store, RunnerOptions::default())
-                .run(batch)
+                .work(WorkOptions::batch(KEY, batch))
                 .await
                 .context("the batch runs")?;
             (vec![summary], started.elapsed())
@@ -395,7 +395,7 @@ async fn child_runner(
     let store = Arc::new(SqliteStore::open(dir.join("journal.db"))?);
     let batch = store.create_batch(&settings, &bench_jobs(count)).await?;
     let summary = Runner::new(client, store, RunnerOptions::default())
-        .run(batch)
+        .work(WorkOptions::batch(KEY, batch))
         .await
         .context("the batch runs")?;
     Ok(ChildReport {
