@@ -306,7 +306,22 @@ impl Session {
         // The display and the manifest follow the given batch, else the latest one.
         let shown = match batch {
             Some(id) => id,
-            None => pick_batch(store.as_ref(), None).await?.id,
+            None => match store.latest_batch().await.map_err(store_error)? {
+                Some(latest) => latest.id,
+                None if args.until_empty => {
+                    self.printer.note(format!(
+                        "no batch in {}: nothing to do",
+                        store.location()
+                    ));
+                    return Ok(());
+                }
+                None => {
+                    return Err(CliError::Usage(format!(
+                        "no batch in {}: enqueue one first (`veo3 batch run FILE --enqueue-only`)",
+                        store.location()
+                    )));
+                }
+            },
         };
         self.run_batch(
             store,

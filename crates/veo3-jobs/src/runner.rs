@@ -252,10 +252,14 @@ pub struct RunSummary {
     pub rate_limited: u64,
     /// Unknown submits recovered through their callbacks.
     pub recovered: u64,
-    /// Journal writes (state changes) this run made.
+    /// Journal writes (state changes, each durable before it returns) this run made.
     pub journal_writes: u64,
     /// Time spent in those writes.
     pub journal_time: Duration,
+    /// Claims this run made (taking jobs and takeovers; light writes, no fsync of their own).
+    pub claims: u64,
+    /// Time spent in those claims.
+    pub claim_time: Duration,
     /// Why submitting stopped early, if it did.
     pub stopped: Option<StopReason>,
     /// Jobs with a task id this worker took over from dead or stopped workers.

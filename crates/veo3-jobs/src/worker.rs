@@ -654,8 +654,10 @@ impl Runner {
             }
         }
         let writes = *shared.writes.lock().unwrap_or_else(|p| p.into_inner());
-        worker.summary.journal_writes += writes.0 + claims.0;
-        worker.summary.journal_time += writes.1 + claims.1;
+        worker.summary.journal_writes += writes.0;
+        worker.summary.journal_time += writes.1;
+        worker.summary.claims += claims.0;
+        worker.summary.claim_time += claims.1;
         worker.summary.counts = self.store.counts(Some(batch.id)).await?;
         if lease_lost {
             return Err(StoreError::LeaseLost(worker.id).into());
