@@ -293,9 +293,7 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
         Some(value) => match value.as_i64() {
             Some(seconds @ (4 | 6 | 8)) => Some(seconds),
             _ => {
-                return Err(format!(
-                    "duration must be one of 4, 6, 8 (got {value})"
-                ));
+                return Err(format!("duration must be one of 4, 6, 8 (got {value})"));
             }
         },
     };

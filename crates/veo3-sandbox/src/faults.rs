@@ -600,7 +600,10 @@ mod tests {
         assert_eq!(plan.record_null_early(), Some(Duration::from_millis(2500)));
         assert!((0..100).all(|n| plan.draw(1, Route::RecordInfo, n).fault.is_none()));
         let default: FaultPlan = "record-info:record-null-early".parse().expect("valid");
-        assert_eq!(default.record_null_early(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            default.record_null_early(),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(FaultPlan::new().record_null_early(), None);
         for bad in [
             "generate:record-null-early@10",
