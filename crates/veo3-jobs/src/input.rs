@@ -314,7 +314,19 @@ fn csv_rows(text: &str) -> Result<Rows, InputError> {
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                rows.push((line, Err(format!("unreadable CSV row: {e}"))));
+                // A row of the wrong width that holds a quote is most often a quote left open.
+                let hint = match (e.kind(), e.position()) {
+                    (csv::ErrorKind::UnequalLengths { .. }, Some(position))
+                        if text
+                            .get(usize::try_from(position.byte()).unwrap_or(usize::MAX)..)
+                            .and_then(|rest| rest.lines().next())
+                            .is_some_and(|row| row.contains('"')) =>
+                    {
+                        format!(" (a quote (\") opened on line {line} may not be closed)")
+                    }
+                    _ => String::new(),
+                };
+                rows.push((line, Err(format!("unreadable CSV row: {e}{hint}"))));
             }
         }
     }
