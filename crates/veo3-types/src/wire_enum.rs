@@ -189,7 +189,7 @@ wire_enum! {
 /// assert_eq!("8".parse::<VideoDuration>(), Ok(VideoDuration::Seconds8));
 /// assert!("8s".parse::<VideoDuration>().is_err());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VideoDuration {
     /// 4 seconds.
@@ -197,6 +197,7 @@ pub enum VideoDuration {
     /// 6 seconds.
     Seconds6,
     /// 8 seconds, the server's default and the only length `REFERENCE_2_VIDEO` supports.
+    #[default]
     Seconds8,
     /// A length this version does not know, kept verbatim.
     Other(i64),
@@ -226,12 +227,6 @@ impl VideoDuration {
     /// Every length this version knows, shortest first.
     pub fn known() -> &'static [Self] {
         &[Self::Seconds4, Self::Seconds6, Self::Seconds8]
-    }
-}
-
-impl Default for VideoDuration {
-    fn default() -> Self {
-        Self::Seconds8
     }
 }
 
