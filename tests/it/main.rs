@@ -2,6 +2,7 @@
 //! so the workspace links one test executable instead of one per file.
 
 mod batch;
+mod batch_input;
 mod blocking;
 mod callbacks;
 mod cli;

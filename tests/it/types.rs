@@ -9,7 +9,7 @@ use veo3_types::{
     Endpoint, Envelope, ExtendModel, ExtendRequest, GenerateRequest, GenerationType, Hd1080pResult,
     ImageFormat, ImageInput, ImageProblem, Model, Resolution, TaskCreated, TaskRecord, TaskState,
     Timestamp, Upgrade4kRequest, Upgrade4kResult, UploadAnswer, UploadBase64Request, UploadOptions,
-    UploadUrlRequest, UploadedFile, ValidationError, check_image_count,
+    UploadUrlRequest, UploadedFile, ValidationError, VideoDuration, check_image_count,
 };
 
 use crate::support::{fixture, fixture_names};
@@ -85,6 +85,7 @@ const COVERED: &[&str] = &[
     "request-4k.json",
     "request-download-url.json",
     "request-extend.json",
+    "request-generate-duration.json",
     "request-generate-first-last-frames.json",
     "request-generate-legacy-camelcase.json",
     "request-generate-reference.json",
@@ -614,8 +615,30 @@ fn generate_requests_serialize_to_the_documented_json() {
         request_json("request-generate-reference.json")
     );
 
+    // With `duration` (4 s), and without it (every fixture above): sent only when set.
+    let short = GenerateRequest::builder("A fox darts across a frozen lake, a short clip")
+        .generation_type(GenerationType::TextToVideo)
+        .aspect_ratio(AspectRatio::Portrait)
+        .duration(VideoDuration::Seconds4)
+        .build()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&short).unwrap(),
+        request_json("request-generate-duration.json")
+    );
+    for name in [
+        "request-generate-text.json",
+        "request-generate-first-last-frames.json",
+        "request-generate-reference.json",
+    ] {
+        let body = request_json(name);
+        assert!(body.get("duration").is_none(), "{name}");
+        assert_eq!(body["enableTranslation"], true, "{name}: always sent");
+    }
+
     // Every fixture request reads back to the same value (the sandbox relies on this).
     for name in [
+        "request-generate-duration.json",
         "request-generate-text.json",
         "request-generate-first-last-frames.json",
         "request-generate-reference.json",
@@ -942,4 +965,100 @@ fn veo3_types_has_no_transport_crate_in_its_tree() {
         );
     }
     assert!(tree.contains("serde_json"), "the tree was read: {tree}");
+}
+
+/// `duration` outside 4, 6 and 8, or anything but 8 with REFERENCE_2_VIDEO, is refused
+/// before sending, naming the rule; the limits on text fields too.
+#[test]
+fn duration_and_text_limits_are_checked_before_sending() {
+    let base = || GenerateRequest::builder("A fox");
+    assert!(base().duration(VideoDuration::Seconds6).build().is_ok());
+    let odd = base()
+        .duration(VideoDuration::from_seconds(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(odd.field(), "duration");
+    assert!(odd.to_string().contains("4, 6 or 8"), "{odd}");
+    let reference = |duration| {
+        base()
+            .generation_type(GenerationType::Reference)
+            .image_url("https://img.example.com/a.png")
+            .duration(duration)
+            .build()
+    };
+    assert!(reference(VideoDuration::Seconds8).is_ok());
+    let short = reference(VideoDuration::Seconds6).unwrap_err();
+    assert!(matches!(
+        short,
+        ValidationError::DurationForReference { seconds: 6 }
+    ));
+    assert!(short.to_string().contains("REFERENCE_2_VIDEO"), "{short}");
+
+    let long = GenerateRequest::builder("x".repeat(veo3_types::MAX_PROMPT_CHARS + 1))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            long,
+            ValidationError::TooLong {
+                field: "prompt",
+                ..
+            }
+        ),
+        "{long}"
+    );
+    assert!(
+        GenerateRequest::builder("x".repeat(veo3_types::MAX_PROMPT_CHARS))
+            .build()
+            .is_ok()
+    );
+    let nul = GenerateRequest::builder("a\0fox").build().unwrap_err();
+    assert_eq!(nul.field(), "prompt");
+    // A request read back keeps an unknown length as Other, for validation to refuse.
+    let parsed: GenerateRequest = serde_json::from_str(r#"{"prompt":"p","duration":10}"#).unwrap();
+    assert_eq!(parsed.duration, Some(VideoDuration::Other(10)));
+    assert!(parsed.validate().is_err());
+    // Translation is always sent, true unless turned off.
+    let json = serde_json::to_value(base().build().unwrap()).unwrap();
+    assert_eq!(json["enableTranslation"], true);
+    let off = serde_json::to_value(base().enable_translation(false).build().unwrap()).unwrap();
+    assert_eq!(off["enableTranslation"], false);
+}
+
+/// Code 433 is in the table: not retryable, its meaning names sub-key limits.
+#[test]
+fn code_433_is_a_sub_key_limit_and_not_retryable() {
+    let code = ApiCode::from_i64(433);
+    assert_eq!(code, ApiCode::SubKeyLimitExceeded);
+    assert_eq!(code.class(), CodeClass::Permanent);
+    assert!(code.meaning().contains("sub-key"), "{}", code.meaning());
+}
+
+/// Every field of the generate request, as serde writes it with every setter used, is a batch
+/// column (`veo3_jobs::input::REQUEST_COLUMNS`), except `callBackUrl`, which the batch runner
+/// sets per job; the CLI's own unit test (`every_request_field_has_a_flag`) checks each has a
+/// `veo3 generate` flag. A field added to the request fails one of the two until it has both.
+#[test]
+fn every_generate_field_is_a_batch_column() {
+    let url = "https://example.com/a.png";
+    let request = GenerateRequest::builder("p")
+        .model(Model::Veo3Fast)
+        .generation_type(GenerationType::Reference)
+        .image_url(url)
+        .aspect_ratio(AspectRatio::Landscape)
+        .resolution(Resolution::P1080)
+        .seeds(12345)
+        .call_back_url(url)
+        .enable_translation(false)
+        .watermark("w")
+        .duration(VideoDuration::Seconds8)
+        .build()
+        .unwrap();
+    let body = serde_json::to_value(request).unwrap();
+    for field in body.as_object().unwrap().keys() {
+        assert!(
+            field == "callBackUrl" || veo3_jobs::input::REQUEST_COLUMNS.contains(&field.as_str()),
+            "generate field {field} has no batch column"
+        );
+    }
 }

@@ -38,9 +38,12 @@ impl Session {
         if let Some(url) = &args.callback_url {
             builder = builder.call_back_url(url);
         }
-        if args.no_translation {
-            builder = builder.enable_translation(false);
+        if let Some(duration) = args.duration {
+            builder = builder.duration(duration);
         }
+        // Always sent (the request type sends it either way): the server's default is not
+        // what decides.
+        builder = builder.enable_translation(!args.no_translation);
         // Every image (files included) is checked before anything is sent.
         let pending = builder.build_with_images()?;
         veo3_core::prepare_images(&pending)?;

@@ -217,7 +217,8 @@ fn classify_code(endpoint: Endpoint, code: ApiCode, answer: &Answer<'_>) -> Disp
                 retry(RetryReason::ServerError, answer.retry_after)
             }
         }
-        // 400, 401, 402, 404, 405, 422, 451, 501, 505 and undocumented non-5xx codes.
+        // 400, 401, 402, 404, 405, 422, 433 (a sub-key's usage limit: a setting of the key,
+        // not a passing condition), 451, 501, 505 and undocumented non-5xx codes.
         _ => Disposition::Stop(Stop::Rejected),
     }
 }
@@ -300,7 +301,8 @@ mod tests {
             (505, "Feature disabled",                    [REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED]),
             // Codes the reference does not document: 5xx like 500, anything else rejected.
             (503, "Unknown server trouble",              [UNKNOWN,  se,       se,       UNKNOWN,  UNKNOWN,  se,       se]),
-            (433, "Undocumented",                        [REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED]),
+            (433, "sub-key usage exceeds limit",         [REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED]),
+            (434, "Undocumented",                        [REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED, REJECTED]),
         ];
         for (code, message, expected) in table {
             for (endpoint, want) in Endpoint::ALL.iter().zip(expected) {

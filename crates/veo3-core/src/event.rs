@@ -22,6 +22,10 @@ pub enum PollStatus {
     },
     /// The upgrade is ready.
     Ready,
+    /// record-info answered 422 "record is null" for a task created a moment ago, within the
+    /// grace window ([`PollSchedule::record_null_grace`](crate::PollSchedule::record_null_grace)):
+    /// not visible yet, polled on.
+    NotVisibleYet,
     /// The poll itself failed with a retryable error (tolerated up to
     /// [`PollSchedule::max_consecutive_errors`](crate::PollSchedule::max_consecutive_errors)
     /// times in a row), described without secrets.
@@ -44,6 +48,7 @@ impl fmt::Display for PollStatus {
             Self::Processing { message } if message.is_empty() => f.write_str("processing"),
             Self::Processing { message } => write!(f, "processing ({message})"),
             Self::Ready => f.write_str("ready"),
+            Self::NotVisibleYet => f.write_str("not visible yet (record is null)"),
             Self::Error { message } => write!(f, "poll failed ({message})"),
         }
     }

@@ -134,7 +134,7 @@ pub use limit::{Acquire, RequestLimit, RequestPermit};
 pub use retry::{
     Decision, GiveUpReason, RetryBudget, RetryPolicy, RetryReason, RetryState, parse_retry_after,
 };
-pub use schedule::PollSchedule;
+pub use schedule::{PollSchedule, RECORD_NULL_GRACE};
 pub use secret::{ApiKey, REDACTED, excerpt, redact};
 pub use time::{BlockingSleeper, Clock, SimulatedClock, Sleeper, SystemClock, ThreadSleeper};
 pub use upload::{
@@ -144,10 +144,10 @@ pub use upload::{
 pub use wait::{
     Acceptance, WaitState, WaitStep, accept_task, accept_upgrade, announce_submitted,
     confirm_upgrade_refusal, extend_and_wait, extend_and_wait_hybrid, generate_and_wait,
-    generate_and_wait_hybrid, is_source_refusal, task_video, upgrade_4k_and_wait,
-    upgrade_4k_and_wait_hybrid, upgrade_1080p_and_wait_hybrid, wait_for_4k, wait_for_4k_hybrid,
-    wait_for_1080p, wait_for_existing_task_hybrid, wait_for_new_task, wait_for_task,
-    wait_for_task_hybrid, warn_without_callback,
+    generate_and_wait_hybrid, is_not_visible_yet, is_record_null, is_source_refusal, task_video,
+    upgrade_4k_and_wait, upgrade_4k_and_wait_hybrid, upgrade_1080p_and_wait_hybrid, wait_for_4k,
+    wait_for_4k_hybrid, wait_for_1080p, wait_for_existing_task_hybrid, wait_for_new_task,
+    wait_for_task, wait_for_task_hybrid, warn_without_callback,
 };
 
 /// The wire models this crate speaks, re-exported so that users of the trait need one import.

@@ -70,7 +70,23 @@ pub struct PollSchedule {
     /// would mostly find the task still running and be wasted. [`PollSchedule::new`] sets it
     /// to `first_delay`.
     pub expected_completion: Duration,
+    /// How long after a task's creation a record-info answer of 422 "record is null" means
+    /// "not visible yet" rather than "no such task" (default [`RECORD_NULL_GRACE`], 90 s).
+    /// Clients of kie's newer task API see that answer for a short while after a task is
+    /// created (the reference's section 3.2); inside the window a task wait goes on
+    /// following the schedule, after it the answer ends the wait as before. Only task waits
+    /// (record-info) use it.
+    pub record_null_grace: Duration,
+    /// How old the task is when the wait starts, when the caller knows (a journal knows it
+    /// from its times): [`WaitOptions::created_ago`](crate::settings::WaitOptions::created_ago).
+    /// `None`: a wait after this client's own submission counts the task's age from the
+    /// submit's answer (0 at the wait's start); a wait for an existing task gets no grace.
+    pub task_age: Option<Duration>,
 }
+
+/// The default [`PollSchedule::record_null_grace`]: the window other clients of kie's task
+/// API allow before believing "record is null" (the reference's section 3.2).
+pub const RECORD_NULL_GRACE: Duration = Duration::from_secs(90);
 
 impl PollSchedule {
     /// A schedule with constant `interval` after `first_delay`, 10 % jitter, and 3 tolerated
@@ -85,6 +101,8 @@ impl PollSchedule {
             deadline,
             max_consecutive_errors: 3,
             expected_completion: first_delay,
+            record_null_grace: RECORD_NULL_GRACE,
+            task_age: None,
         }
     }
 
@@ -263,6 +281,18 @@ impl PollSchedule {
     /// Sets [`PollSchedule::expected_completion`].
     pub fn with_expected_completion(mut self, expected: Duration) -> Self {
         self.expected_completion = expected;
+        self
+    }
+
+    /// Sets [`PollSchedule::record_null_grace`].
+    pub fn with_record_null_grace(mut self, grace: Duration) -> Self {
+        self.record_null_grace = grace;
+        self
+    }
+
+    /// Sets [`PollSchedule::task_age`]: the task was created `age` before the wait starts.
+    pub fn with_task_age(mut self, age: Duration) -> Self {
+        self.task_age = Some(age);
         self
     }
 

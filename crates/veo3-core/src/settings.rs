@@ -349,6 +349,10 @@ pub struct WaitOptions {
     pub timeout: Option<Duration>,
     /// A whole schedule, replacing the stage's (the fields above still apply on top of it).
     pub schedule: Option<PollSchedule>,
+    /// How long before the wait starts the task was created ([`PollSchedule::task_age`]).
+    pub created_ago: Option<Duration>,
+    /// The "record is null" grace window ([`PollSchedule::record_null_grace`]).
+    pub record_null_grace: Option<Duration>,
 }
 
 impl WaitOptions {
@@ -376,6 +380,34 @@ impl WaitOptions {
         self
     }
 
+    /// The task was created `age` before this wait starts (a journal knows it from its
+    /// times): a wait for an existing task then treats 422 "record is null" as "not visible
+    /// yet" until the task is [`record_null_grace`](Self::record_null_grace) old. Without it
+    /// such a wait ends on that answer; a wait after this client's own submission needs
+    /// nothing (the task's age counts from the submit's answer).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use veo3_core::PollSchedule;
+    /// use veo3_core::settings::WaitOptions;
+    ///
+    /// let resumed = WaitOptions::default().created_ago(Duration::from_secs(20));
+    /// let schedule = resumed.apply(PollSchedule::generation());
+    /// assert_eq!(schedule.task_age, Some(Duration::from_secs(20)));
+    /// assert_eq!(schedule.record_null_grace, Duration::from_secs(90));
+    /// ```
+    pub fn created_ago(mut self, age: Duration) -> Self {
+        self.created_ago = Some(age);
+        self
+    }
+
+    /// Sets the window after a task's creation in which 422 "record is null" means "not
+    /// visible yet" (default 90 s; `Duration::ZERO` turns the grace off).
+    pub fn record_null_grace(mut self, grace: Duration) -> Self {
+        self.record_null_grace = Some(grace);
+        self
+    }
+
     /// The schedule these options make of `base`.
     pub fn apply(&self, base: PollSchedule) -> PollSchedule {
         let mut schedule = self.schedule.clone().unwrap_or(base);
@@ -387,6 +419,12 @@ impl WaitOptions {
         }
         if let Some(timeout) = self.timeout {
             schedule = schedule.with_deadline(timeout);
+        }
+        if let Some(age) = self.created_ago {
+            schedule = schedule.with_task_age(age);
+        }
+        if let Some(grace) = self.record_null_grace {
+            schedule = schedule.with_record_null_grace(grace);
         }
         schedule
     }

@@ -110,6 +110,46 @@ pub fn confirm_upgrade_refusal<T>(
     }
 }
 
+/// Whether `error` is record-info's answer for a task it does not know: code 422
+/// "record is null".
+pub fn is_record_null(error: &Error) -> bool {
+    error.code() == Some(ApiCode::Unprocessable)
+        && error
+            .message()
+            .is_some_and(|message| message.trim().eq_ignore_ascii_case("record is null"))
+}
+
+/// Whether a task wait should read `error` as "the task is not visible yet" and go on: a
+/// 422 "record is null" ([`is_record_null`]) for a task whose age is known and still within
+/// `grace` of its creation. `age_at_start` is how old the task was when the wait started
+/// (0 after this client's own submission, a journal's figure for a resumed wait, `None` when
+/// nobody knows: then there is no grace, and the answer ends the wait as it always did);
+/// `elapsed` is the wait's time so far.
+///
+/// The reference (section 3.2) reports that kie's task API answers this way for a short
+/// while after creation; a task created longer ago than the window really is unknown (or
+/// another account's), and polling it on would only wait for the deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use veo3_core::{Error, is_not_visible_yet};
+/// use veo3_types::{ApiCode, Endpoint};
+///
+/// let null = Error::api(Endpoint::RecordInfo, ApiCode::Unprocessable, "record is null");
+/// let grace = Duration::from_secs(90);
+/// assert!(is_not_visible_yet(&null, Some(Duration::ZERO), Duration::from_secs(5), grace));
+/// assert!(!is_not_visible_yet(&null, Some(Duration::from_secs(80)), Duration::from_secs(20), grace));
+/// assert!(!is_not_visible_yet(&null, None, Duration::ZERO, grace));
+/// ```
+pub fn is_not_visible_yet(
+    error: &Error,
+    age_at_start: Option<Duration>,
+    elapsed: Duration,
+    grace: Duration,
+) -> bool {
+    age_at_start.is_some_and(|age| age.saturating_add(elapsed) <= grace) && is_record_null(error)
+}
+
 /// A wait for `task_id` on `effects`' clock and observer, starting now; the schedule's first
 /// delay comes first.
 pub(crate) fn wait_state(
@@ -211,10 +251,13 @@ pub struct WaitState {
     warned_unknown: bool,
     trigger: PollTrigger,
     callback_polls: u32,
+    task_age: Option<Duration>,
 }
 
 impl WaitState {
-    /// Starts waiting at `now` for `target` of `task_id`.
+    /// Starts waiting at `now` for `target` of `task_id`, created a moment ago unless
+    /// `schedule` says how old it is ([`PollSchedule::task_age`]): a 422 "record is null"
+    /// within its [`PollSchedule::record_null_grace`] means "not visible yet".
     pub fn new(
         task_id: impl Into<String>,
         target: WaitTarget,
@@ -235,6 +278,7 @@ impl WaitState {
             warned_unknown: false,
             trigger: PollTrigger::Schedule,
             callback_polls: 0,
+            task_age: Some(schedule.task_age.unwrap_or(Duration::ZERO)),
         }
     }
 
@@ -243,13 +287,20 @@ impl WaitState {
     /// task submitted a moment ago is sure not to be done yet; one submitted earlier may have
     /// finished long ago, and the schedule's first delay (90 s for a generation) would only
     /// make the caller wait for an answer that is already there.
+    ///
+    /// Its age is what `schedule` says ([`PollSchedule::task_age`], from
+    /// [`WaitOptions::created_ago`](crate::settings::WaitOptions::created_ago)); when unknown,
+    /// a 422 "record is null" ends the wait at once.
     pub fn for_existing_task(
         task_id: impl Into<String>,
         schedule: &PollSchedule,
         observer: Observer,
         now: Duration,
     ) -> Self {
-        Self::new(task_id, WaitTarget::Task, schedule, observer, now).with_immediate_first_poll()
+        let mut wait = Self::new(task_id, WaitTarget::Task, schedule, observer, now)
+            .with_immediate_first_poll();
+        wait.task_age = schedule.task_age;
+        wait
     }
 
     /// Makes the first poll at once, with the schedule starting after it. For endpoints whose
@@ -334,6 +385,19 @@ impl WaitState {
                     tracing::warn!(task_id = %self.task_id, %status, "unknown state; polling on until the deadline");
                 }
                 self.record(status, elapsed);
+                WaitStep::Continue
+            }
+            Err(error)
+                if self.target == WaitTarget::Task
+                    && is_not_visible_yet(
+                        &error,
+                        self.task_age,
+                        elapsed,
+                        self.schedule.record_null_grace,
+                    ) =>
+            {
+                tracing::debug!(task_id = %self.task_id, "record is null within the grace window; not visible yet");
+                self.record(PollStatus::NotVisibleYet, elapsed);
                 WaitStep::Continue
             }
             Err(error)

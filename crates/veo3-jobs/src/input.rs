@@ -19,13 +19,16 @@
 //! which the batch is journaled with: a resume never uploads again, and nothing is billed
 //! before every image was checked and uploaded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use veo3_core::{Effects, Veo3Api};
-use veo3_types::{GenerateRequest, ImageInput, UploadOptions};
+use veo3_types::{
+    AspectRatio, GenerateRequest, GenerationType, ImageInput, Model, Resolution, UploadOptions,
+    VideoDuration,
+};
 
 use crate::job::{NewJob, Upgrade};
 use crate::price::PriceTable;
@@ -93,13 +96,28 @@ pub fn read_file(
     prices: &PriceTable,
     upgrade: Option<Upgrade>,
 ) -> Result<Vec<NewJob>, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    let format = detect(path, &text);
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        InputError::Lines {
+            path: path.display().to_string(),
+            errors: vec![LineError {
+                line,
+                message: format!(
+                    "not valid UTF-8 (byte {} of the file); save the file as UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            }],
+        }
+    })?;
+    let text = strip_bom(&text);
+    let format = detect(path, text);
     let base = path.parent().unwrap_or(Path::new(""));
-    parse_in(&text, format, prices, upgrade, base).map_err(|e| match e {
+    parse_in(text, format, prices, upgrade, base).map_err(|e| match e {
         InputError::Lines { errors, .. } => InputError::Lines {
             path: path.display().to_string(),
             errors,
@@ -143,6 +161,11 @@ pub fn parse(
     parse_in(text, format, prices, upgrade, Path::new(""))
 }
 
+/// A UTF-8 byte-order mark at the start is not part of the first line, whatever the format.
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 fn parse_in(
     text: &str,
     format: Format,
@@ -150,6 +173,7 @@ fn parse_in(
     upgrade: Option<Upgrade>,
     base: &Path,
 ) -> Result<Vec<NewJob>, InputError> {
+    let text = strip_bom(text);
     let rows: Rows = match format {
         Format::Jsonl => content_lines(text)
             .map(|(line, content)| {
@@ -172,19 +196,28 @@ fn parse_in(
     };
     let mut jobs = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
-    let mut names = HashSet::new();
+    // Names are compared without case: `Same` and `same` are one file on case-insensitive
+    // file systems (macOS, Windows).
+    let mut names: HashMap<String, (String, u64)> = HashMap::new();
     for (line, row) in rows {
         match row.and_then(|object| to_job(object, line, prices, upgrade, base)) {
-            Ok(job) => {
-                if names.insert(job.name.clone()) {
+            Ok(job) => match names.get(&job.name.to_lowercase()) {
+                None => {
+                    names.insert(job.name.to_lowercase(), (job.name.clone(), line));
                     jobs.push(job);
-                } else {
-                    errors.push(LineError {
-                        line,
-                        message: format!("the name {:?} is used by an earlier line", job.name),
-                    });
                 }
-            }
+                Some((earlier, _)) if *earlier == job.name => errors.push(LineError {
+                    line,
+                    message: format!("`name` {:?} is used by an earlier line", job.name),
+                }),
+                Some((earlier, earlier_line)) => errors.push(LineError {
+                    line,
+                    message: format!(
+                        "`name` {:?} differs only by case from {earlier:?} (line {earlier_line}): the two files would collide on a case-insensitive file system",
+                        job.name
+                    ),
+                }),
+            },
             Err(message) => errors.push(LineError { line, message }),
         }
     }
@@ -237,6 +270,21 @@ fn csv_rows(text: &str) -> Result<Rows, InputError> {
         match record {
             Ok(record) => {
                 let line = record.position().map_or(0, csv::Position::line);
+                // A quoted value across lines is almost always a quote left open, which
+                // swallows the rows after it into one value (a prompt has no line breaks).
+                if let Some((header, _)) = headers
+                    .iter()
+                    .zip(record.iter())
+                    .find(|(_, value)| value.contains(['\n', '\r']))
+                {
+                    rows.push((
+                        line,
+                        Err(format!(
+                            "`{header}` runs past the end of the line: a quote (\") opened on line {line} is not closed (values cannot hold line breaks)"
+                        )),
+                    ));
+                    continue;
+                }
                 let mut object = Map::new();
                 for (header, value) in headers.iter().zip(record.iter()) {
                     if value.is_empty() {
@@ -254,6 +302,10 @@ fn csv_rows(text: &str) -> Result<Rows, InputError> {
                             Ok(b) => Value::Bool(b),
                             Err(_) => Value::String(value.to_owned()),
                         },
+                        "seeds" | "duration" => match value.parse::<i64>() {
+                            Ok(n) => Value::from(n),
+                            Err(_) => Value::String(value.to_owned()),
+                        },
                         _ => Value::String(value.to_owned()),
                     };
                     object.insert(header.to_owned(), value);
@@ -262,7 +314,19 @@ fn csv_rows(text: &str) -> Result<Rows, InputError> {
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                rows.push((line, Err(format!("unreadable CSV row: {e}"))));
+                // A row of the wrong width that holds a quote is most often a quote left open.
+                let hint = match (e.kind(), e.position()) {
+                    (csv::ErrorKind::UnequalLengths { .. }, Some(position))
+                        if text
+                            .get(usize::try_from(position.byte()).unwrap_or(usize::MAX)..)
+                            .and_then(|rest| rest.lines().next())
+                            .is_some_and(|row| row.contains('"')) =>
+                    {
+                        format!(" (a quote (\") opened on line {line} may not be closed)")
+                    }
+                    _ => String::new(),
+                };
+                rows.push((line, Err(format!("unreadable CSV row: {e}{hint}"))));
             }
         }
     }
@@ -289,32 +353,25 @@ fn to_job(
     if object.contains_key("callBackUrl") || object.contains_key("callbackUrl") {
         return Err("`callBackUrl` is set by the batch runner (per job); remove it".into());
     }
-    let images = take_images(&mut object, base);
-    let mut request: GenerateRequest =
-        serde_json::from_value(Value::Object(object)).map_err(|e| e.to_string())?;
-    match images {
-        None => request.validate().map_err(|e| e.to_string())?,
-        Some(images) => {
-            // Every image checked with the rest of the request, local files on disk.
-            for (index, image) in images.iter().enumerate() {
-                image.validate(index).map_err(|e| e.to_string())?;
-            }
-            request.image_urls = images
-                .iter()
-                .map(|image| match image {
-                    ImageInput::Url(url) => url.clone(),
-                    _ => "https://upload.invalid/image".to_owned(),
-                })
-                .collect();
-            request.validate().map_err(|e| e.to_string())?;
-            for image in &images {
-                if let ImageInput::Path(path) = image {
-                    veo3_core::LocalFile::inspect_image(path).map_err(|e| e.to_string())?;
-                }
-            }
-            request.image_urls = images.iter().map(image_text).collect();
+    let images = take_images(&mut object, base)?.unwrap_or_default();
+    // Every image checked with the rest of the request, local files on disk.
+    for (index, image) in images.iter().enumerate() {
+        image.validate(index).map_err(|e| e.to_string())?;
+    }
+    let urls = images
+        .iter()
+        .map(|image| match image {
+            ImageInput::Url(url) => url.clone(),
+            _ => "https://upload.invalid/image".to_owned(),
+        })
+        .collect();
+    let mut request = request_of(&object, urls)?;
+    for image in &images {
+        if let ImageInput::Path(path) = image {
+            veo3_core::LocalFile::inspect_image(path).map_err(|e| e.to_string())?;
         }
     }
+    request.image_urls = images.iter().map(image_text).collect();
     let cost = prices.job(&request, upgrade);
     Ok(NewJob::new(request, name)
         .line(line)
@@ -322,21 +379,25 @@ fn to_job(
         .cost(cost))
 }
 
-/// Takes `imageUrls` out of a row when it is an array of strings: each a URL or a local file
-/// (made absolute against `base`). `None` leaves the field for the request's own checks.
-fn take_images(object: &mut Map<String, Value>, base: &Path) -> Option<Vec<ImageInput>> {
-    let key = ["imageUrls", "image_urls"]
-        .into_iter()
-        .find(|k| object.contains_key(*k))?;
-    let Some(Value::Array(items)) = object.get(key) else {
-        return None;
+/// Takes `imageUrls` out of a row: each entry a URL or a local file (made absolute against
+/// `base`); `None` when the row has none; an error unless it is an array of strings.
+fn take_images(
+    object: &mut Map<String, Value>,
+    base: &Path,
+) -> Result<Option<Vec<ImageInput>>, String> {
+    let Some(key) = one_of(object, &["imageUrls", "image_urls"])? else {
+        return Ok(None);
     };
-    let texts: Vec<String> = items
-        .iter()
-        .map(|v| v.as_str().map(str::to_owned))
-        .collect::<Option<_>>()?;
-    object.remove(key);
-    Some(
+    let texts: Option<Vec<String>> = match object.remove(key) {
+        Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    };
+    let texts = texts.ok_or_else(|| format!("`{key}` must be an array of strings"))?;
+    Ok(Some(
         texts
             .iter()
             .map(|text| match ImageInput::parse(text) {
@@ -348,7 +409,172 @@ fn take_images(object: &mut Map<String, Value>, base: &Path) -> Option<Vec<Image
                 other => other,
             })
             .collect(),
-    )
+    ))
+}
+
+/// The columns (JSONL fields) a row may have besides `name` and `upgrade`: every field of the
+/// generate request but `callBackUrl` (the runner's), under its wire name and the alias the
+/// reference records for it. Anything else is refused, so a misspelt field (`modle`) is an
+/// error rather than a job billed on the default.
+pub const REQUEST_COLUMNS: &[&str] = &[
+    "prompt",
+    "model",
+    "generationType",
+    "generation_type",
+    "imageUrls",
+    "image_urls",
+    "aspect_ratio",
+    "aspectRatio",
+    "resolution",
+    "seeds",
+    "enableTranslation",
+    "watermark",
+    "duration",
+];
+
+/// The key of `keys` (one field's spellings) the row uses; an error when it uses two.
+fn one_of(
+    object: &Map<String, Value>,
+    keys: &[&'static str],
+) -> Result<Option<&'static str>, String> {
+    let mut present = keys.iter().copied().filter(|key| object.contains_key(*key));
+    let first = present.next();
+    match present.next() {
+        Some(second) => Err(format!(
+            "`{}` and `{second}` are the same field; keep one",
+            first.unwrap_or_default()
+        )),
+        None => Ok(first),
+    }
+}
+
+/// The row's value for one field (any of its spellings), `None` when absent or null.
+fn value_of<'a>(
+    object: &'a Map<String, Value>,
+    keys: &[&'static str],
+) -> Result<Option<(&'static str, &'a Value)>, String> {
+    Ok(one_of(object, keys)?
+        .and_then(|key| object.get(key).map(|value| (key, value)))
+        .filter(|(_, value)| !value.is_null()))
+}
+
+/// A string field, refused when it is of another type.
+fn string_of<'a>(
+    object: &'a Map<String, Value>,
+    keys: &[&'static str],
+    expected: &str,
+) -> Result<Option<&'a str>, String> {
+    match value_of(object, keys)? {
+        None => Ok(None),
+        Some((_, Value::String(text))) => Ok(Some(text)),
+        Some((key, other)) => Err(format!("`{key}` must be {expected}, got {other}")),
+    }
+}
+
+/// A value the command line would refuse as unknown (`Other`) is refused here too, at parse
+/// time, naming the values it takes.
+fn known<T>(key: &str, text: &str, value: T, is_other: bool, allowed: &str) -> Result<T, String> {
+    if is_other {
+        Err(format!("`{key}`: unknown value {text:?}; use {allowed}"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The generate request of a row (images excepted, taken before), typed strictly: every
+/// field of the right JSON type, enums among the values this version knows (as
+/// `veo3 generate` refuses others), no field the request does not have.
+fn request_of(
+    object: &Map<String, Value>,
+    image_urls: Vec<String>,
+) -> Result<GenerateRequest, String> {
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !REQUEST_COLUMNS.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "unknown field `{unknown}` (a row takes name, upgrade and {})",
+            REQUEST_COLUMNS.join(", ")
+        ));
+    }
+    let prompt = match value_of(object, &["prompt"])? {
+        None => return Err("`prompt` is missing".into()),
+        Some((_, Value::String(prompt))) => prompt,
+        Some((_, other)) => return Err(format!("`prompt` must be a string, got {other}")),
+    };
+    let mut builder = GenerateRequest::builder(prompt.as_str());
+    if let Some(text) = string_of(
+        object,
+        &["model"],
+        "a string (veo3_fast, veo3 or veo3_lite)",
+    )? {
+        let model = Model::from_wire(text);
+        let other = matches!(model, Model::Other(_));
+        builder = builder.model(known(
+            "model",
+            text,
+            model,
+            other,
+            "veo3_fast, veo3 or veo3_lite",
+        )?);
+    }
+    let spellings = ["generationType", "generation_type"];
+    if let Some(text) = string_of(object, &spellings, "a string")? {
+        let ty = GenerationType::from_wire(text);
+        let other = matches!(ty, GenerationType::Other(_));
+        let allowed = "TEXT_2_VIDEO, FIRST_AND_LAST_FRAMES_2_VIDEO or REFERENCE_2_VIDEO";
+        builder = builder.generation_type(known("generationType", text, ty, other, allowed)?);
+    }
+    let spellings = ["aspect_ratio", "aspectRatio"];
+    if let Some(text) = string_of(object, &spellings, "a string (16:9, 9:16 or Auto)")? {
+        let ratio = AspectRatio::from_wire(text);
+        let other = matches!(ratio, AspectRatio::Other(_));
+        builder = builder.aspect_ratio(known(
+            "aspect_ratio",
+            text,
+            ratio,
+            other,
+            "16:9, 9:16 or Auto",
+        )?);
+    }
+    if let Some(text) = string_of(object, &["resolution"], "a string (720p, 1080p or 4k)")? {
+        let resolution = Resolution::from_wire(text);
+        let other = matches!(resolution, Resolution::Other(_));
+        builder = builder.resolution(known(
+            "resolution",
+            text,
+            resolution,
+            other,
+            "720p, 1080p or 4k",
+        )?);
+    }
+    if let Some((key, value)) = value_of(object, &["seeds"])? {
+        let seeds = value
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("`{key}` must be an integer (10000-99999), got {value}"))?;
+        builder = builder.seeds(seeds);
+    }
+    if let Some((key, value)) = value_of(object, &["duration"])? {
+        let seconds = value.as_i64().ok_or_else(|| {
+            format!("`{key}` must be a whole number of seconds (4, 6 or 8), got {value}")
+        })?;
+        builder = builder.duration(VideoDuration::from_seconds(seconds));
+    }
+    if let Some((key, value)) = value_of(object, &["enableTranslation"])? {
+        let enable = value
+            .as_bool()
+            .ok_or_else(|| format!("`{key}` must be true or false, got {value}"))?;
+        builder = builder.enable_translation(enable);
+    }
+    if let Some(watermark) = string_of(object, &["watermark"], "a string")? {
+        builder = builder.watermark(watermark);
+    }
+    // Every rule of the request, the image count and URLs included.
+    builder
+        .image_urls(image_urls)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn absolute(path: &Path) -> PathBuf {

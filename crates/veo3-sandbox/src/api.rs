@@ -20,6 +20,7 @@ use veo3_types::Endpoint;
 
 use crate::config::ms;
 use crate::faults::{Outcome, Route};
+use crate::state::Sent;
 use crate::state::{Asset, Kind, NewTask, Shared, State as World};
 
 /// The outcome the fault plan drew for this request, put in its extensions by the front door.
@@ -220,6 +221,10 @@ struct Generate {
     seeds: Option<i64>,
     call_back_url: Option<String>,
     param_json: String,
+    /// `duration` as sent (`None`: the server's default, 8 s).
+    duration: Option<i64>,
+    /// `enableTranslation` as sent (`None`: absent).
+    enable_translation: Option<bool>,
 }
 
 fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
@@ -283,9 +288,24 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
             "resolution must be one of 720p, 1080p, 4k (got {resolution:?})"
         ));
     }
+    let duration = match body.get("duration") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_i64() {
+            Some(seconds @ (4 | 6 | 8)) => Some(seconds),
+            _ => {
+                return Err(format!("duration must be one of 4, 6, 8 (got {value})"));
+            }
+        },
+    };
+    if generation_type == "REFERENCE_2_VIDEO" && duration.is_some_and(|d| d != 8) {
+        return Err(
+            "The REFERENCE_2_VIDEO mode currently only supports a duration of 8 seconds".into(),
+        );
+    }
     let seeds = opt_seeds(body)?;
     let call_back_url = opt_callback(body)?;
-    let translation = opt_bool(body, "enableTranslation")?.unwrap_or(true);
+    let sent_translation = opt_bool(body, "enableTranslation")?;
+    let translation = sent_translation.unwrap_or(true);
     opt_bool(body, "enableFallback")?;
     let watermark = opt_str(body, "watermark")?.unwrap_or("");
     // Auto resolves to whichever native ratio is closer; without looking at images, 16:9.
@@ -308,6 +328,9 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
     if let Some(url) = &call_back_url {
         param["callBackUrl"] = json!(url);
     }
+    if let Some(seconds) = duration {
+        param["duration"] = json!(seconds);
+    }
     Ok(Generate {
         model: model.to_owned(),
         aspect: effective_aspect.to_owned(),
@@ -315,6 +338,8 @@ fn validate_generate(body: &Map<String, Value>) -> Result<Generate, String> {
         seeds,
         call_back_url,
         param_json: param.to_string(),
+        duration,
+        enable_translation: sent_translation,
     })
 }
 
@@ -341,11 +366,14 @@ async fn generate(
         "veo3_lite" => prices.lite,
         _ => prices.fast,
     };
-    let cost = match request.resolution.as_str() {
+    let clip = match request.resolution.as_str() {
         "1080p" => table[1],
         "4k" => table[2],
         _ => table[0],
     };
+    // Prices are per 8 s clip; a shorter one is charged pro rata, rounded up (the
+    // assumption veo3-jobs' price table makes too; kie does not document it).
+    let cost = prorate(clip, request.duration.unwrap_or(8));
     let d = &sh.cfg.durations;
     let duration = match request.model.as_str() {
         "veo3" => d.generate_quality,
@@ -371,11 +399,20 @@ async fn generate(
             call_back_url: request.call_back_url,
             cost,
             outcome,
+            sent: Sent {
+                duration: request.duration,
+                enable_translation: request.enable_translation,
+            },
         },
         now,
     );
     drop(st);
     envelope(&sh, 200, "success", json!({"taskId": id}))
+}
+
+/// The price of a `seconds` clip when an 8 s one costs `clip`: pro rata, rounded up.
+fn prorate(clip: i64, seconds: i64) -> i64 {
+    (clip.saturating_mul(seconds) + 7) / 8
 }
 
 /// Looks up `id` for `key`, settling it; the 422 answers of the record routes otherwise.
@@ -416,6 +453,18 @@ async fn record_info(
     let mut st = sh.lock();
     if let Err(resp) = find(&sh, &mut st, &key, id, now) {
         return resp;
+    }
+    // A task too young to be visible (the `record-null-early` fault) is not there yet.
+    if let (Some(window), Some(task)) = (st.faults.record_null_early(), st.tasks.get(id)) {
+        if now.saturating_sub(task.create_ms) < ms(window) {
+            *st.stats
+                .faults_injected
+                .entry("record-null-early".into())
+                .or_default() += 1;
+            drop(st);
+            sh.stats_changed.notify_waiters();
+            return envelope(&sh, 422, "record is null", Value::Null);
+        }
     }
     // The 1080p jobs that are ready show in the record, as the reference says they can be read.
     let ready: Vec<usize> = st.tasks.get(id).map_or_else(Vec::new, |t| {
@@ -603,6 +652,7 @@ async fn upgrade_4k(
             call_back_url,
             cost: sh.cfg.prices.upgrade_4k,
             outcome,
+            sent: Sent::default(),
         },
         now,
     );
@@ -701,6 +751,7 @@ async fn extend(
             call_back_url,
             cost,
             outcome,
+            sent: Sent::default(),
         },
         now,
     );

@@ -167,6 +167,11 @@ pub enum Fault {
         /// The `Location`; `None` for the request's own URL.
         to: Option<String>,
     },
+    /// record-info only, and not drawn per request: every read of a task younger than this
+    /// (service time since its creation) answers 422 `record is null`, as clients of kie's
+    /// newer task API report for a while after creation (`record-null-early@MS`, default
+    /// 1500). The reads it answers count as injected faults of this name.
+    RecordNullEarly(Duration),
 }
 
 impl Fault {
@@ -183,6 +188,7 @@ impl Fault {
             Fault::Cut => "cut",
             Fault::Stall(_) => "stall",
             Fault::Redirect { .. } => "redirect",
+            Fault::RecordNullEarly(_) => "record-null-early",
         }
     }
 }
@@ -305,6 +311,7 @@ impl FromStr for Action {
                 }
             }
             "code" => Fault::Envelope(num(500)? as i64),
+            "record-null-early" => Fault::RecordNullEarly(Duration::from_millis(num(1500)?)),
             // Shorthands for the envelope codes a client most needs to survive.
             "500" | "455" | "505" | "408" if arg.is_none() => {
                 Fault::Envelope(name.parse().unwrap_or(500))
@@ -341,10 +348,15 @@ struct Rule {
 ///         | upload | download | "*"                 "*" = every API route (not download)
 /// action := drop | lost | malformed | cut | stall[@MS] | latency@MS | http@STATUS | 5xx[@STATUS]
 ///         | code@CODE | 500 | 455 | 429[@RETRY_AFTER_SECS] | redirect[@STATUS] (request faults)
+///         | record-null-early[@MS]          (record-info only, probability 1: see below)
 ///         | success | moderation | image | internal | failed                 (task outcomes)
 /// ```
 ///
 /// For example `generate:lost=0.1,status:5xx=0.05,download:cut=0.2,generate:moderation=0.1`.
+///
+/// `record-info:record-null-early@MS` is a rule about tasks, not a draw: every record-info
+/// read of a task during the first MS of its life (service time) answers 422
+/// `record is null` ([`Fault::RecordNullEarly`]).
 /// Whether a rule fires for a request depends only on the seed, the route, the request's
 /// ordinal on that route and the rule's position, so the same run draws the same faults.
 ///
@@ -403,6 +415,8 @@ impl FaultPlan {
                 continue;
             }
             match &rule.action {
+                // Applied by record-info from the task's age, never drawn.
+                Action::Fault(Fault::RecordNullEarly(_)) => {}
                 Action::Fault(Fault::Latency(d)) => drawn.latency += *d,
                 Action::Fault(f) if drawn.fault.is_none() => drawn.fault = Some(f.clone()),
                 Action::Outcome(o) if drawn.outcome.is_none() && route.creates_tasks() => {
@@ -412,6 +426,18 @@ impl FaultPlan {
             }
         }
         drawn
+    }
+
+    /// The window of a `record-null-early` rule ([`Fault::RecordNullEarly`]): the longest
+    /// one when there are several, `None` without any.
+    pub fn record_null_early(&self) -> Option<Duration> {
+        self.rules
+            .iter()
+            .filter_map(|rule| match rule.action {
+                Action::Fault(Fault::RecordNullEarly(window)) => Some(window),
+                _ => None,
+            })
+            .max()
     }
 }
 
@@ -442,6 +468,13 @@ impl FromStr for FaultPlan {
                 r => Some(r.parse::<Route>()?),
             };
             let action: Action = action.trim().parse()?;
+            if let Action::Fault(Fault::RecordNullEarly(_)) = &action {
+                if route != Some(Route::RecordInfo) || probability < 1.0 {
+                    return Err(FaultSpecError::new(format!(
+                        "record-null-early applies to every read of a young task: write it as record-info:record-null-early@MS, without a probability ({rule:?})"
+                    )));
+                }
+            }
             if let (Some(r), Action::Outcome(_)) = (route, &action) {
                 if !r.creates_tasks() {
                     return Err(FaultSpecError::new(format!(
@@ -557,5 +590,28 @@ mod tests {
             }))
         );
         assert!("redirect@200".parse::<Action>().is_err());
+    }
+
+    #[test]
+    fn record_null_early_is_a_record_info_rule_never_drawn() {
+        let plan: FaultPlan = "status:record-null-early@2500,generate:drop=0.5"
+            .parse()
+            .expect("valid spec");
+        assert_eq!(plan.record_null_early(), Some(Duration::from_millis(2500)));
+        assert!((0..100).all(|n| plan.draw(1, Route::RecordInfo, n).fault.is_none()));
+        let default: FaultPlan = "record-info:record-null-early".parse().expect("valid");
+        assert_eq!(
+            default.record_null_early(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(FaultPlan::new().record_null_early(), None);
+        for bad in [
+            "generate:record-null-early@10",
+            "*:record-null-early@10",
+            "record-info:record-null-early@10=0.5",
+            "record-info:record-null-early@soon",
+        ] {
+            assert!(bad.parse::<FaultPlan>().is_err(), "{bad}");
+        }
     }
 }

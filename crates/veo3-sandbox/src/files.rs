@@ -79,7 +79,7 @@ pub(crate) async fn front_door(
         tokio::time::sleep(drawn.latency).await;
     }
     match drawn.fault {
-        None | Some(Fault::Latency(_)) => next.run(req).await,
+        None | Some(Fault::Latency(_) | Fault::RecordNullEarly(_)) => next.run(req).await,
         Some(Fault::Cut | Fault::Malformed) => {
             req.extensions_mut().insert(Break::Cut);
             next.run(req).await

@@ -197,6 +197,18 @@ impl SandboxBuilder {
         self
     }
 
+    /// Answers every record-info read of a task during the first `window` of its life
+    /// (service time) with 422 `record is null`, as kie's task API is reported to do right
+    /// after creation: the fault `record-info:record-null-early@MS` added to the plan.
+    pub fn record_null_early(mut self, window: Duration) -> Self {
+        self.config.faults = std::mem::take(&mut self.config.faults).with(
+            Some(Route::RecordInfo),
+            Action::Fault(Fault::RecordNullEarly(window)),
+            1.0,
+        );
+        self
+    }
+
     /// The response shapes served (default [`Shape::Modern`]).
     pub fn shape(mut self, shape: Shape) -> Self {
         self.config.shape = shape;

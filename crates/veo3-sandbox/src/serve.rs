@@ -33,7 +33,9 @@ pub struct ServeArgs {
     /// Seed for task ids and random faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Random faults, e.g. `generate:lost=0.1,status:5xx=0.05,download:cut=0.2`.
+    /// Random faults, e.g. `generate:lost=0.1,status:5xx=0.05,download:cut=0.2`;
+    /// `record-info:record-null-early@MS` answers "record is null" for the first MS of every
+    /// task's life (service time).
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
     /// Signs callbacks with this webhook HMAC key.

@@ -128,7 +128,10 @@ pub(crate) async fn front_door(
         Some(Fault::Malformed) => malformed(next.run(req).await).await,
         Some(Fault::Redirect { status, to }) => redirect(&req, status, to.as_deref()),
         // Cut, stall and latency are meaningless here (latency was applied above).
-        Some(Fault::Cut | Fault::Stall(_) | Fault::Latency(_)) => next.run(req).await,
+        // record-null-early is applied by record-info from the task's age, not per request.
+        Some(Fault::Cut | Fault::Stall(_) | Fault::Latency(_) | Fault::RecordNullEarly(_)) => {
+            next.run(req).await
+        }
     }
 }
 

@@ -211,6 +211,10 @@ pub struct CreatedTask {
     pub create_time: i64,
     /// `successFlag` as last settled (0 running; for 1080p, 1 once its URL was handed out).
     pub success_flag: i64,
+    /// `duration` as sent (generate; `None` when absent: the server's 8 s).
+    pub duration: Option<i64>,
+    /// `enableTranslation` as sent (generate; `None` when absent).
+    pub enable_translation: Option<bool>,
 }
 
 impl CreatedTask {
@@ -235,6 +239,8 @@ impl CreatedTask {
             "index": self.index,
             "createTime": self.create_time,
             "successFlag": self.success_flag,
+            "duration": self.duration,
+            "enableTranslation": self.enable_translation,
         })
     }
 }
@@ -277,6 +283,7 @@ pub(crate) struct Task {
     pub(crate) upgrades: BTreeMap<usize, String>,
     /// Place in creation order (shared with 1080p jobs), for [`Shared::created_tasks`].
     pub(crate) seq: u64,
+    pub(crate) sent: Sent,
 }
 
 impl Task {
@@ -332,6 +339,15 @@ pub(crate) struct NewTask {
     pub(crate) call_back_url: Option<String>,
     pub(crate) cost: i64,
     pub(crate) outcome: Outcome,
+    pub(crate) sent: Sent,
+}
+
+/// Fields of a generate request as the client sent them (absent stays `None`), for
+/// [`CreatedTask`]: tests check what reached the server, not what it defaulted to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub(crate) duration: Option<i64>,
+    pub(crate) enable_translation: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -567,6 +583,7 @@ impl Shared {
             hd: BTreeMap::new(),
             upgrades: BTreeMap::new(),
             seq: Self::next_seq(st),
+            sent: new.sent,
         };
         tracing::debug!(task_id = %id, kind = task.kind_name(), outcome = task.outcome.name(), "task created");
         st.due.push(Reverse((task.due_ms, id.clone())));
@@ -621,6 +638,8 @@ impl Shared {
                     index,
                     create_time: task.create_ms,
                     success_flag: task.flag,
+                    duration: task.sent.duration,
+                    enable_translation: task.sent.enable_translation,
                 },
             ));
             for (index, job) in &task.hd {
@@ -637,6 +656,8 @@ impl Shared {
                         index: Some(*index),
                         create_time: job.create_ms,
                         success_flag: i64::from(job.url.is_some()),
+                        duration: None,
+                        enable_translation: None,
                     },
                 ));
             }

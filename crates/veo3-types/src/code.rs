@@ -25,7 +25,8 @@ pub enum CodeClass {
 /// use veo3_types::{ApiCode, CodeClass};
 /// assert_eq!(ApiCode::from_i64(429), ApiCode::RateLimited);
 /// assert_eq!(ApiCode::RateLimited.class(), CodeClass::Transient);
-/// assert_eq!(ApiCode::from_i64(433), ApiCode::Other(433));
+/// assert_eq!(ApiCode::from_i64(433), ApiCode::SubKeyLimitExceeded);
+/// assert_eq!(ApiCode::from_i64(434), ApiCode::Other(434));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -50,6 +51,10 @@ pub enum ApiCode {
     Unprocessable,
     /// 429: rate limited; the request was dropped, not queued.
     RateLimited,
+    /// 433: the API key's sub-key usage exceeds its limit (documented on kie's newer model
+    /// pages for sub-keys, not on the Veo pages; the reference's section 5). Not retryable:
+    /// the limit is a setting of the key, not a passing condition.
+    SubKeyLimitExceeded,
     /// 451: failed to fetch an input image.
     ImageFetchFailed,
     /// 455: service unavailable or under maintenance.
@@ -77,6 +82,7 @@ impl ApiCode {
             408 => Self::UpstreamTimeout,
             422 => Self::Unprocessable,
             429 => Self::RateLimited,
+            433 => Self::SubKeyLimitExceeded,
             451 => Self::ImageFetchFailed,
             455 => Self::ServiceUnavailable,
             500 => Self::InternalError,
@@ -98,6 +104,7 @@ impl ApiCode {
             Self::UpstreamTimeout => 408,
             Self::Unprocessable => 422,
             Self::RateLimited => 429,
+            Self::SubKeyLimitExceeded => 433,
             Self::ImageFetchFailed => 451,
             Self::ServiceUnavailable => 455,
             Self::InternalError => 500,
@@ -121,6 +128,9 @@ impl ApiCode {
             Self::UpstreamTimeout => "upstream produced no result for over 10 minutes",
             Self::Unprocessable => "validation error or record not available",
             Self::RateLimited => "rate limited: the request was dropped, not queued",
+            Self::SubKeyLimitExceeded => {
+                "sub-key usage exceeds limit: this API key's sub-key has reached its usage limit (hourly, daily or total); raise the sub-key's limit in kie.ai's API key settings or use another key"
+            }
             Self::ImageFetchFailed => "failed to fetch an input image",
             Self::ServiceUnavailable => "service unavailable or under maintenance",
             Self::InternalError => "internal server error",
@@ -351,6 +361,7 @@ mod tests {
             (505, CodeClass::Permanent),
             (503, CodeClass::Transient),
             (433, CodeClass::Permanent),
+            (434, CodeClass::Permanent),
         ];
         for (code, class) in table {
             let parsed = ApiCode::from_i64(code);

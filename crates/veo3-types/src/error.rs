@@ -56,6 +56,32 @@ pub enum ValidationError {
         /// The model given.
         model: Model,
     },
+    /// `duration` is not one of the lengths kie documents (4, 6 or 8 seconds).
+    DurationNotSupported {
+        /// What was given, in seconds.
+        seconds: i64,
+    },
+    /// `REFERENCE_2_VIDEO` with a `duration` other than 8: the reference quotes kie's schema,
+    /// "The REFERENCE_2_VIDEO mode currently only supports a duration of 8 seconds."
+    DurationForReference {
+        /// What was given, in seconds.
+        seconds: i64,
+    },
+    /// A text field longer than this SDK sends (see
+    /// [`MAX_PROMPT_CHARS`](crate::MAX_PROMPT_CHARS) for why there is a limit).
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The limit, in characters.
+        max: usize,
+        /// What was given, in characters.
+        actual: usize,
+    },
+    /// A text field holding a NUL character.
+    NulCharacter {
+        /// The field.
+        field: &'static str,
+    },
     /// An upload option is malformed (`uploadPath`, `fileName`, `base64Data`).
     InvalidUploadOption {
         /// The field.
@@ -83,6 +109,8 @@ impl ValidationError {
             Self::SeedsOutOfRange { .. } => "seeds",
             Self::InvalidUrl { field, .. } => field,
             Self::UnsupportedModel { .. } => "model",
+            Self::DurationNotSupported { .. } | Self::DurationForReference { .. } => "duration",
+            Self::TooLong { field, .. } | Self::NulCharacter { field } => field,
             Self::InvalidUploadOption { field, .. } => field,
             Self::Image { .. } => "imageUrls",
         }
@@ -150,6 +178,19 @@ impl fmt::Display for ValidationError {
                 f,
                 "model {model} may not support {generation_type}: the docs list only veo3_fast (and, on one page, veo3_lite); sent anyway, the server decides"
             ),
+            Self::DurationNotSupported { seconds } => {
+                write!(f, "duration must be 4, 6 or 8 seconds, got {seconds}")
+            }
+            Self::DurationForReference { seconds } => write!(
+                f,
+                "duration must be 8 seconds for REFERENCE_2_VIDEO (kie: \"the REFERENCE_2_VIDEO mode currently only supports a duration of 8 seconds\"), got {seconds}"
+            ),
+            Self::TooLong { field, max, actual } => {
+                write!(f, "{field} must be at most {max} characters, got {actual}")
+            }
+            Self::NulCharacter { field } => {
+                write!(f, "{field} must not contain a NUL character")
+            }
             Self::InvalidUploadOption { field, reason } => {
                 write!(f, "{field} is invalid: {reason}")
             }

@@ -62,7 +62,8 @@ pub use code::{ApiCode, BaseUrl, CodeClass, Endpoint, HttpMethod, is_processing_
 pub use error::{DecodeError, ValidationError};
 pub use request::{
     DownloadUrlRequest, ExtendRequest, GenerateRequest, GenerateRequestBuilder, GenerateWithImages,
-    Hd1080pQuery, RecordInfoQuery, Upgrade4kRequest,
+    Hd1080pQuery, MAX_ECHO_BYTES, MAX_PROMPT_CHARS, MAX_URL_BYTES, MAX_WATERMARK_CHARS,
+    RecordInfoQuery, Upgrade4kRequest,
 };
 pub use response::{
     Credits, Envelope, Hd1080pResult, TaskCreated, TaskRecord, TaskResponse, TaskState,
@@ -74,4 +75,6 @@ pub use upload::{
     UploadBase64Request, UploadOptions, UploadUrlRequest, check_image, check_image_count,
     stream_upload_fields,
 };
-pub use wire_enum::{AspectRatio, ExtendModel, GenerationType, Model, Resolution};
+pub use wire_enum::{
+    AspectRatio, DurationParseError, ExtendModel, GenerationType, Model, Resolution, VideoDuration,
+};

@@ -11,7 +11,34 @@ use serde_json::Value;
 use crate::tolerant::{as_bool, as_i64, field};
 use crate::{
     AspectRatio, ExtendModel, GenerationType, ImageInput, Model, Resolution, ValidationError,
+    VideoDuration,
 };
+
+/// The longest prompt this SDK sends, in characters (Unicode scalar values).
+///
+/// kie documents no maximum. The upstream model reads at most about a thousand tokens (some
+/// 4,000-5,000 characters of English), so a longer prompt buys nothing; and every status answer
+/// echoes the request back (`paramJson`), so an unbounded prompt makes a task whose answers
+/// exceed the client's answer-size limit and whose video can never be fetched. 10,000
+/// characters is twice what the model reads and keeps the largest echo ([`MAX_ECHO_BYTES`])
+/// far below the clients' default answer limit of 4 MiB.
+pub const MAX_PROMPT_CHARS: usize = 10_000;
+
+/// The longest watermark this SDK sends, in characters (a burned-in caption, not a text).
+pub const MAX_WATERMARK_CHARS: usize = 1_000;
+
+/// The longest URL (image or callback) this SDK sends, in bytes: well above any real hosted
+/// image URL, and what most HTTP servers accept in a request line.
+pub const MAX_URL_BYTES: usize = 8_192;
+
+/// An upper bound on the bytes a status answer (or callback) can spend echoing an accepted
+/// generate request back: every text field at its limit, each character written as the
+/// longest JSON escape twice over (a `paramJson` string inside the answer, 14 bytes for a
+/// character outside the BMP), echoed twice (kie's `paramJson` and a callback's
+/// `promptJson`, should one answer carry both), plus 64 KiB for everything else. The clients'
+/// default answer limit stays above it (a test in veo3-core checks).
+pub const MAX_ECHO_BYTES: usize =
+    2 * 14 * (MAX_PROMPT_CHARS + MAX_WATERMARK_CHARS + 4 * MAX_URL_BYTES) + 64 * 1024;
 
 /// Lowest seed the API accepts.
 const SEED_MIN: u32 = 10_000;
@@ -47,12 +74,18 @@ pub struct GenerateRequest {
     /// Completion webhook.
     #[serde(rename = "callBackUrl", skip_serializing_if = "Option::is_none")]
     pub call_back_url: Option<String>,
-    /// Translate the prompt to English first (server default `true`).
-    #[serde(rename = "enableTranslation", skip_serializing_if = "Option::is_none")]
-    pub enable_translation: Option<bool>,
+    /// Translate the prompt to English first. Always sent (default `true`, as the reference
+    /// documents): kie's schema once gave `false` as the default while its description said
+    /// `true`, so leaving it out would let the server's choice of the month decide.
+    #[serde(rename = "enableTranslation")]
+    pub enable_translation: bool,
     /// Text watermark burned into the video.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark: Option<String>,
+    /// Clip length: 4, 6 or 8 seconds (server default 8; `REFERENCE_2_VIDEO` takes 8 only).
+    /// Sent only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<VideoDuration>,
 }
 
 impl GenerateRequest {
@@ -68,8 +101,9 @@ impl GenerateRequest {
                 resolution: None,
                 seeds: None,
                 call_back_url: None,
-                enable_translation: None,
+                enable_translation: true,
                 watermark: None,
+                duration: None,
             },
             images: Vec::new(),
         }
@@ -77,9 +111,7 @@ impl GenerateRequest {
 
     /// Checks every documented rule; the first violation is returned.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.prompt.trim().is_empty() {
-            return Err(ValidationError::EmptyPrompt);
-        }
+        check_prompt(&self.prompt)?;
         crate::upload::check_image_count(self.generation_type.as_ref(), self.image_urls.len())?;
         for (index, url) in self.image_urls.iter().enumerate() {
             check_url(url).map_err(|reason| ValidationError::InvalidUrl {
@@ -90,6 +122,8 @@ impl GenerateRequest {
         }
         check_seeds(self.seeds)?;
         check_callback(self.call_back_url.as_deref())?;
+        check_watermark(self.watermark.as_deref())?;
+        check_duration(self.duration, self.generation_type.as_ref())?;
         Ok(())
     }
 
@@ -172,8 +206,19 @@ impl<'de> Deserialize<'de> for GenerateRequest {
             resolution: text(&["resolution"]).map(|r| Resolution::from_wire(&r)),
             seeds,
             call_back_url: text(&["callBackUrl", "callbackUrl"]),
-            enable_translation: field(&value, &["enableTranslation"]).and_then(as_bool),
+            // Absent means what the reference documents, true.
+            enable_translation: field(&value, &["enableTranslation"])
+                .and_then(as_bool)
+                .unwrap_or(true),
             watermark: text(&["watermark", "waterMark"]),
+            duration: match field(&value, &["duration"]) {
+                None => None,
+                Some(raw) => Some(
+                    as_i64(raw)
+                        .map(VideoDuration::from_seconds)
+                        .ok_or_else(|| serde::de::Error::custom("duration must be an integer"))?,
+                ),
+            },
         })
     }
 }
@@ -252,9 +297,15 @@ impl GenerateRequestBuilder {
         self
     }
 
-    /// Enables or disables prompt translation.
+    /// Enables or disables prompt translation (default enabled; sent either way).
     pub fn enable_translation(mut self, enable: bool) -> Self {
-        self.request.enable_translation = Some(enable);
+        self.request.enable_translation = enable;
+        self
+    }
+
+    /// Sets the clip length (4, 6 or 8 s; `REFERENCE_2_VIDEO` takes 8 only).
+    pub fn duration(mut self, duration: VideoDuration) -> Self {
+        self.request.duration = Some(duration);
         self
     }
 
@@ -430,11 +481,10 @@ impl ExtendRequest {
     /// Checks the documented rules.
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_task_id(&self.task_id)?;
-        if self.prompt.trim().is_empty() {
-            return Err(ValidationError::EmptyPrompt);
-        }
+        check_prompt(&self.prompt)?;
         check_seeds(self.seeds)?;
-        check_callback(self.call_back_url.as_deref())
+        check_callback(self.call_back_url.as_deref())?;
+        check_watermark(self.watermark.as_deref())
     }
 }
 
@@ -587,6 +637,54 @@ fn check_task_id(task_id: &str) -> Result<(), ValidationError> {
     }
 }
 
+fn check_prompt(prompt: &str) -> Result<(), ValidationError> {
+    if prompt.trim().is_empty() {
+        return Err(ValidationError::EmptyPrompt);
+    }
+    check_text("prompt", prompt, MAX_PROMPT_CHARS)
+}
+
+fn check_watermark(watermark: Option<&str>) -> Result<(), ValidationError> {
+    watermark.map_or(Ok(()), |text| {
+        check_text("watermark", text, MAX_WATERMARK_CHARS)
+    })
+}
+
+/// A text field: at most `max` characters, and no NUL (which kie's stack may cut the text at,
+/// or refuse, after billing).
+fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), ValidationError> {
+    if text.contains('\0') {
+        return Err(ValidationError::NulCharacter { field });
+    }
+    // Counting stops at the first character past the limit, so a huge text costs no more.
+    if text.chars().nth(max).is_some() {
+        return Err(ValidationError::TooLong {
+            field,
+            max,
+            actual: text.chars().count(),
+        });
+    }
+    Ok(())
+}
+
+fn check_duration(
+    duration: Option<VideoDuration>,
+    generation_type: Option<&GenerationType>,
+) -> Result<(), ValidationError> {
+    let Some(duration) = duration else {
+        return Ok(());
+    };
+    if let VideoDuration::Other(seconds) = duration {
+        return Err(ValidationError::DurationNotSupported { seconds });
+    }
+    if generation_type == Some(&GenerationType::Reference) && duration != VideoDuration::Seconds8 {
+        return Err(ValidationError::DurationForReference {
+            seconds: duration.seconds(),
+        });
+    }
+    Ok(())
+}
+
 fn check_seeds(seeds: Option<u32>) -> Result<(), ValidationError> {
     match seeds {
         Some(value) if !(SEED_MIN..=SEED_MAX).contains(&value) => {
@@ -609,6 +707,9 @@ fn check_callback(url: Option<&str>) -> Result<(), ValidationError> {
 
 /// Accepts `http://host...` and `https://host...` (any case) without whitespace.
 pub(crate) fn check_url(url: &str) -> Result<(), &'static str> {
+    if url.len() > MAX_URL_BYTES {
+        return Err("it is longer than 8192 bytes");
+    }
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
         &url[8..]

@@ -175,6 +175,117 @@ wire_enum! {
     }
 }
 
+/// Clip length in seconds (`duration` on generate): 4, 6 or 8 (the server's default).
+///
+/// An integer on the wire, unlike the string enums above, with the same escape hatch: a value
+/// this version does not know decodes as [`VideoDuration::Other`] (and
+/// [`GenerateRequest::validate`](crate::GenerateRequest::validate) refuses to send one).
+///
+/// ```
+/// use veo3_types::VideoDuration;
+/// assert_eq!(VideoDuration::from_seconds(6), VideoDuration::Seconds6);
+/// assert_eq!(VideoDuration::from_seconds(5), VideoDuration::Other(5));
+/// assert_eq!(serde_json::to_string(&VideoDuration::Seconds4).unwrap(), "4");
+/// assert_eq!("8".parse::<VideoDuration>(), Ok(VideoDuration::Seconds8));
+/// assert!("8s".parse::<VideoDuration>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VideoDuration {
+    /// 4 seconds.
+    Seconds4,
+    /// 6 seconds.
+    Seconds6,
+    /// 8 seconds, the server's default and the only length `REFERENCE_2_VIDEO` supports.
+    #[default]
+    Seconds8,
+    /// A length this version does not know, kept verbatim.
+    Other(i64),
+}
+
+impl VideoDuration {
+    /// The seconds, as sent.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Seconds4 => 4,
+            Self::Seconds6 => 6,
+            Self::Seconds8 => 8,
+            Self::Other(seconds) => seconds,
+        }
+    }
+
+    /// Decodes a number of seconds; anything but 4, 6 or 8 is kept as `Other`.
+    pub fn from_seconds(seconds: i64) -> Self {
+        match seconds {
+            4 => Self::Seconds4,
+            6 => Self::Seconds6,
+            8 => Self::Seconds8,
+            other => Self::Other(other),
+        }
+    }
+
+    /// Every length this version knows, shortest first.
+    pub fn known() -> &'static [Self] {
+        &[Self::Seconds4, Self::Seconds6, Self::Seconds8]
+    }
+}
+
+impl fmt::Display for VideoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.seconds())
+    }
+}
+
+/// A duration that is not a whole number of seconds (`"8s"`, `"six"`, `"4.5"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurationParseError {
+    value: String,
+}
+
+impl fmt::Display for DurationParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "duration {:?} is not a whole number of seconds (4, 6 or 8)",
+            self.value
+        )
+    }
+}
+
+impl std::error::Error for DurationParseError {}
+
+impl FromStr for VideoDuration {
+    type Err = DurationParseError;
+
+    /// Whole seconds (`"4"`); a value outside 4, 6 and 8 parses as `Other`, for
+    /// [`GenerateRequest::validate`](crate::GenerateRequest::validate) to refuse with the rule.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        value
+            .trim()
+            .parse::<i64>()
+            .map(Self::from_seconds)
+            .map_err(|_| DurationParseError {
+                value: value.to_owned(),
+            })
+    }
+}
+
+impl Serialize for VideoDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.seconds())
+    }
+}
+
+impl<'de> Deserialize<'de> for VideoDuration {
+    /// An integer, or (as for `index`) a numeric string.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        crate::tolerant::as_i64(&value)
+            .map(Self::from_seconds)
+            .ok_or_else(|| serde::de::Error::custom("duration must be an integer"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +307,13 @@ mod tests {
         for model in ExtendModel::known() {
             assert_eq!(&ExtendModel::from_wire(model.as_str()), model);
         }
+        for duration in VideoDuration::known() {
+            let wire = serde_json::to_value(duration).unwrap();
+            assert_eq!(
+                &serde_json::from_value::<VideoDuration>(wire).unwrap(),
+                duration
+            );
+        }
     }
 
     #[test]
@@ -205,5 +323,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&ratio).unwrap(), "\"1:1\"");
         assert_eq!(Resolution::from_wire("4K"), Resolution::K4);
         assert_eq!(AspectRatio::from_wire("auto"), AspectRatio::Auto);
+        let odd: VideoDuration = serde_json::from_str("10").unwrap();
+        assert_eq!(odd, VideoDuration::Other(10));
+        assert_eq!(serde_json::to_string(&odd).unwrap(), "10");
+        assert_eq!(
+            serde_json::from_str::<VideoDuration>("\"6\"").unwrap(),
+            VideoDuration::Seconds6
+        );
+        assert!(serde_json::from_str::<VideoDuration>("true").is_err());
     }
 }

@@ -529,6 +529,18 @@ pub(crate) fn table() -> Vec<Scenario> {
             sandbox: frozen_sandbox,
             run: an_upgrade_of_a_failed_task_ends_at_once,
         },
+        Scenario {
+            name: "an early record is null is waited out inside the grace window",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().record_null_early(Duration::from_secs(5)),
+            run: an_early_record_is_null_is_waited_out,
+        },
+        Scenario {
+            name: "record is null after the grace window ends the wait",
+            shape: Shape::Modern,
+            sandbox: || frozen_sandbox().record_null_early(Duration::from_secs(3600)),
+            run: record_is_null_after_the_window_ends_the_wait,
+        },
     ]);
     rows.extend(uploads::rows());
     rows
@@ -2026,5 +2038,126 @@ fn an_upgrade_of_a_failed_task_ends_at_once(ctx: &Ctx) -> BoxFuture<'_, ()> {
             1,
             "one read of the source task"
         );
+    })
+}
+
+/// Waits (without sleeping) until the sandbox has answered `count` reads with its
+/// `record-null-early` fault, then makes the newest task visible (the service clock past the
+/// fault's window) and finished.
+async fn reveal_newest_task_after(ctx: &Ctx, count: u64) {
+    let reached = ctx
+        .sandbox
+        .wait_until(Duration::from_secs(30), |stats| {
+            stats.faults("record-null-early") >= count
+        })
+        .await;
+    assert!(
+        reached,
+        "{}: no read reached the early window",
+        ctx.flows.name()
+    );
+    ctx.sandbox.advance(Duration::from_secs(10));
+    let newest = ctx.sandbox.tasks().pop().expect("a task").task_id;
+    assert!(ctx.sandbox.complete_now(&newest));
+}
+
+/// A task record-info calls "record is null" for a while after its creation (the sandbox's
+/// `record-null-early` fault): a wait after the client's own submission, and a wait for an
+/// existing task whose age is given (`created_ago`, as a journal knows it), poll through it
+/// and finish; a wait for an existing task of unknown age ends on it, as before. Every
+/// generate carried `enableTranslation`.
+fn an_early_record_is_null_is_waited_out(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let name = ctx.flows.name();
+        let (record, ()) = tokio::join!(
+            ctx.flows.generate_and_wait(text("A fox on a frozen lake")),
+            reveal_newest_task_after(ctx, 2)
+        );
+        let record = record.unwrap_or_else(|e| panic!("{name}: the fresh wait failed: {e}"));
+        assert_eq!(record.state, TaskState::Success);
+
+        let created = ctx.flows.generate(text("A heron")).await.expect("generate");
+        let seen = ctx.sandbox.stats().faults("record-null-early");
+        let (record, ()) = tokio::join!(
+            ctx.flows.wait_for_task_with(
+                created.task_id.clone(),
+                WaitOptions::default().created_ago(Duration::ZERO)
+            ),
+            reveal_newest_task_after(ctx, seen + 2)
+        );
+        let record = record.unwrap_or_else(|e| panic!("{name}: the aged wait failed: {e}"));
+        assert_eq!(record.task_id, created.task_id);
+
+        let unknown = ctx.flows.generate(text("An owl")).await.expect("generate");
+        let error = ctx
+            .flows
+            .wait_for_task(unknown.task_id.clone())
+            .await
+            .expect_err("no grace for a task of unknown age");
+        let Error::WaitFailed { cause, polls, .. } = &error else {
+            panic!("{name}: not a failed wait: {error}");
+        };
+        assert!(veo3_core::is_record_null(cause), "{name}: {error}");
+        assert_eq!(*polls, 1, "{name}: ended on the first read");
+
+        let tasks = ctx.sandbox.tasks();
+        assert_eq!(tasks.len(), 3, "{name}: one task per generate");
+        assert!(
+            tasks.iter().all(|t| t.enable_translation == Some(true)),
+            "{name}: enableTranslation sent: {tasks:?}"
+        );
+    })
+}
+
+/// The same answer past the window ends the wait, on simulated time with the core's preset
+/// schedules: an existing task 60 s old is read at once (inside the 90 s window) and again
+/// at the preset's first delay (outside); a fresh wait's first read at 90 s is the window's
+/// last instant, its second (110 s) is past it.
+fn record_is_null_after_the_window_ends_the_wait(ctx: &Ctx) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (flows, polls) = on_simulated_time(ctx);
+        let name = flows.name();
+        let created = flows.generate(text("A crane")).await.expect("generate");
+        let error = flows
+            .wait_for_task_with(
+                created.task_id.clone(),
+                WaitOptions::default().created_ago(Duration::from_secs(60)),
+            )
+            .await
+            .expect_err("record is null past the window");
+        let Error::WaitFailed {
+            cause, polls: made, ..
+        } = &error
+        else {
+            panic!("{name}: not a failed wait: {error}");
+        };
+        assert!(veo3_core::is_record_null(cause), "{name}: {error}");
+        assert_eq!(*made, 2, "{name}: {error}");
+        assert_eq!(
+            *polls.lock().expect("not poisoned"),
+            [Duration::ZERO],
+            "{name}"
+        );
+
+        polls.lock().expect("not poisoned").clear();
+        let error = flows
+            .generate_and_wait(text("A crane at dusk"))
+            .await
+            .expect_err("record is null past the window");
+        let Error::WaitFailed {
+            cause, polls: made, ..
+        } = &error
+        else {
+            panic!("{name}: not a failed wait: {error}");
+        };
+        assert!(veo3_core::is_record_null(cause), "{name}: {error}");
+        assert_eq!(*made, 2, "{name}: {error}");
+        assert_eq!(
+            *polls.lock().expect("not poisoned"),
+            [Duration::from_secs(90)],
+            "{name}: the read at the window's last instant was not visible yet"
+        );
+        assert_eq!(ctx.sandbox.stats().requests(Route::RecordInfo), 4, "{name}");
+        assert_eq!(ctx.sandbox.stats().faults("record-null-early"), 4, "{name}");
     })
 }

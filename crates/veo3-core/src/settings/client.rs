@@ -26,7 +26,10 @@ use crate::{ApiKey, Error, Observer, PollSchedule, RequestLimit, RetryBudget, Re
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default limit on the size of an API answer read into memory (API answers are a few
-/// kilobytes; this bounds memory when a proxy or a broken server sends something else).
+/// kilobytes; this bounds memory when a proxy or a broken server sends something else). It is
+/// more than twice [`veo3_types::MAX_ECHO_BYTES`], the most an answer can spend echoing a
+/// request the SDK accepts (prompts are capped at [`veo3_types::MAX_PROMPT_CHARS`]); a limit
+/// set below that may refuse the status answers of a task with a very long prompt.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The smallest limit on an API answer a client accepts: a smaller setting is raised to it,
@@ -429,6 +432,14 @@ mod tests {
         assert!(error.contains("no API key"), "{error}");
         settings.api_key("sk-1");
         assert_eq!(settings.resolve().unwrap().base_url, DEFAULT_BASE_URL);
+    }
+
+    /// Every status answer echoes the request (`paramJson`): the default answer limit must
+    /// hold the largest echo of any request the SDK accepts, or a task could be created whose
+    /// video can never be fetched.
+    #[test]
+    fn the_default_answer_limit_holds_the_largest_echo_of_an_accepted_request() {
+        const { assert!(DEFAULT_MAX_RESPONSE_BYTES > 2 * veo3_types::MAX_ECHO_BYTES) };
     }
 
     #[test]

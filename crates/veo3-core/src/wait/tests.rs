@@ -275,3 +275,132 @@ fn zero_deadline_still_ends() {
     assert!(times.is_empty());
     assert!(matches!(result, Err(Error::WaitTimeout { polls: 0, .. })));
 }
+
+/// The "record is null" grace window as a decision: the answer, the task's age at the wait's
+/// start (`None`: unknown), the time into the wait, the window; "not visible yet" or not.
+#[test]
+fn record_is_null_is_not_visible_yet_only_inside_the_grace_window() {
+    let null = Error::api(
+        Endpoint::RecordInfo,
+        ApiCode::Unprocessable,
+        "record is null",
+    );
+    let null_spaced = Error::api(
+        Endpoint::RecordInfo,
+        ApiCode::Unprocessable,
+        " Record is NULL ",
+    );
+    let expired = Error::api(
+        Endpoint::RecordInfo,
+        ApiCode::Unprocessable,
+        "Temporarily supports records within 14 days.",
+    );
+    let not_found = Error::api(Endpoint::RecordInfo, ApiCode::NotFound, "record is null");
+    let ninety = secs(90);
+    #[rustfmt::skip]
+    let table: &[(&Error, Option<Duration>, Duration, Duration, bool)] = &[
+        // error         age at start      elapsed    grace       not visible yet?
+        (&null,          Some(secs(0)),    secs(0),   ninety,     true),  // our own submission, first read
+        (&null,          Some(secs(0)),    secs(89),  ninety,     true),
+        (&null,          Some(secs(0)),    secs(90),  ninety,     true),  // the window's last instant
+        (&null,          Some(secs(0)),    secs(91),  ninety,     false), // after the window: today's error
+        (&null,          Some(secs(60)),   secs(20),  ninety,     true),  // a journal's task, 60 s old
+        (&null,          Some(secs(60)),   secs(31),  ninety,     false),
+        (&null,          Some(secs(600)),  secs(0),   ninety,     false), // long created: unknown for real
+        (&null,          None,             secs(0),   ninety,     false), // age unknown: no grace
+        (&null,          Some(secs(0)),    secs(1),   secs(0),    false), // grace turned off
+        (&null,          Some(secs(0)),    secs(200), secs(300),  true),  // a longer window
+        (&null,          Some(Duration::MAX), secs(1), ninety,    false), // no overflow
+        (&null_spaced,   Some(secs(0)),    secs(1),   ninety,     true),
+        (&expired,       Some(secs(0)),    secs(1),   ninety,     false), // other 422 answers are not
+        (&not_found,     Some(secs(0)),    secs(1),   ninety,     false),
+    ];
+    for (error, age, elapsed, grace, expected) in table {
+        assert_eq!(
+            is_not_visible_yet(error, *age, *elapsed, *grace),
+            *expected,
+            "{error} age {age:?} elapsed {elapsed:?} grace {grace:?}"
+        );
+    }
+}
+
+/// A wait after this client's submission waits "record is null" out inside the window and
+/// finishes; the same answer after the window ends the wait as before; a wait for an
+/// existing task of unknown age ends on the first one; with `created_ago` it has the rest of
+/// the window.
+#[test]
+fn a_wait_follows_its_schedule_through_record_is_null_inside_the_window() {
+    let null = || {
+        Err(Error::api(
+            Endpoint::RecordInfo,
+            ApiCode::Unprocessable,
+            "record is null",
+        ))
+    };
+    let schedule = PollSchedule::new(secs(30), secs(30), secs(600)).with_jitter(0.0);
+    // Invisible until 60 s, done at 90 s.
+    let (result, times, events) = simulate(&schedule, |poll| match poll {
+        1 | 2 => null(),
+        _ => Ok(accept_task(record(json!(1)))),
+    });
+    assert_eq!(result.expect("finished").state, TaskState::Success);
+    assert_eq!(times, [secs(30), secs(60), secs(90)]);
+    assert!(events.iter().any(|event| matches!(
+        event,
+        Event::Polled {
+            status: PollStatus::NotVisibleYet,
+            ..
+        }
+    )));
+    // Never visible: the poll at 120 s is past the 90 s window and ends the wait.
+    let (result, times, _) = simulate(&schedule, |_| null());
+    let error = result.expect_err("record is null after the window");
+    let Error::WaitFailed { cause, .. } = &error else {
+        panic!("not a failed wait: {error}");
+    };
+    assert!(is_record_null(cause), "{error}");
+    assert_eq!(times, [secs(30), secs(60), secs(90), secs(120)]);
+
+    // Existing tasks: unknown age, no grace; a known age, the rest of the window.
+    let existing = |schedule: &PollSchedule| {
+        WaitState::for_existing_task("t1", schedule, Observer::none(), Duration::ZERO)
+    };
+    let mut unknown = existing(&schedule);
+    assert!(matches!(
+        unknown.observe::<TaskRecord>(null(), secs(0)),
+        WaitStep::Fail(_)
+    ));
+    let aged = schedule.clone().with_task_age(secs(70));
+    let mut known = existing(&aged);
+    assert!(matches!(
+        known.observe::<TaskRecord>(null(), secs(0)),
+        WaitStep::Continue
+    ));
+    assert!(matches!(
+        known.observe::<TaskRecord>(null(), secs(20)),
+        WaitStep::Continue
+    ));
+    assert!(matches!(
+        known.observe::<TaskRecord>(null(), secs(21)),
+        WaitStep::Fail(_)
+    ));
+    // Upgrade waits never take it for "not visible yet".
+    let mut hd = WaitState::new(
+        "t1",
+        WaitTarget::Hd1080p,
+        &schedule,
+        Observer::none(),
+        secs(0),
+    );
+    assert!(matches!(
+        hd.observe::<()>(
+            Err(Error::api(
+                Endpoint::Hd1080p,
+                ApiCode::Unprocessable,
+                "record is null"
+            )),
+            secs(0)
+        ),
+        WaitStep::Fail(_)
+    ));
+}
