@@ -309,10 +309,8 @@ impl Session {
             None => match store.latest_batch().await.map_err(store_error)? {
                 Some(latest) => latest.id,
                 None if args.until_empty => {
-                    self.printer.note(format!(
-                        "no batch in {}: nothing to do",
-                        store.location()
-                    ));
+                    self.printer
+                        .note(format!("no batch in {}: nothing to do", store.location()));
                     return Ok(());
                 }
                 None => {

@@ -203,7 +203,11 @@ async fn record_submit(
                 "{e} (pass --no-journal to generate without a journal)"
             ))
         })?;
-    Ok(JournalRow { store, job: id })
+    Ok(JournalRow {
+        store,
+        job: id,
+        submitted_ms: None,
+    })
 }
 
 /// Journals the generate answer: the task id, an unknown outcome, or a refusal.

@@ -266,6 +266,8 @@ impl Session {
 pub(crate) struct JournalRow {
     pub(crate) store: std::sync::Arc<dyn veo3_jobs::Store>,
     pub(crate) job: veo3_jobs::JobId,
+    /// When the task's id was journaled (Unix ms), if known.
+    pub(crate) submitted_ms: Option<i64>,
 }
 
 impl JournalRow {
@@ -287,7 +289,22 @@ impl JournalRow {
                     veo3_jobs::StateKind::Submitted | veo3_jobs::StateKind::Succeeded
                 )
             })?;
-        Some(Self { store, job: job.id })
+        Some(Self {
+            store,
+            job: job.id,
+            submitted_ms: job.times.submitted_ms,
+        })
+    }
+
+    /// How old the task is, from the journal's time of its answer.
+    pub(crate) fn age(&self) -> Option<std::time::Duration> {
+        let at = self.submitted_ms?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis();
+        let age = now.saturating_sub(u128::try_from(at).ok()?);
+        Some(std::time::Duration::from_millis(u64::try_from(age).ok()?))
     }
 
     async fn set(&self, state: &veo3_jobs::JobState) {

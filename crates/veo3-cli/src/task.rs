@@ -20,9 +20,13 @@ impl Session {
 
     pub(crate) async fn wait(&self, args: &WaitArgs) -> Result<(), CliError> {
         check_output_path(args.out.as_deref(), args.force)?;
-        let options = self.wait_options(&args.tuning)?;
-        // A task the journal knows (a `veo3 generate` of earlier) gets its row finished too.
+        let mut options = self.wait_options(&args.tuning)?;
+        // A task the journal knows (a `veo3 generate` of earlier) gets its row finished too,
+        // and kie's grace for a new task's "record is null" from its journaled time.
         let row = crate::session::JournalRow::of_task(&args.journal, &args.task_id).await;
+        if let Some(age) = row.as_ref().and_then(|r| r.age()) {
+            options = options.created_ago(age);
+        }
         self.finish_task(&args.task_id, &options, args.out.as_deref(), row.as_ref())
             .await
     }

@@ -638,20 +638,25 @@ pub(crate) async fn follow(shared: &Shared, mut job: Job, resumed: bool) -> bool
 /// then comes at the schedule's first delay, not at once).
 async fn wait(shared: &Shared, job: &Job, task_id: &str, fresh: bool) -> Option<JobState> {
     let client = &shared.client;
-    let result = match &shared.inbox {
-        Some(inbox) if fresh => {
-            client
-                .wait_for_task_hybrid(task_id, inbox, &shared.wait)
-                .await
+    // A task the journal names is as old as its answer's journal time says: within kie's
+    // grace window, "record is null" means "not visible yet" (a fresh wait counts from now).
+    let options = match job.times.submitted_ms {
+        Some(at) if !fresh => {
+            let age = u64::try_from(crate::now_ms().saturating_sub(at)).unwrap_or(0);
+            shared.wait.clone().created_ago(Duration::from_millis(age))
         }
+        _ => shared.wait.clone(),
+    };
+    let result = match &shared.inbox {
+        Some(inbox) if fresh => client.wait_for_task_hybrid(task_id, inbox, &options).await,
         // Its callback may have come while nothing listened.
         Some(inbox) => {
             client
-                .wait_for_existing_task_hybrid(task_id, inbox, &shared.wait)
+                .wait_for_existing_task_hybrid(task_id, inbox, &options)
                 .await
         }
-        None if fresh => client.wait_for_new_task(task_id, &shared.wait).await,
-        None => client.wait_for_task(task_id, &shared.wait).await,
+        None if fresh => client.wait_for_new_task(task_id, &options).await,
+        None => client.wait_for_task(task_id, &options).await,
     };
     match result {
         Ok(record) => {
