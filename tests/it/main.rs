@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod core;
 mod drivers;
+mod engine;
 mod jobs;
 mod publish;
 mod sandbox;
