@@ -636,3 +636,54 @@ async fn eight_parallel_generates_share_the_default_journal() {
         assert_eq!(sha256, &veo3_jobs::sha256_file(path).await.unwrap());
     }
 }
+
+/// kie's early "record is null": every task of a frozen-clock sandbox answers it until the
+/// test moves the clock. A batch run is killed once its tasks are being read; the resume takes
+/// them over (reading each at once, as for any task of a dead worker) and, since the journal
+/// says when each was created, waits the answer out inside kie's grace window instead of
+/// ending there; once the clock moves, every job finishes, each sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_waits_out_an_early_record_is_null() {
+    let sandbox = sandbox_builder()
+        .time_scale(0.0)
+        .rate_limit(None)
+        .record_null_early(Duration::from_secs(60))
+        .start()
+        .await
+        .expect("sandbox starts");
+    let workspace = Workspace::new();
+    let journal = workspace.file_journal();
+    let file = workspace.prompts("early", 6);
+    let run = Workspace::run_args(&file, &workspace.out("videos"), "20/100ms", &[]);
+    let mut running = workspace
+        .command(&sandbox, &journal, &strs(&run))
+        .spawn()
+        .unwrap();
+    until(&sandbox, "every task created and read", |s| {
+        s.tasks_created == 6 && s.faults("record-null-early") >= 6
+    })
+    .await;
+    running.kill().expect("SIGKILL");
+    running.wait().expect("reaped");
+    let before = sandbox.stats().faults("record-null-early");
+    let resume = workspace
+        .command(&sandbox, &journal, &["batch", "resume"])
+        .spawn()
+        .unwrap();
+    // The takeover reads the tasks while they are still invisible, and keeps waiting.
+    until(&sandbox, "the takeover's reads", |s| {
+        s.faults("record-null-early") >= before + 12
+    })
+    .await;
+    sandbox.advance(Duration::from_secs(120));
+    let out = finish(resume).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        lines(&out).iter().any(|l| l["event"] == "takenOver"),
+        "{}",
+        text(&out.stdout)
+    );
+    let extras = every_task_is_one_file(&sandbox, &journal).await;
+    assert!(extras.is_empty());
+    assert_eq!(sandbox.tasks().len(), 6);
+}
