@@ -48,21 +48,8 @@ enum Journal {
 impl Journal {
     /// The PostgreSQL journal, or `None` after one line saying `test` is skipped there.
     async fn postgres(test: &str) -> Option<Self> {
-        let server = match std::env::var("VEO3_TEST_POSTGRES_URL") {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must run the PostgreSQL tests: set VEO3_TEST_POSTGRES_URL"
-                );
-                use std::io::Write as _;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED {test} on PostgreSQL: VEO3_TEST_POSTGRES_URL is not set"
-                );
-                return None;
-            }
-        };
+        // One line saying it is skipped where no server is given (CI always gives one).
+        let server = crate::workers::server(test)?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -184,6 +171,23 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// Starts `batch run` of `count` prompts of batch file `name` into folder `out` at `rate`.
+    fn spawn_run(
+        &self,
+        sandbox: &SandboxHandle,
+        journal: &Journal,
+        (name, count, out): (&str, usize, &str),
+        rate: &str,
+    ) -> Child {
+        let file = self.prompts(name, count);
+        let run = Self::run_args(&file, &self.out(out), rate, &[]);
+        self.command(sandbox, journal, &strs(&run))
+            .spawn()
+            .expect("veo3 starts")
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -300,13 +304,7 @@ async fn concurrent_runs_and_a_resume_share_one_sqlite_journal() {
     let sandbox = sandbox_builder().start().await.expect("sandbox starts");
     let workspace = Workspace::new();
     let journal = workspace.file_journal();
-    let first = workspace.prompts("first", 40);
-    let second = workspace.prompts("second", 20);
-    let run = Workspace::run_args(&first, &workspace.out("videos"), "10/100ms", &[]);
-    let running = workspace
-        .command(&sandbox, &journal, &strs(&run))
-        .spawn()
-        .unwrap();
+    let running = workspace.spawn_run(&sandbox, &journal, ("first", 40, "videos"), "10/100ms");
     // The second terminal comes while the first run is sending.
     until(&sandbox, "the first run sending", |s| s.tasks_created >= 5).await;
     let resume = workspace
@@ -317,11 +315,7 @@ async fn concurrent_runs_and_a_resume_share_one_sqlite_journal() {
         )
         .spawn()
         .unwrap();
-    let run2 = Workspace::run_args(&second, &workspace.out("more"), "10/100ms", &[]);
-    let running2 = workspace
-        .command(&sandbox, &journal, &strs(&run2))
-        .spawn()
-        .unwrap();
+    let running2 = workspace.spawn_run(&sandbox, &journal, ("second", 20, "more"), "10/100ms");
     let mut all_lines = Vec::new();
     for (what, child) in [("run", running), ("resume", resume), ("run 2", running2)] {
         let out = finish(child).await;
@@ -527,13 +521,8 @@ async fn a_kill_while_jobs_wait_for_their_turn_leaves_none_unknown_that_was_not_
     let sandbox = sandbox_builder().start().await.expect("sandbox starts");
     let workspace = Workspace::new();
     let journal = workspace.file_journal();
-    let file = workspace.prompts("paced", 12);
     // One turn per 400 ms: most of the time, claimed jobs are waiting for theirs.
-    let run = Workspace::run_args(&file, &workspace.out("videos"), "1/400ms", &[]);
-    let mut running = workspace
-        .command(&sandbox, &journal, &strs(&run))
-        .spawn()
-        .unwrap();
+    let mut running = workspace.spawn_run(&sandbox, &journal, ("paced", 12, "videos"), "1/400ms");
     until(&sandbox, "three generates", |s| {
         s.requests(Route::Generate) >= 3
     })
@@ -653,12 +642,7 @@ async fn a_takeover_waits_out_an_early_record_is_null() {
         .expect("sandbox starts");
     let workspace = Workspace::new();
     let journal = workspace.file_journal();
-    let file = workspace.prompts("early", 6);
-    let run = Workspace::run_args(&file, &workspace.out("videos"), "20/100ms", &[]);
-    let mut running = workspace
-        .command(&sandbox, &journal, &strs(&run))
-        .spawn()
-        .unwrap();
+    let mut running = workspace.spawn_run(&sandbox, &journal, ("early", 6, "videos"), "20/100ms");
     until(&sandbox, "every task created and read", |s| {
         s.tasks_created == 6 && s.faults("record-null-early") >= 6
     })

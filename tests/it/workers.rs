@@ -28,7 +28,7 @@ fn veo3_binary() -> &'static Path {
 }
 
 /// The server's URL, or `None` after printing one line saying `test` is skipped.
-fn server(test: &str) -> Option<String> {
+pub(crate) fn server(test: &str) -> Option<String> {
     match std::env::var("VEO3_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
