@@ -325,7 +325,20 @@ async fn concurrent_runs_and_a_resume_share_one_sqlite_journal() {
             text(&out.stderr),
             text(&out.stdout)
         );
-        all_lines.extend(lines(&out));
+        let lines = lines(&out);
+        if what == "resume" {
+            // It said which live process held which jobs, and left them to it.
+            let held: Vec<_> = lines
+                .iter()
+                .filter(|l| l["event"] == "heldByOthers")
+                .collect();
+            assert!(!held.is_empty(), "{}", text(&out.stdout));
+            assert!(
+                held.iter()
+                    .all(|l| l["jobs"].as_array().is_some_and(|j| !j.is_empty()))
+            );
+        }
+        all_lines.extend(lines);
     }
     assert!(
         all_lines.iter().all(|l| l["state"] != "unknown"),

@@ -491,8 +491,9 @@ pub(crate) async fn submit(
             .await
     };
     shared.count_write(started);
+    shared.pace.checked_in(started.elapsed());
     match check {
-        Ok(SendCheck::Go) => {}
+        Ok(SendCheck::Go) => ticket.until_due().await,
         other => {
             if let Err(error) = shared.pace.answered(store, ticket).await {
                 tracing::warn!("journaling an unused turn for the account limiter: {error}");

@@ -1044,10 +1044,14 @@ impl Store for SqliteStore {
     }
 
     async fn submit_answered(&self, reservation: i64) -> Result<(), StoreError> {
+        // The answer's time is now, not when the write gets the connection (every process on
+        // this machine reads the same clock): queueing behind a group commit's fsync would
+        // push the account's next turn back by it.
+        let answered = now_us();
         self.light(move |tx| {
             tx.execute(
                 "UPDATE veo3_sends SET answered_us = ?2 WHERE id = ?1 AND answered_us IS NULL",
-                params![reservation, now_us()],
+                params![reservation, answered],
             )
             .map_err(db)?;
             Ok(())
