@@ -54,7 +54,21 @@ pub(crate) fn apply_sqlite(
         });
     }
     for migration in migrations.iter().filter(|m| m.version > current) {
-        let tx = connection.transaction().map_err(fail)?;
+        // IMMEDIATE, and the version read again under the write lock: several processes
+        // opening a new journal at once migrate it once (the others find it done).
+        let tx = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let applied: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM veo3_migrations",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(fail)?;
+        if applied >= migration.version {
+            continue;
+        }
         tx.execute_batch(migration.sql).map_err(fail)?;
         tx.execute(
             "INSERT INTO veo3_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",

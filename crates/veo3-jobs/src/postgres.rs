@@ -116,6 +116,10 @@ fn redact(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// How long a session may sit inside a transaction without sending anything before the server
+/// ends it (and its locks): see [`PostgresStore::connect`].
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
+
 /// How messages name a URL that could not be read (it may hold a password: never repeated).
 const UNREAD_URL: &str = "postgres://...";
 
@@ -201,7 +205,9 @@ fn check_schema(schema: &str) -> Result<(), String> {
 
 impl PostgresStore {
     /// Connects to the database at `url` (e.g. `postgres://user@host:5432/db`) and brings its
-    /// schema up to date. Tables go in the connection's current schema (the first of its
+    /// schema up to date. Its sessions are ended by the server when they sit inside a
+    /// transaction for 5 s (`idle_in_transaction_session_timeout`): a stalled worker cannot
+    /// hold the others' claims. Tables go in the connection's current schema (the first of its
     /// `search_path`, `options=-csearch_path%3DNAME` in the URL).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::open(url, None).await
@@ -221,6 +227,17 @@ impl PostgresStore {
         }
         let connect = || async {
             let client = connect(&config, &tls, &location).await?;
+            // A worker stalled inside a transaction (SIGSTOP, a frozen VM) would hold its row
+            // locks, and every other worker's claims of the batch would wait on them for as
+            // long as it stalls. The server ends such a session instead: our transactions
+            // are a few statements long and never wait for anything but the database.
+            client
+                .batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = {}",
+                    IDLE_IN_TRANSACTION.as_millis()
+                ))
+                .await
+                .map_err(|e| backend(&location, format!("connecting: {e}")))?;
             if let Some(schema) = schema {
                 client
                     .batch_execute(&format!(
@@ -908,11 +925,11 @@ impl Store for PostgresStore {
             .collect();
         let now = crate::now_ms();
         let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
-        let mut connection = self.transactions.lock().await;
-        let tx = connection.transaction().await.map_err(|e| self.db(e))?;
+        // Single statements on the statements' connection, never a transaction: the answer of
+        // a send must be journaled even when this worker stalled and the server ended its
+        // transactions' session meanwhile.
         let statement = self
-            .tx_statement(
-                &tx,
+            .statement(
                 "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
                  updated_ms = $4, \
                  submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
@@ -921,7 +938,8 @@ impl Store for PostgresStore {
                  WHERE id = $9 AND fence = $10 AND state = ANY($11)",
             )
             .await?;
-        let changed = tx
+        let changed = self
+            .client
             .execute(
                 &statement,
                 &[
@@ -940,56 +958,35 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(|e| self.db(e))?;
-        let answered = if changed == 1 {
-            Answered::Journaled
-        } else if let Some(task_id) = to.task_id() {
-            // Locks the job's row: two late answers for one job take turns.
-            let current = tx
-                .query_opt(
-                    "SELECT task_id FROM jobs WHERE id = $1 FOR UPDATE",
-                    &[&job.0],
-                )
-                .await
-                .map_err(|e| self.db(e))?
-                .ok_or(StoreError::NoSuchJob(job))?;
-            let known: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM jobs WHERE (id = $1 OR extra_of = $1) AND task_id = $2",
-                    &[&job.0, &task_id],
-                )
-                .await
-                .map_err(|e| self.db(e))?
-                .get(0);
-            if current.get::<_, Option<&str>>(0) == Some(task_id) || known > 0 {
-                Answered::Moved
-            } else {
-                // A task kie answered for a job that moved on: kept, as an extra task.
-                let extras: i64 = tx
-                    .query_one("SELECT COUNT(*) FROM jobs WHERE extra_of = $1", &[&job.0])
-                    .await
-                    .map_err(|e| self.db(e))?
-                    .get(0);
-                let row = tx
-                    .query_one(
-                        &format!(
-                            "INSERT INTO jobs (batch_id, name, line, request, upgrade, cost, \
-                             state, task_id, detail, created_ms, updated_ms, submitted_ms, \
-                             worker_id, fence, extra_of) SELECT batch_id, \
-                             name || '.extra-' || $2::BIGINT, line, request, upgrade, cost, \
-                             'submitted', $3, $4, $5, $5, $5, $6, 1, id FROM jobs WHERE id = $1 \
-                             RETURNING {JOB_COLUMNS}"
-                        ),
-                        &[&job.0, &(extras + 1), &task_id, &detail, &now, &worker.0],
-                    )
-                    .await
-                    .map_err(|e| self.db(e))?;
-                Answered::Extra(Box::new(self.read_job(&row)?))
-            }
-        } else {
-            Answered::Moved
+        if changed == 1 {
+            return Ok(Answered::Journaled);
+        }
+        let Some(task_id) = to.task_id() else {
+            return Ok(Answered::Moved);
         };
-        tx.commit().await.map_err(|e| self.db(e))?;
-        Ok(answered)
+        // A task kie answered for a job that moved on: kept, as an extra task, once.
+        let row = self
+            .client
+            .query_opt(
+                &format!(
+                    "INSERT INTO jobs (batch_id, name, line, request, upgrade, cost, state, \
+                     task_id, detail, created_ms, updated_ms, submitted_ms, worker_id, fence, \
+                     extra_of) SELECT j.batch_id, j.name || '.extra-' || \
+                     (SELECT COUNT(*) + 1 FROM jobs e WHERE e.extra_of = j.id), j.line, \
+                     j.request, j.upgrade, j.cost, 'submitted', $2, $3, $4, $4, $4, $5, 1, j.id \
+                     FROM jobs j WHERE j.id = $1 AND NOT EXISTS (SELECT 1 FROM jobs k \
+                     WHERE (k.id = $1 OR k.extra_of = $1) AND k.task_id = $2) \
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                &[&job.0, &task_id, &detail, &now, &worker.0],
+            )
+            .await
+            .map_err(|e| self.db(e))?;
+        match row {
+            Some(row) => Ok(Answered::Extra(Box::new(self.read_job(&row)?))),
+            None if self.job(job).await?.is_none() => Err(StoreError::NoSuchJob(job)),
+            None => Ok(Answered::Moved),
+        }
     }
 
     async fn salt(&self) -> Result<String, StoreError> {

@@ -353,11 +353,17 @@ fn this_host() -> Option<String> {
 
 /// The start time of process `pid` in clock ticks after boot: field 22 of
 /// `/proc/PID/stat`, read after the command name (which may hold spaces and parentheses).
+/// `None` for a process that has ended, its exit not yet collected by its parent included
+/// (state `Z` or `X`).
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = &stat[stat.rfind(')')? + 1..];
     // Fields after the name start at field 3 (state); the start time is field 22.
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = after_name.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// A live worker, as the journal holds it ([`Store::live_workers`]).
