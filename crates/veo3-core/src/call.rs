@@ -33,7 +33,7 @@ type Decoder<T> = fn(&Envelope, Disposition, &str) -> Result<T, DecodeError>;
 /// Reads a whole answer in one pass when it has the common shape (the envelope's code, its
 /// message and the value), `None` otherwise; the `&str` is as for [`Decoder`]. A fast path in
 /// front of the envelope-first reading, which must agree with it (see
-/// [`TaskRecord::from_answer_quick`]).
+/// [`TaskRecord::from_answer`]).
 type Quick<T> = fn(&[u8], &str) -> Option<(ApiCode, String, T)>;
 
 /// One API operation: its request, and the reader of its answer.
@@ -826,7 +826,7 @@ fn decode_task_record(
 }
 
 fn quick_task_record(body: &[u8], task_id: &str) -> Option<(ApiCode, String, TaskRecord)> {
-    let (code, message, record) = TaskRecord::from_answer_quick(body)?;
+    let (code, message, record) = TaskRecord::from_answer(body)?;
     Some((code, message, about(record, task_id)))
 }
 

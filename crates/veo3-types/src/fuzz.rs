@@ -194,8 +194,151 @@ fn quick_agrees_with_the_tolerant_path(bytes: &[u8]) -> Result<bool, TestCaseErr
     Ok(true)
 }
 
+/// Every member a record's rules read, legacy ones included, and a few they do not.
+const ANY_RECORD_KEYS: [&str; 24] = [
+    "taskId",
+    "task_id",
+    "paramJson",
+    "createTime",
+    "completeTime",
+    "successFlag",
+    "status",
+    "state",
+    "response",
+    "errorCode",
+    "errorMessage",
+    "fallbackFlag",
+    "resultUrls",
+    "result_urls",
+    "originUrls",
+    "fullResultUrls",
+    "full_result_urls",
+    "resolution",
+    "seeds",
+    "hasAudioList",
+    "mediaIds",
+    "media_ids",
+    "info",
+    "promptJson",
+];
+
+/// A record-info-like answer in any shape: current or legacy members (duplicates included,
+/// written out by hand since a `Value` cannot hold them), a `response` block of result
+/// members, sometimes an unknown member or `data` of another type.
+fn any_record_answer() -> impl Strategy<Value = Vec<u8>> {
+    let member = |keys: Vec<&'static str>| (prop::sample::select(keys), json());
+    let block = prop::collection::vec(member(ANY_RECORD_KEYS.to_vec()), 0..8).prop_map(|pairs| {
+        let members: Vec<String> = pairs
+            .into_iter()
+            .map(|(key, value)| format!("{}:{value}", Value::from(key)))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    });
+    let value = prop_oneof![
+        3 => json().prop_map(|value| value.to_string()),
+        2 => block,
+    ];
+    let data = prop_oneof![
+        8 => prop::collection::vec((prop::sample::select(ANY_RECORD_KEYS.to_vec()), value), 0..12)
+            .prop_map(|pairs| {
+                let members: Vec<String> = pairs
+                    .into_iter()
+                    .map(|(key, value)| format!("{}:{value}", Value::from(key)))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }),
+        1 => json().prop_map(|value| value.to_string()),
+    ];
+    let code = prop_oneof![
+        4 => Just("200".to_owned()),
+        1 => leaf().prop_map(|value| value.to_string()),
+    ];
+    (
+        code,
+        prop::option::weighted(0.8, leaf()),
+        prop::option::weighted(0.1, leaf()),
+        data,
+        prop::option::weighted(0.1, (prop::sample::select(KEYS), leaf())),
+    )
+        .prop_map(|(code, msg, message, data, extra)| {
+            let mut members = vec![format!("\"code\":{code}")];
+            if let Some(msg) = msg {
+                members.push(format!("\"msg\":{msg}"));
+            }
+            if let Some(message) = message {
+                members.push(format!("\"message\":{message}"));
+            }
+            members.push(format!("\"data\":{data}"));
+            if let Some((key, value)) = extra {
+                members.push(format!("{}:{value}", Value::from(key)));
+            }
+            format!("{{{}}}", members.join(",")).into_bytes()
+        })
+}
+
+/// Whenever the typed reader answers, the tolerant pair answers the same; and whenever the
+/// current-shape reader answers, the typed reader answers the same.
+fn typed_agrees_with_the_tolerant_path(bytes: &[u8]) -> Result<bool, TestCaseError> {
+    let typed = TaskRecord::from_answer(bytes);
+    if let Some(quick) = TaskRecord::from_answer_quick(bytes) {
+        prop_assert_eq!(Some(quick), typed.clone());
+    }
+    let Some((code, msg, record)) = typed else {
+        return Ok(false);
+    };
+    let envelope = Envelope::from_slice(bytes);
+    prop_assert!(
+        envelope.is_ok(),
+        "typed read {:?}, the tolerant path refused it",
+        String::from_utf8_lossy(bytes)
+    );
+    let envelope = envelope.expect("checked above");
+    prop_assert_eq!(code, envelope.code);
+    prop_assert_eq!(msg, envelope.msg);
+    prop_assert_eq!(Ok(record), TaskRecord::from_data(&envelope.data));
+    Ok(true)
+}
+
+/// When the tolerant pair reads a record from an answer, the typed reader reads it too: it
+/// declines only answers without a record.
+fn typed_reads_what_the_tolerant_path_reads(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let Ok(envelope) = Envelope::from_slice(bytes) else {
+        return Ok(());
+    };
+    if TaskRecord::from_data(&envelope.data).is_ok() {
+        prop_assert!(
+            TaskRecord::from_answer(bytes).is_some(),
+            "the tolerant path read {:?}, the typed reader declined",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_typed_record_reader_agrees_with_the_tolerant_one_on_every_shape(answer in any_record_answer()) {
+        typed_agrees_with_the_tolerant_path(&answer)?;
+        typed_reads_what_the_tolerant_path_reads(&answer)?;
+    }
+
+    #[test]
+    fn the_typed_record_reader_agrees_on_generated_answers_arbitrary_json_and_bytes(
+        answer in record_answer(),
+        value in json(),
+        bytes in prop::collection::vec(any::<u8>(), 0..128),
+    ) {
+        for input in [
+            serde_json::to_vec(&answer).expect("a Value always serializes"),
+            serde_json::to_vec(&value).expect("a Value always serializes"),
+            bytes,
+        ] {
+            typed_agrees_with_the_tolerant_path(&input)?;
+            typed_reads_what_the_tolerant_path_reads(&input)?;
+        }
+    }
 
     #[test]
     fn the_quick_record_reader_agrees_with_the_tolerant_one(answer in record_answer()) {
@@ -261,4 +404,28 @@ fn the_record_answer_generator_mostly_takes_the_quick_path() {
         with_response > 20,
         "only {with_response} quick answers had a response block"
     );
+}
+
+/// The any-shape generator reaches the typed reader's paths: most answers have a record,
+/// many in a legacy shape (which the current-shape reader declines), some with a result
+/// block.
+#[test]
+fn the_any_shape_generator_mostly_takes_the_typed_path() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = any_record_answer();
+    let (mut typed, mut legacy, mut with_urls) = (0, 0, 0);
+    for _ in 0..2_000 {
+        let bytes = strategy.new_tree(&mut runner).expect("a tree").current();
+        if let Some((_, _, record)) = TaskRecord::from_answer(&bytes) {
+            typed += 1;
+            legacy += usize::from(TaskRecord::from_answer_quick(&bytes).is_none());
+            with_urls += usize::from(!record.video_urls().is_empty());
+        }
+    }
+    assert!(typed > 1_000, "only {typed} of 2000 answers had a typed read");
+    assert!(legacy > 300, "only {legacy} typed reads were of other shapes");
+    assert!(with_urls > 50, "only {with_urls} typed reads had URLs");
 }
