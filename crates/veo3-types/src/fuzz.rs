@@ -425,7 +425,13 @@ fn the_any_shape_generator_mostly_takes_the_typed_path() {
             with_urls += usize::from(!record.video_urls().is_empty());
         }
     }
-    assert!(typed > 1_000, "only {typed} of 2000 answers had a typed read");
-    assert!(legacy > 300, "only {legacy} typed reads were of other shapes");
+    assert!(
+        typed > 1_000,
+        "only {typed} of 2000 answers had a typed read"
+    );
+    assert!(
+        legacy > 300,
+        "only {legacy} typed reads were of other shapes"
+    );
     assert!(with_urls > 50, "only {with_urls} typed reads had URLs");
 }

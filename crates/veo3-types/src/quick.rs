@@ -133,7 +133,11 @@ impl Members {
     fn into_record(mut self) -> TaskRecord {
         let mut block = self.response.take().map(|block| *block);
         let state = first(self.success_flag.take(), None)
-            .or_else(|| block.as_mut().and_then(|b| first(b.success_flag.take(), None)))
+            .or_else(|| {
+                block
+                    .as_mut()
+                    .and_then(|b| first(b.success_flag.take(), None))
+            })
             .or_else(|| first(self.status.take(), self.state.take()))
             .map_or_else(
                 || TaskState::Unknown("absent".into()),

@@ -570,7 +570,7 @@ impl Budget {
         match text.strip_prefix("calls=") {
             Some(count) => {
                 let count: u64 = count.parse()?;
-                if callers == 0 || count % callers as u64 != 0 {
+                if callers == 0 || !count.is_multiple_of(callers as u64) {
                     bail!("{count} calls cannot be shared evenly among {callers} callers");
                 }
                 Ok(Self::Calls(count))
