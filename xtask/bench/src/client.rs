@@ -28,7 +28,25 @@
 //! child from GNU time), and each ratio is printed with its spread: the least and greatest of
 //! the per-round ratios, each taken between the sides of one round.
 //!
-//! `--quick` shortens the windows and the file (for a smoke run).
+//! `--quick` shortens the windows and the file (for a smoke run). `--instructions` first counts
+//! the status calls in instructions per call under callgrind (`client/instructions.rs`; ours
+//! and reqwest alone, 1 and 16 callers, the ratio printed), then runs the status rates, and
+//! skips the download.
+//!
+//! Last measured with `--instructions` (issue 26, 2 shared cores, a generating record of 414
+//! bytes): 1 caller 96,245 against 72,888 instructions per call = 1.320x, 16 callers 94,322
+//! against 71,188 = 1.325x (goal <= 1.15x; 1.327x both before the typed record reader);
+//! wall-clock in the same run 1 caller 1.09x [0.66x-1.22x], 16 callers 0.82x [0.65x-1.23x].
+//! Callgrind's profile of the 23,000 extra instructions per call: decoding 17,500, of which
+//! serde_json's `parse_str` about 10,000, most of it unescaping `paramJson` (a JSON text in a
+//! string, 16 escapes) into the deserializer's scratch buffer, which starts empty for every
+//! answer and grows by reallocs; the typed reader removed the tree (about 450 instructions
+//! here, more on a record with a result block), not that. Then the reqwest `Url` per call
+//! (clone, `set_path`, `set_query`) 4,500 and building the call (`format!`, validation,
+//! encoding) 2,800. Next steps, in order of size: read `paramJson` as a borrowed raw value
+//! (serde_json's `raw_value` feature) and unescape it into one exactly sized `String` (falling
+//! back to serde_json's own unescaping for `\u` escapes); keep one parsed `Url` per endpoint in
+//! the transport so a call only sets its query; build the record-info path without `format!`.
 //!
 //! Last measured (2026-11-29, after issue 17's core folds; 2 cores shared with four other
 //! builds, load 5-7, so rates swing by up to 2x between windows; 5 status rounds, 4 download
