@@ -315,8 +315,75 @@ fn typed_reads_what_the_tolerant_path_reads(bytes: &[u8]) -> Result<(), TestCase
     Ok(())
 }
 
+/// Whenever the hand-written scanner reads an answer, serde_json's reader reads the same, in
+/// both shapes' modes; returns whether the scanner read it.
+fn scanner_agrees_with_serde(bytes: &[u8]) -> Result<bool, TestCaseError> {
+    let mut scanned = false;
+    for current_only in [false, true] {
+        let [scan, serde] = crate::quick::read_both_ways(bytes, current_only);
+        if scan.is_some() {
+            scanned = true;
+            prop_assert_eq!(
+                &scan,
+                &serde,
+                "scanner and serde_json disagree on {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    Ok(scanned)
+}
+
+/// The same answer with whitespace between every token (the scanner must skip what
+/// serde_json skips).
+fn spaced(bytes: &[u8], pretty: &[u8]) -> [Vec<u8>; 2] {
+    let mut padded = b" \n\t".to_vec();
+    padded.extend_from_slice(bytes);
+    padded.extend_from_slice(b"\r\n ");
+    [padded, pretty.to_vec()]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_scanner_reads_what_serde_json_reads(
+        answer in any_record_answer(),
+        generated in record_answer(),
+        value in json(),
+        bytes in prop::collection::vec(any::<u8>(), 0..128),
+    ) {
+        let generated_bytes = serde_json::to_vec(&generated).expect("a Value always serializes");
+        let pretty = serde_json::to_vec_pretty(&generated).expect("a Value always serializes");
+        let [padded, pretty] = spaced(&generated_bytes, &pretty);
+        for input in [
+            answer,
+            generated_bytes,
+            padded,
+            pretty,
+            serde_json::to_vec(&value).expect("a Value always serializes"),
+            bytes,
+        ] {
+            scanner_agrees_with_serde(&input)?;
+        }
+    }
+
+    #[test]
+    fn the_scanner_reads_what_serde_json_reads_when_bytes_are_cut_or_changed(
+        answer in record_answer(),
+        at in any::<prop::sample::Index>(),
+        byte in prop::sample::select(&b"\"\\/{}[]:,0123456789.-+eEnulltrf \n\tx\x01\xc3\xa9"[..]),
+    ) {
+        let bytes = serde_json::to_vec(&answer).expect("a Value always serializes");
+        let at = at.index(bytes.len());
+        let mut changed = bytes.clone();
+        changed[at] = byte;
+        let mut inserted = bytes.clone();
+        inserted.insert(at, byte);
+        for input in [&bytes[..at], &changed[..], &inserted[..]] {
+            scanner_agrees_with_serde(input)?;
+        }
+    }
 
     #[test]
     fn the_typed_record_reader_agrees_with_the_tolerant_one_on_every_shape(answer in any_record_answer()) {
@@ -376,6 +443,58 @@ proptest! {
         let _ = Timestamp::from_value(&Value::String(text.clone()));
         let _ = parse_url_list(&Value::String(text));
     }
+}
+
+/// The scanner reads the plain answers kie sends (so the property above is not vacuous), and
+/// leaves to serde_json what is outside its subset, agreeing on the edge cases either way.
+#[test]
+fn the_scanner_takes_plain_answers_and_leaves_the_rest() {
+    let read = |text: &str| crate::quick::read_both_ways(text.as_bytes(), false);
+    let plain = r#"{"code":200,"msg":"success","data":{"taskId":"t1","paramJson":"{\"prompt\":\"a \\\"cat\\\"\\n\"}","createTime":1767225600000,"completeTime":null,"successFlag":1,"response":{"taskId":"t1","resultUrls":["https://f/x.mp4"],"resolution":"1080p","seeds":[7],"hasAudioList":[true,false]},"errorCode":null,"errorMessage":"","fallbackFlag":false}}"#;
+    let [scan, serde] = read(plain);
+    assert!(scan.is_some());
+    assert_eq!(scan, serde);
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(plain).expect("JSON"))
+        .expect("a Value always serializes");
+    let [scan, serde] = read(&pretty);
+    assert!(scan.is_some());
+    assert_eq!(scan, serde);
+    // Outside the subset: declined by the scanner, read (or refused) by serde_json.
+    for text in [
+        r#"{"code":200,"data":{"taskId":"\u0074"}}"#,
+        r#"{"code":200,"data":{"errorCode":-1}}"#,
+        r#"{"code":200,"data":{"errorCode":1.0}}"#,
+        r#"{"code":200,"data":{"errorCode":1e3}}"#,
+        r#"{"code":200,"data":{"errorCode":1234567890123456789}}"#,
+        r#"{"code":200,"data":{"errorCode":01}}"#,
+        r#"{"code":200,"data":{"taskId":"a\qb"}}"#,
+        r#"{"code":200,"data":{"taskId":"a	b"}}"#,
+        r#"{"code":200,"data":{"taskId":"t",}}"#,
+        r#"{"code":200,"data":{"seeds":[1,]}}"#,
+        r#"{"code":200,"data":{"taskId":"t"}} x"#,
+        r#"{"code":200,"data":{"taskId":"t"}"#,
+        r#"{"code":200,"data":{"taskId":nul}}"#,
+        r#"[200]"#,
+    ] {
+        let [scan, serde] = read(text);
+        assert!(scan.is_none(), "{text}");
+        if text.contains("\\u") || text.contains("-1") || text.contains("1.0") {
+            assert!(serde.is_some(), "{text}");
+        }
+    }
+    let deep = format!(
+        r#"{{"code":200,"data":{{"taskId":"t","info":{}1{}}}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let [scan, serde] = read(&deep);
+    assert!(scan.is_none() && serde.is_some());
+    // Inside it: every short escape, raw UTF-8, duplicates (the last counts), any order.
+    let [scan, serde] = read(
+        r#"{"data":{"taskId":"x","taskId":"\/\b\f\n\r\t\"\\é","status":0,"successFlag":1},"code":200,"msg":null,"message":"m"}"#,
+    );
+    assert!(scan.is_some());
+    assert_eq!(scan, serde);
 }
 
 /// The generator reaches the one-pass reader's accepting paths, so the agreement above is

@@ -24,6 +24,8 @@
 
 use std::fmt;
 
+mod scan;
+
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -413,11 +415,35 @@ impl<'de> Visitor<'de> for AnswerSeed {
 }
 
 /// Reads a record-info answer; `current_only` declines every shape but the current one.
+///
+/// The hand-written scanner reads the plain JSON kie sends; whatever it declines, serde_json
+/// reads, exactly as before.
 fn read(body: &[u8], current_only: bool) -> Option<(ApiCode, String, TaskRecord)> {
+    let answer = scan::answer(body).or_else(|| deserialize(body))?;
+    finish(answer, current_only)
+}
+
+/// The answer as serde_json reads it.
+fn deserialize(body: &[u8]) -> Option<Answer> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let answer = AnswerSeed.deserialize(&mut deserializer).ok()?;
     // Trailing bytes make the answer invalid JSON, as the tolerant path reports.
     deserializer.end().ok()?;
+    Some(answer)
+}
+
+/// The answer as the scanner reads it, and as serde_json does (for the property test that
+/// they agree whenever the scanner answers).
+#[cfg(test)]
+pub(crate) fn read_both_ways(
+    body: &[u8],
+    current_only: bool,
+) -> [Option<(ApiCode, String, TaskRecord)>; 2] {
+    [scan::answer(body), deserialize(body)].map(|answer| finish(answer?, current_only))
+}
+
+/// The envelope's code and message and the record, from an answer as read.
+fn finish(answer: Answer, current_only: bool) -> Option<(ApiCode, String, TaskRecord)> {
     let code = match answer.code? {
         Value::Null => return None,
         raw => ApiCode::from_i64(as_i64(&raw)?),
