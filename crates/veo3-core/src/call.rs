@@ -19,7 +19,9 @@ use crate::Error;
 use crate::api::UpgradeStatus;
 use crate::classify::{Answer, Disposition, Outcome, Stop, classify};
 use crate::event::Event;
-use crate::http::{HttpRequest, HttpResponse, TransportError, encode_query_value};
+use crate::http::{
+    HttpRequest, HttpResponse, TransportError, encode_query_value, push_query_value,
+};
 use crate::retry::{Decision, GiveUpReason, RetryReason, RetryState};
 use crate::secret::{excerpt, redact};
 
@@ -397,12 +399,13 @@ impl Call<TaskCreated> {
 impl Call<TaskRecord> {
     /// `GET /api/v1/veo/record-info?taskId=...`.
     pub fn record_info(task_id: &str) -> Result<Self, Error> {
-        RecordInfoQuery::new(task_id).validate()?;
-        let path = format!(
-            "{}?taskId={}",
-            Endpoint::RecordInfo.path(),
-            encode_query_value(task_id)
-        );
+        RecordInfoQuery::check(task_id)?;
+        // The path and its query in one allocation (a task id is short and mostly plain).
+        let endpoint = Endpoint::RecordInfo.path();
+        let mut path = String::with_capacity(endpoint.len() + 8 + task_id.len() * 3);
+        path.push_str(endpoint);
+        path.push_str("?taskId=");
+        push_query_value(&mut path, task_id);
         let mut call = Self::new(
             HttpRequest::new(Endpoint::RecordInfo, path, None),
             decode_task_record,

@@ -132,8 +132,8 @@ fn into_text(value: Value) -> Option<String> {
 impl Members {
     /// The record these members make: `TaskRecord::from_fields`, rule for rule, on owned
     /// values.
-    fn into_record(mut self) -> TaskRecord {
-        let mut block = self.response.take().map(|block| *block);
+    fn into_record(&mut self) -> TaskRecord {
+        let mut block = self.response.take();
         let state = first(self.success_flag.take(), None)
             .or_else(|| {
                 block
@@ -179,15 +179,19 @@ impl Members {
 }
 
 /// `TaskResponse::from_parts`: each field from the block first, the record second.
-fn response_of(block: Option<Members>, mut data: Members) -> Option<TaskResponse> {
+fn response_of(mut block: Option<Box<Members>>, data: &mut Members) -> Option<TaskResponse> {
     let has_block = block.is_some();
-    let mut block = block.unwrap_or_default();
     let mut lookup = |pick: fn(&mut Members) -> (Slot, Slot)| {
-        let (a, b) = pick(&mut block);
-        first(a, b).or_else(|| {
-            let (a, b) = pick(&mut data);
-            first(a, b)
-        })
+        block
+            .as_deref_mut()
+            .and_then(|block| {
+                let (a, b) = pick(block);
+                first(a, b)
+            })
+            .or_else(|| {
+                let (a, b) = pick(data);
+                first(a, b)
+            })
     };
     let result_urls = lookup(|m| (m.result_urls.take(), m.result_urls_snake.take()))
         .map(|raw| parse_url_list(&raw))
@@ -366,7 +370,7 @@ struct Answer {
     msg: Slot,
     message: Slot,
     /// `data` when it is an object; `Some(None)` when it is something else.
-    data: Option<Option<Members>>,
+    data: Option<Option<Box<Members>>>,
     /// Whether every envelope member was `code`, `msg`, `message` or `data`, each once.
     current: bool,
 }
@@ -401,7 +405,10 @@ impl<'de> Visitor<'de> for AnswerSeed {
                 "message" => answer.message.replace(map.next_value()?).is_some(),
                 "data" => answer
                     .data
-                    .replace(map.next_value_seed(ObjectSeed { nested: true })?)
+                    .replace(
+                        map.next_value_seed(ObjectSeed { nested: true })?
+                            .map(Box::new),
+                    )
                     .is_some(),
                 _ => {
                     map.next_value::<Value>()?;
@@ -458,7 +465,7 @@ fn finish(answer: Answer, current_only: bool) -> Option<(ApiCode, String, TaskRe
             other => Some(other.to_string()),
         })
         .unwrap_or_default();
-    let data = answer.data??;
+    let mut data = answer.data??;
     if current_only && !(answer.current && data.current) {
         return None;
     }

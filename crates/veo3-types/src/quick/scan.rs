@@ -39,6 +39,34 @@ pub(super) fn answer(body: &[u8]) -> Option<Answer> {
     (scan.pos == body.len()).then_some(answer)
 }
 
+/// The index of the first byte at or after `at` that ends a run of plain string bytes (`"`,
+/// `\\` or a control character), or `bytes.len()`: eight bytes at a time, as serde_json's
+/// `skip_to_escape` does.
+fn plain_run(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or_default());
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let slash = word ^ (ONES * u64::from(b'\\'));
+        // A high bit set where a byte is zero (or below 0x20), in any byte of the chunk.
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (word.wrapping_sub(ONES * 0x20) & !word);
+        if special & HIGH != 0 {
+            break;
+        }
+        at += 8;
+    }
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            return at;
+        }
+        at += 1;
+    }
+    at
+}
+
 struct Scan<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -107,14 +135,14 @@ impl<'a> Scan<'a> {
         let mut at = start;
         let mut escaped = false;
         let end = loop {
+            at = plain_run(self.bytes, at);
             match *self.bytes.get(at)? {
                 b'"' => break at,
                 b'\\' => {
                     escaped = true;
                     at += 2;
                 }
-                0..=0x1f => return None,
-                _ => at += 1,
+                _ => return None,
             }
         };
         self.pos = end + 1;
@@ -122,27 +150,32 @@ impl<'a> Scan<'a> {
         if !escaped {
             return Some(Cow::Borrowed(raw));
         }
-        let mut text = String::with_capacity(raw.len());
-        let mut rest = raw;
-        while let Some(slash) = rest.find('\\') {
-            text.push_str(&rest[..slash]);
-            let unescaped = match rest.as_bytes().get(slash + 1)? {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
+        // Byte by byte into one buffer of the escaped length: every short escape is one
+        // ASCII byte, so the text stays valid UTF-8 (checked once at the end, as a string).
+        let bytes = raw.as_bytes();
+        let mut text = Vec::with_capacity(raw.len());
+        let mut at = 0;
+        while let Some(&byte) = bytes.get(at) {
+            if byte != b'\\' {
+                text.push(byte);
+                at += 1;
+                continue;
+            }
+            text.push(match bytes.get(at + 1)? {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
                 // `\u` (surrogate pairs and all) and invalid escapes: serde_json's.
                 _ => return None,
-            };
-            text.push(unescaped);
-            rest = rest.get(slash + 2..)?;
+            });
+            at += 2;
         }
-        text.push_str(rest);
-        Some(Cow::Owned(text))
+        String::from_utf8(text).ok().map(Cow::Owned)
     }
 
     /// Any JSON value in the subset, as serde_json's `Value` would hold it.
@@ -222,11 +255,9 @@ impl<'a> Scan<'a> {
     }
 
     /// A record (`nested`) or its `response` block, as `ObjectSeed::visit_map` reads it.
-    fn members(&mut self, nested: bool) -> Option<Members> {
-        let mut members = Members {
-            current: true,
-            ..Members::default()
-        };
+    fn members(&mut self, nested: bool) -> Option<Box<Members>> {
+        let mut members = Box::<Members>::default();
+        members.current = true;
         self.object(|scan, key| {
             let known = RECORD.contains(&&*key);
             if nested && key == "response" {
@@ -234,7 +265,7 @@ impl<'a> Scan<'a> {
                 members.current &= !repeated;
                 scan.skip_ws();
                 members.response = if scan.peek() == Some(b'{') {
-                    Some(Box::new(scan.members(false)?))
+                    Some(scan.members(false)?)
                 } else {
                     scan.value()?;
                     None
