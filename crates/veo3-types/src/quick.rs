@@ -132,7 +132,7 @@ fn into_text(value: Value) -> Option<String> {
 impl Members {
     /// The record these members make: `TaskRecord::from_fields`, rule for rule, on owned
     /// values.
-    fn into_record(&mut self) -> TaskRecord {
+    fn take_record(&mut self) -> TaskRecord {
         let mut block = self.response.take();
         let state = first(self.success_flag.take(), None)
             .or_else(|| {
@@ -469,7 +469,7 @@ fn finish(answer: Answer, current_only: bool) -> Option<(ApiCode, String, TaskRe
     if current_only && !(answer.current && data.current) {
         return None;
     }
-    Some((code, msg, data.into_record()))
+    Some((code, msg, data.take_record()))
 }
 
 impl TaskRecord {

@@ -34,19 +34,20 @@
 //! skips the download.
 //!
 //! Last measured with `--instructions` (issue 26, 2 shared cores, a generating record of 414
-//! bytes): 1 caller 96,245 against 72,888 instructions per call = 1.320x, 16 callers 94,322
-//! against 71,188 = 1.325x (goal <= 1.15x; 1.327x both before the typed record reader);
-//! wall-clock in the same run 1 caller 1.09x [0.66x-1.22x], 16 callers 0.82x [0.65x-1.23x].
-//! Callgrind's profile of the 23,000 extra instructions per call: decoding 17,500, of which
-//! serde_json's `parse_str` about 10,000, most of it unescaping `paramJson` (a JSON text in a
-//! string, 16 escapes) into the deserializer's scratch buffer, which starts empty for every
-//! answer and grows by reallocs; the typed reader removed the tree (about 450 instructions
-//! here, more on a record with a result block), not that. Then the reqwest `Url` per call
-//! (clone, `set_path`, `set_query`) 4,500 and building the call (`format!`, validation,
-//! encoding) 2,800. Next steps, in order of size: read `paramJson` as a borrowed raw value
-//! (serde_json's `raw_value` feature) and unescape it into one exactly sized `String` (falling
-//! back to serde_json's own unescaping for `\u` escapes); keep one parsed `Url` per endpoint in
-//! the transport so a call only sets its query; build the record-info path without `format!`.
+//! bytes): 1 caller 85,125 against 72,880 instructions per call = 1.168x, 16 callers 83,466
+//! against 71,370 = 1.169x (goal <= 1.15x; 1.320x and 1.325x before the hand-written scanner,
+//! the per-endpoint `Url` and the one-allocation record-info path, 1.327x before the typed
+//! reader); wall-clock in the same run 1 caller 0.92x [0.92x-1.03x], 16 callers 0.73x
+//! [0.65x-0.93x] (goal 0.9x in the best window, not met).
+//! Callgrind's profile of the 12,000 extra instructions per call: the scanner
+//! (`veo3-types/src/quick/scan.rs`) about 7,000, most of it unescaping `paramJson` (26
+//! escapes, a JSON text in a string) and the fixed cost of each of the answer's 26 strings;
+//! `Url::set_query` 1,900 (the path is set once per endpoint now); the answer's headers copied
+//! into `(String, String)` pairs about 1,100; the per-attempt timeout and tracing span about
+//! 900. Next steps, in order of size: unescape in the scanning pass (one pass, not two) and
+//! borrow keys without building `Cow`s; hand reqwest the query already encoded (or a
+//! `Url` per task id, reused by every poll of a wait); keep the headers the core reads as
+//! `HeaderValue`s, not `String`s.
 //!
 //! Last measured (2026-11-29, after issue 17's core folds; 2 cores shared with four other
 //! builds, load 5-7, so rates swing by up to 2x between windows; 5 status rounds, 4 download
