@@ -358,6 +358,81 @@ fn record_answers_in_the_current_shape_are_read_in_one_pass_with_equal_values() 
     }
 }
 
+/// The typed reader of record-info answers (what the clients poll with) reads every
+/// record-info fixture with a record, the legacy shape included, exactly as the tolerant pair
+/// does; the answers without a record it leaves to them.
+#[test]
+fn record_answers_in_every_shape_are_read_by_the_typed_reader_with_equal_values() {
+    let mut typed = BTreeSet::new();
+    for name in fixture_names() {
+        let bytes = fixture(&name);
+        let Some((code, msg, record)) = TaskRecord::from_answer(&bytes) else {
+            continue;
+        };
+        let tolerant = envelope(&name);
+        assert_eq!(
+            (code, msg.as_str()),
+            (tolerant.code, tolerant.msg.as_str()),
+            "{name}"
+        );
+        assert_eq!(Ok(record), TaskRecord::from_data(&tolerant.data), "{name}");
+        if let Some(quick) = TaskRecord::from_answer_quick(&bytes) {
+            assert_eq!(Some(quick), TaskRecord::from_answer(&bytes), "{name}");
+        }
+        if name.starts_with("record-info") {
+            typed.insert(name);
+        }
+    }
+    let expected = [
+        "record-info-failed.json",
+        "record-info-generating.json",
+        "record-info-generation-failed.json",
+        "record-info-success-doc-example-strings.json",
+        "record-info-success-extend.json",
+        "record-info-success-legacy-string-urls.json",
+        "record-info-success-portrait.json",
+        "record-info-success.json",
+    ];
+    assert_eq!(
+        typed,
+        expected.map(str::to_owned).into(),
+        "record-info answers read by the typed reader"
+    );
+
+    // Shapes the current-shape reader declines and the typed reader takes, as the tolerant
+    // pair reads them: a repeated member (the last counts), an unknown one, the legacy shape.
+    for accepted in [
+        &br#"{"code":200,"code":500,"msg":"","data":{"taskId":"t"}}"#[..],
+        br#"{"code":200,"data":{"taskId":"t","taskId":"u"}}"#,
+        br#"{"code":200,"data":{"taskId":"t","status":1,"resultUrls":"[]"}}"#,
+        br#"{"code":200,"msg":"ok","traceId":"x","data":{"task_id":"t","state":"SUCCESS","extra":[1,{"a":null}],"response":{"result_urls":["https://f/a.mp4"],"seeds":7}}}"#,
+        br#"{"code":"200","message":"ok","data":{"taskId":"t","response":{"x":1},"response":null,"resultUrls":"https://f/b.mp4"}}"#,
+    ] {
+        let text = String::from_utf8_lossy(accepted);
+        let (code, msg, record) = TaskRecord::from_answer(accepted).expect(&text);
+        let tolerant = Envelope::from_slice(accepted).unwrap();
+        assert_eq!((code, msg), (tolerant.code, tolerant.msg), "{text}");
+        assert_eq!(Ok(record), TaskRecord::from_data(&tolerant.data), "{text}");
+    }
+    // No record: left to the tolerant pair, which explains the answer.
+    for declined in [
+        &br#"{"code":200,"data":["t","{}",1,2,0,null,null,"",false]}"#[..],
+        br#"[200,"success",null,{"taskId":"t"}]"#,
+        br#"{"code":200,"data":{"taskId":"t"}} trailing"#,
+        br#"{"code":422,"msg":"Temporarily supports records within 14 days.","data":null}"#,
+        br#"{"code":200,"msg":"success"}"#,
+        br#"{"msg":"success","data":{"taskId":"t"}}"#,
+        br#"{"code":200,"data":{"taskId":"t"},"data":"gone"}"#,
+    ] {
+        assert_eq!(
+            TaskRecord::from_answer(declined),
+            None,
+            "{}",
+            String::from_utf8_lossy(declined)
+        );
+    }
+}
+
 #[test]
 fn unknown_success_flags_are_kept_not_rejected() {
     let record = TaskRecord::from_data(&json!({"taskId": "t", "successFlag": 7})).unwrap();

@@ -19,7 +19,9 @@ use crate::Error;
 use crate::api::UpgradeStatus;
 use crate::classify::{Answer, Disposition, Outcome, Stop, classify};
 use crate::event::Event;
-use crate::http::{HttpRequest, HttpResponse, TransportError, encode_query_value};
+use crate::http::{
+    HttpRequest, HttpResponse, TransportError, encode_query_value, push_query_value,
+};
 use crate::retry::{Decision, GiveUpReason, RetryReason, RetryState};
 use crate::secret::{excerpt, redact};
 
@@ -33,7 +35,7 @@ type Decoder<T> = fn(&Envelope, Disposition, &str) -> Result<T, DecodeError>;
 /// Reads a whole answer in one pass when it has the common shape (the envelope's code, its
 /// message and the value), `None` otherwise; the `&str` is as for [`Decoder`]. A fast path in
 /// front of the envelope-first reading, which must agree with it (see
-/// [`TaskRecord::from_answer_quick`]).
+/// [`TaskRecord::from_answer`]).
 type Quick<T> = fn(&[u8], &str) -> Option<(ApiCode, String, T)>;
 
 /// One API operation: its request, and the reader of its answer.
@@ -397,12 +399,13 @@ impl Call<TaskCreated> {
 impl Call<TaskRecord> {
     /// `GET /api/v1/veo/record-info?taskId=...`.
     pub fn record_info(task_id: &str) -> Result<Self, Error> {
-        RecordInfoQuery::new(task_id).validate()?;
-        let path = format!(
-            "{}?taskId={}",
-            Endpoint::RecordInfo.path(),
-            encode_query_value(task_id)
-        );
+        RecordInfoQuery::check(task_id)?;
+        // The path and its query in one allocation (a task id is short and mostly plain).
+        let endpoint = Endpoint::RecordInfo.path();
+        let mut path = String::with_capacity(endpoint.len() + 8 + task_id.len() * 3);
+        path.push_str(endpoint);
+        path.push_str("?taskId=");
+        push_query_value(&mut path, task_id);
         let mut call = Self::new(
             HttpRequest::new(Endpoint::RecordInfo, path, None),
             decode_task_record,
@@ -826,7 +829,7 @@ fn decode_task_record(
 }
 
 fn quick_task_record(body: &[u8], task_id: &str) -> Option<(ApiCode, String, TaskRecord)> {
-    let (code, message, record) = TaskRecord::from_answer_quick(body)?;
+    let (code, message, record) = TaskRecord::from_answer(body)?;
     Some((code, message, about(record, task_id)))
 }
 

@@ -269,14 +269,23 @@ pub trait Transport: Send + Sync {
 /// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
 pub(crate) fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    push_query_value(&mut out, value);
+    out
+}
+
+/// Appends `value` percent-encoded (as [`encode_query_value`]) to `out`, without a
+/// temporary string.
+pub(crate) fn push_query_value(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xF)]));
         }
     }
-    out
 }
 
 #[cfg(test)]

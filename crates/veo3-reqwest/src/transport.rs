@@ -15,7 +15,7 @@ use veo3_core::{
     ApiKey, HttpRequest, HttpResponse, Multipart, RequestLimit, Sleeper, Transport, TransportError,
     TransportPhase,
 };
-use veo3_types::{BaseUrl, HttpMethod};
+use veo3_types::{BaseUrl, Endpoint, HttpMethod};
 
 /// The redirect policy of the client this crate builds: a redirect answering an API request
 /// (any URL under `base_url`) is returned as the answer, for the core to decide on (a billable
@@ -38,6 +38,18 @@ pub(crate) fn redirect_policy(base_url: &str) -> reqwest::redirect::Policy {
     })
 }
 
+/// `base` with `path` after the base's own path (its prefix, if any).
+fn with_path(base: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    if prefix.is_empty() {
+        url.set_path(path);
+    } else {
+        url.set_path(&format!("{prefix}{path}"));
+    }
+    url
+}
+
 /// How much of an uploaded file is read at a time: the only part of it in memory.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
@@ -57,6 +69,8 @@ pub(crate) struct ReqwestTransport {
     /// Where the upload endpoints go ([`BaseUrl::Upload`]).
     pub(crate) upload_base_url: String,
     upload_base: reqwest::Url,
+    /// The URL of every endpoint, its path set once: a call clones it and sets its query.
+    endpoints: Vec<(Endpoint, reqwest::Url)>,
     authorization: HeaderValue,
     user_agent: Option<HeaderValue>,
     max_body_bytes: usize,
@@ -85,8 +99,20 @@ impl ReqwestTransport {
         let upload_base = reqwest::Url::parse(&upload_base_url).map_err(|_| {
             veo3_core::Error::invalid_input("the upload base URL is not a valid URL")
         })?;
+        let endpoints = Endpoint::ALL
+            .into_iter()
+            .chain(Endpoint::UPLOADS)
+            .map(|endpoint| {
+                let base = match endpoint.base_url() {
+                    BaseUrl::Upload => &upload_base,
+                    _ => &base,
+                };
+                (endpoint, with_path(base, endpoint.path()))
+            })
+            .collect();
         Ok(Self {
             http,
+            endpoints,
             base,
             base_url,
             upload_base,
@@ -107,17 +133,20 @@ impl ReqwestTransport {
             .map_or((request.path_and_query.as_str(), None), |(path, query)| {
                 (path, Some(query))
             });
-        let base = match request.endpoint.base_url() {
-            BaseUrl::Upload => &self.upload_base,
-            _ => &self.base,
+        let known = self
+            .endpoints
+            .iter()
+            .find(|(endpoint, _)| *endpoint == request.endpoint && endpoint.path() == path);
+        let mut url = match known {
+            Some((_, url)) => url.clone(),
+            None => {
+                let base = match request.endpoint.base_url() {
+                    BaseUrl::Upload => &self.upload_base,
+                    _ => &self.base,
+                };
+                with_path(base, path)
+            }
         };
-        let mut url = base.clone();
-        let prefix = base.path().trim_end_matches('/');
-        if prefix.is_empty() {
-            url.set_path(path);
-        } else {
-            url.set_path(&format!("{prefix}{path}"));
-        }
         url.set_query(query);
         url
     }

@@ -592,6 +592,19 @@ impl RecordInfoQuery {
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_task_id(&self.task_id)
     }
+
+    /// Checks the documented rules for the query of `task_id`, as
+    /// [`RecordInfoQuery::validate`] does, without building the query.
+    ///
+    /// ```
+    /// use veo3_types::RecordInfoQuery;
+    ///
+    /// assert!(RecordInfoQuery::check("task-1").is_ok());
+    /// assert!(RecordInfoQuery::check("").is_err());
+    /// ```
+    pub fn check(task_id: &str) -> Result<(), ValidationError> {
+        check_task_id(task_id)
+    }
 }
 
 /// Body of `POST /api/v1/common/download-url`.

@@ -274,8 +274,9 @@ impl TaskRecord {
         Ok(Self::from_fields(object(data, "a task record object")?))
     }
 
-    /// The record from the members of its object: a parsed `Value`, or the members the
-    /// one-pass reader kept ([`TaskRecord::from_answer_quick`]).
+    /// The record from the members of its object. The typed reader
+    /// ([`TaskRecord::from_answer`]) applies these rules, rule for rule, to its own slots;
+    /// property tests hold the two together.
     pub(crate) fn from_fields<F: Fields + ?Sized>(data: &F) -> Self {
         let response_block = data.member("response").filter(|value| value.is_object());
         let state = field(data, &["successFlag"])

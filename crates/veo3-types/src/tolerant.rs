@@ -44,8 +44,8 @@ pub(crate) fn as_text(value: &Value) -> Option<String> {
 }
 
 /// A JSON object's members by name: a parsed [`Value`] (which has none unless it is an
-/// object), or the members a one-pass reader kept (see `quick.rs`). The tolerant readers take
-/// either, so both paths share every rule.
+/// object). The typed record reader (`quick.rs`) keeps its members in slots of its own and
+/// applies the same leaf rules to them.
 pub(crate) trait Fields {
     /// The member called `key`, `null` included; `None` when absent.
     fn member(&self, key: &str) -> Option<&Value>;
