@@ -22,10 +22,7 @@
 
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::store::{Store, StoreError, WorkerId};
 
@@ -42,26 +39,12 @@ pub(crate) struct Pace {
     /// Signalled when this worker journals an answer: its own sends waiting on one ask again
     /// at once instead of after their back-off.
     answered: Notify,
-    /// How long the last send checks took (microseconds): a send's check starts that long
-    /// before its turn, so that the request leaves at the turn itself.
-    check_lead: AtomicU64,
 }
 
 /// A send this pace let go; hand it back to [`Pace::answered`] when the send ends.
 #[derive(Debug)]
 #[must_use = "a send holds its place in the window until its answer is recorded"]
-pub(crate) struct Ticket {
-    id: i64,
-    /// When the send may leave.
-    at: Instant,
-}
-
-impl Ticket {
-    /// Waits until the send may leave.
-    pub(crate) async fn until_due(&self) {
-        tokio::time::sleep_until(self.at).await;
-    }
-}
+pub(crate) struct Ticket(i64);
 
 impl Pace {
     /// Pacing for `max` submits per `window_ms`, shared by every worker of `account`.
@@ -72,22 +55,12 @@ impl Pace {
             max: max.max(1),
             window: Duration::from_millis(window_ms.max(1)),
             answered: Notify::new(),
-            check_lead: AtomicU64::new(0),
         }
     }
 
-    /// Records how long a send check took: the next ones start that long (at most
-    /// [`MAX_LEAD`]) before their turn.
-    pub(crate) fn checked_in(&self, took: Duration) {
-        let micros = u64::try_from(took.min(MAX_LEAD).as_micros()).unwrap_or(0);
-        let old = self.check_lead.load(Ordering::Relaxed);
-        // A moving average over about eight checks.
-        self.check_lead
-            .store(old - old / 8 + micros / 8, Ordering::Relaxed);
-    }
-
-    /// Waits for the next send's turn, less the time a send check takes: the caller checks,
-    /// then waits for [`Ticket::until_due`] and sends.
+    /// Waits for the next send's turn. (The send check comes after it, not ahead of it: a
+    /// job is `submitting` only once its turn came, so a crash while it waits leaves it
+    /// pending.)
     pub(crate) async fn turn(&self, store: &dyn Store) -> Result<Ticket, StoreError> {
         let mut again = ASK_AGAIN;
         loop {
@@ -96,13 +69,8 @@ impl Pace {
             let reserved = store.reserve_submit(self.worker, &self.account, self.max, self.window);
             match reserved.await? {
                 Some(reservation) => {
-                    let at = Instant::now() + reservation.wait;
-                    let lead = Duration::from_micros(self.check_lead.load(Ordering::Relaxed));
-                    tokio::time::sleep_until(at.checked_sub(lead).unwrap_or(at)).await;
-                    return Ok(Ticket {
-                        id: reservation.id,
-                        at,
-                    });
+                    tokio::time::sleep(reservation.wait).await;
+                    return Ok(Ticket(reservation.id));
                 }
                 // The `max`-th latest send is still in flight: its answer usually comes within
                 // one request's latency, but a slow one may take up to the client's attempt
@@ -125,7 +93,7 @@ impl Pace {
         store: &dyn Store,
         ticket: Ticket,
     ) -> Result<(), StoreError> {
-        let result = store.submit_answered(ticket.id).await;
+        let result = store.submit_answered(ticket.0).await;
         self.answered.notify_waiters();
         result
     }
@@ -135,9 +103,6 @@ impl Pace {
 /// has no answer yet: 5 ms at first, doubling up to 200 ms.
 const ASK_AGAIN: Duration = Duration::from_millis(5);
 const ASK_AGAIN_MAX: Duration = Duration::from_millis(200);
-
-/// The most a send check starts before its turn.
-const MAX_LEAD: Duration = Duration::from_millis(20);
 
 /// Past the window's edge, which kie's count may include, in microseconds.
 const EDGE_US: i64 = 1_000;

@@ -491,9 +491,8 @@ pub(crate) async fn submit(
             .await
     };
     shared.count_write(started);
-    shared.pace.checked_in(started.elapsed());
     match check {
-        Ok(SendCheck::Go) => ticket.until_due().await,
+        Ok(SendCheck::Go) => {}
         other => {
             if let Err(error) = shared.pace.answered(store, ticket).await {
                 tracing::warn!("journaling an unused turn for the account limiter: {error}");

@@ -425,235 +425,249 @@ impl Runner {
         // Claims are journal writes too.
         let mut claims: (u64, Duration) = (0, Duration::ZERO);
 
-        loop {
-            if tasks.is_empty() && (check_end || lease_lost) {
-                check_end = false;
-                if worker.stopped.is_some() || fatal.is_some() || lease_lost {
-                    break;
-                }
-                let left = self
-                    .store
-                    .jobs(&JobQuery::batch(batch.id).states(&[
-                        StateKind::Pending,
-                        StateKind::Submitting,
-                        StateKind::Submitted,
-                        StateKind::Succeeded,
-                        StateKind::Upgrading,
-                        StateKind::Unknown,
-                    ]))
-                    .await?;
-                let unfinished = left
-                    .iter()
-                    .filter(|j| j.state.kind() != StateKind::Unknown)
-                    .all(|j| worker.given_up.contains(&j.id));
-                let unknown = left.iter().any(|j| j.state.kind() == StateKind::Unknown);
-                if unfinished {
-                    // Only unknown jobs left: with callbacks, their tasks may still be named
-                    // by one for a while.
-                    if worker.recovered.is_some() && unknown {
-                        recovery_deadline.get_or_insert_with(|| {
-                            tokio::time::Instant::now() + self.options.recovery_window
-                        });
-                    } else {
-                        emptied = true;
+        // A journal error ends the loop, but never a send in progress: its answer is still
+        // journaled (the submit tasks are drained below, not dropped).
+        let outcome: Result<(), RunError> = async {
+            loop {
+                if tasks.is_empty() && (check_end || lease_lost) {
+                    check_end = false;
+                    if worker.stopped.is_some() || fatal.is_some() || lease_lost {
                         break;
                     }
-                } else {
-                    recovery_deadline = None;
-                }
-            }
-            let submitting = worker.stopped.is_none() && fatal.is_none() && !lease_lost;
-            let deadline = recovery_deadline;
-            tokio::select! {
-                biased;
-                changed = lost.changed(), if !lease_lost => {
-                    if changed.is_err() || *lost.borrow() {
-                        // Someone else may own these jobs now: stop waiting on them, and send
-                        // nothing more. Sends in progress still journal their answers.
-                        lease_lost = true;
-                        let _ = shared.halt.send(true);
-                        for handle in follows.values() {
-                            handle.abort();
-                        }
-                    }
-                }
-                changed = stop.changed(), if worker.stop_open => {
-                    if changed.is_err() {
-                        worker.stop_open = false;
-                        continue;
-                    }
-                    if *stop.borrow() {
-                        worker.stop_open = false;
-                        if worker.stopped.is_none() {
-                            worker.stopped = Some(StopReason::Interrupted);
-                            (self.events)(&RunEvent::StoppedSubmitting {
-                                reason: StopReason::Interrupted,
+                    let left = self
+                        .store
+                        .jobs(&JobQuery::batch(batch.id).states(&[
+                            StateKind::Pending,
+                            StateKind::Submitting,
+                            StateKind::Submitted,
+                            StateKind::Succeeded,
+                            StateKind::Upgrading,
+                            StateKind::Unknown,
+                        ]))
+                        .await?;
+                    let unfinished = left
+                        .iter()
+                        .filter(|j| j.state.kind() != StateKind::Unknown)
+                        .all(|j| worker.given_up.contains(&j.id));
+                    let unknown = left.iter().any(|j| j.state.kind() == StateKind::Unknown);
+                    if unfinished {
+                        // Only unknown jobs left: with callbacks, their tasks may still be named
+                        // by one for a while.
+                        if worker.recovered.is_some() && unknown {
+                            recovery_deadline.get_or_insert_with(|| {
+                                tokio::time::Instant::now() + self.options.recovery_window
                             });
+                        } else {
+                            emptied = true;
+                            break;
                         }
-                        // Submits still waiting for their turn give their jobs back; one
-                        // already sent is finished and journaled, never abandoned.
-                        let _ = shared.halt.send(true);
-                        for handle in follows.values() {
-                            handle.abort();
-                        }
+                    } else {
+                        recovery_deadline = None;
                     }
                 }
-                Some(joined) = tasks.join_next_with_id() => {
-                    exhausted = false;
-                    check_end = true;
-                    let work = match joined {
-                        Ok((id, work)) => {
-                            follows.remove(&id);
-                            work
-                        }
-                        Err(error) => {
-                            follows.remove(&error.id());
-                            if error.is_panic() {
-                                tracing::error!("a job task panicked: {error}");
+                let submitting = worker.stopped.is_none() && fatal.is_none() && !lease_lost;
+                let deadline = recovery_deadline;
+                tokio::select! {
+                    biased;
+                    changed = lost.changed(), if !lease_lost => {
+                        if changed.is_err() || *lost.borrow() {
+                            // Someone else may own these jobs now: stop waiting on them, and send
+                            // nothing more. Sends in progress still journal their answers.
+                            lease_lost = true;
+                            let _ = shared.halt.send(true);
+                            for handle in follows.values() {
+                                handle.abort();
                             }
+                        }
+                    }
+                    changed = stop.changed(), if worker.stop_open => {
+                        if changed.is_err() {
+                            worker.stop_open = false;
                             continue;
                         }
-                    };
-                    match work {
-                        Work::Follow { job, finished } => {
-                            if !finished && worker.stopped.is_none() && !lease_lost {
-                                // Left resumable: give it back, and let another worker (or a
-                                // later run) try it.
-                                worker.given_up.push(job);
-                                self.store.release(worker.id, job).await?;
+                        if *stop.borrow() {
+                            worker.stop_open = false;
+                            if worker.stopped.is_none() {
+                                worker.stopped = Some(StopReason::Interrupted);
+                                (self.events)(&RunEvent::StoppedSubmitting {
+                                    reason: StopReason::Interrupted,
+                                });
+                            }
+                            // Submits still waiting for their turn give their jobs back; one
+                            // already sent is finished and journaled, never abandoned.
+                            let _ = shared.halt.send(true);
+                            for handle in follows.values() {
+                                handle.abort();
                             }
                         }
-                        Work::Submit { job, outcome } => {
-                            in_submit.remove(&job.id);
-                            let early_task = early.remove(&job.id);
-                            match outcome {
-                                SubmitOutcome::Submitted(task_id) => {
-                                    if worker.stopped.is_some() || lease_lost {
-                                        continue;
-                                    }
-                                    let mut job = *job;
-                                    job.state = JobState::Submitted { task_id };
-                                    spawn_follow(&mut tasks, &mut follows, &shared, job, false);
+                    }
+                    Some(joined) = tasks.join_next_with_id() => {
+                        exhausted = false;
+                        check_end = true;
+                        let work = match joined {
+                            Ok((id, work)) => {
+                                follows.remove(&id);
+                                work
+                            }
+                            Err(error) => {
+                                follows.remove(&error.id());
+                                if error.is_panic() {
+                                    tracing::error!("a job task panicked: {error}");
                                 }
-                                SubmitOutcome::Extra(extra) => {
-                                    worker.summary.extra_tasks += 1;
-                                    if worker.stopped.is_none() && !lease_lost {
-                                        spawn_follow(&mut tasks, &mut follows, &shared, *extra, false);
-                                    }
+                                continue;
+                            }
+                        };
+                        match work {
+                            Work::Follow { job, finished } => {
+                                if !finished && worker.stopped.is_none() && !lease_lost {
+                                    // Left resumable: give it back, and let another worker (or a
+                                    // later run) try it.
+                                    worker.given_up.push(job);
+                                    self.store.release(worker.id, job).await?;
                                 }
-                                SubmitOutcome::NotSent { rate_limited, credits } => {
-                                    if rate_limited {
-                                        worker.summary.rate_limited += 1;
+                            }
+                            Work::Submit { job, outcome } => {
+                                in_submit.remove(&job.id);
+                                let early_task = early.remove(&job.id);
+                                match outcome {
+                                    SubmitOutcome::Submitted(task_id) => {
+                                        if worker.stopped.is_some() || lease_lost {
+                                            continue;
+                                        }
+                                        let mut job = *job;
+                                        job.state = JobState::Submitted { task_id };
+                                        spawn_follow(&mut tasks, &mut follows, &shared, job, false);
                                     }
-                                    if credits && worker.stopped.is_none() {
-                                        worker.stopped = Some(StopReason::OutOfCredits);
-                                        let _ = shared.halt.send(true);
-                                        (self.events)(&RunEvent::StoppedSubmitting {
-                                            reason: StopReason::OutOfCredits,
-                                        });
-                                    }
-                                }
-                                SubmitOutcome::Unknown => {
-                                    // A callback named its task while the submit was in flight.
-                                    if let Some(task_id) = early_task {
-                                        if self.recover(worker, &job, &task_id).await? {
-                                            let claimed = self.take_over(worker, batch.id).await?;
-                                            self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
+                                    SubmitOutcome::Extra(extra) => {
+                                        worker.summary.extra_tasks += 1;
+                                        if worker.stopped.is_none() && !lease_lost {
+                                            spawn_follow(&mut tasks, &mut follows, &shared, *extra, false);
                                         }
                                     }
-                                }
-                                SubmitOutcome::NotOurs | SubmitOutcome::Failed => {}
-                                SubmitOutcome::Journal(error) => return Err(error.into()),
-                                SubmitOutcome::Fatal(error) => {
-                                    let _ = shared.halt.send(true);
-                                    fatal = Some(error);
+                                    SubmitOutcome::NotSent { rate_limited, credits } => {
+                                        if rate_limited {
+                                            worker.summary.rate_limited += 1;
+                                        }
+                                        if credits && worker.stopped.is_none() {
+                                            worker.stopped = Some(StopReason::OutOfCredits);
+                                            let _ = shared.halt.send(true);
+                                            (self.events)(&RunEvent::StoppedSubmitting {
+                                                reason: StopReason::OutOfCredits,
+                                            });
+                                        }
+                                    }
+                                    SubmitOutcome::Unknown => {
+                                        // A callback named its task while the submit was in flight.
+                                        if let Some(task_id) = early_task {
+                                            if self.recover(worker, &job, &task_id).await? {
+                                                let claimed = self.take_over(worker, batch.id).await?;
+                                                self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
+                                            }
+                                        }
+                                    }
+                                    SubmitOutcome::NotOurs | SubmitOutcome::Failed => {}
+                                    SubmitOutcome::Journal(error) => return Err(error.into()),
+                                    SubmitOutcome::Fatal(error) => {
+                                        let _ = shared.halt.send(true);
+                                        fatal = Some(error);
+                                    }
                                 }
                             }
                         }
                     }
-                }
-                Some((job_id, task_id)) = async {
-                    match worker.recovered.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
+                    Some((job_id, task_id)) = async {
+                        match worker.recovered.as_mut() {
+                            Some(rx) => rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => {
+                        if in_submit.contains(&job_id) {
+                            early.insert(job_id, task_id);
+                        } else if let Some(job) = self.store.job(job_id).await? {
+                            if job.state.kind() == StateKind::Unknown
+                                && self.recover(worker, &job, &task_id).await?
+                            {
+                                check_end = true;
+                                let claimed = self.take_over(worker, batch.id).await?;
+                                self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
+                            }
+                        }
                     }
-                } => {
-                    if in_submit.contains(&job_id) {
-                        early.insert(job_id, task_id);
-                    } else if let Some(job) = self.store.job(job_id).await? {
-                        if job.state.kind() == StateKind::Unknown
-                            && self.recover(worker, &job, &task_id).await?
+                    permit = ahead.clone().acquire_owned(), if submitting && !exhausted => {
+                        let Ok(permit) = permit else { continue };
+                        if self
+                            .options
+                            .max_submits
+                            .is_some_and(|max| worker.summary.submits >= max)
                         {
-                            check_end = true;
+                            worker.stopped = Some(StopReason::SubmitLimit);
+                            let _ = shared.halt.send(true);
+                            (self.events)(&RunEvent::StoppedSubmitting {
+                                reason: StopReason::SubmitLimit,
+                            });
+                            continue;
+                        }
+                        let claiming = Instant::now();
+                        let claimed = self
+                            .store
+                            .claim(
+                                worker.id,
+                                batch.id,
+                                &ClaimRequest {
+                                    submits: 1,
+                                    takeovers: 0,
+                                    exclude: worker.given_up.clone(),
+                                },
+                            )
+                            .await?;
+                        claims.0 += 1;
+                        claims.1 += claiming.elapsed();
+                        let Some(job) = claimed.submits.into_iter().next() else {
+                            exhausted = true;
+                            continue;
+                        };
+                        worker.summary.submits += 1;
+                        in_submit.insert(job.id);
+                        let shared = shared.clone();
+                        tasks.spawn(async move {
+                            let outcome = submit(&shared, &job, permit).await;
+                            Work::Submit { job: Box::new(job), outcome }
+                        });
+                    }
+                    _ = tick.tick() => {
+                        exhausted = false;
+                        check_end = true;
+                        if submitting {
+                            let claiming = Instant::now();
                             let claimed = self.take_over(worker, batch.id).await?;
+                            claims.0 += 1;
+                            claims.1 += claiming.elapsed();
                             self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
                         }
                     }
-                }
-                permit = ahead.clone().acquire_owned(), if submitting && !exhausted => {
-                    let Ok(permit) = permit else { continue };
-                    if self
-                        .options
-                        .max_submits
-                        .is_some_and(|max| worker.summary.submits >= max)
-                    {
-                        worker.stopped = Some(StopReason::SubmitLimit);
-                        let _ = shared.halt.send(true);
-                        (self.events)(&RunEvent::StoppedSubmitting {
-                            reason: StopReason::SubmitLimit,
-                        });
-                        continue;
+                    () = async {
+                        match deadline {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    }, if deadline.is_some() && tasks.is_empty() => {
+                        emptied = true;
+                        break;
                     }
-                    let claiming = Instant::now();
-                    let claimed = self
-                        .store
-                        .claim(
-                            worker.id,
-                            batch.id,
-                            &ClaimRequest {
-                                submits: 1,
-                                takeovers: 0,
-                                exclude: worker.given_up.clone(),
-                            },
-                        )
-                        .await?;
-                    claims.0 += 1;
-                    claims.1 += claiming.elapsed();
-                    let Some(job) = claimed.submits.into_iter().next() else {
-                        exhausted = true;
-                        continue;
-                    };
-                    worker.summary.submits += 1;
-                    in_submit.insert(job.id);
-                    let shared = shared.clone();
-                    tasks.spawn(async move {
-                        let outcome = submit(&shared, &job, permit).await;
-                        Work::Submit { job: Box::new(job), outcome }
-                    });
-                }
-                _ = tick.tick() => {
-                    exhausted = false;
-                    check_end = true;
-                    if submitting {
-                        let claiming = Instant::now();
-                        let claimed = self.take_over(worker, batch.id).await?;
-                        claims.0 += 1;
-                        claims.1 += claiming.elapsed();
-                        self.adopt(worker, &shared, claimed, &mut tasks, &mut follows);
-                    }
-                }
-                () = async {
-                    match deadline {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                }, if deadline.is_some() && tasks.is_empty() => {
-                    emptied = true;
-                    break;
                 }
             }
+            Ok(())
+        }
+        .await;
+        if outcome.is_err() {
+            let _ = shared.halt.send(true);
+            for handle in follows.values() {
+                handle.abort();
+            }
+            while tasks.join_next().await.is_some() {}
         }
         let writes = *shared.writes.lock().unwrap_or_else(|p| p.into_inner());
+        outcome?;
         worker.summary.journal_writes += writes.0;
         worker.summary.journal_time += writes.1;
         worker.summary.claims += claims.0;

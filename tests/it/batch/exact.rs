@@ -293,11 +293,23 @@ async fn until_part_holds(dir: &Path, bytes: u64) {
         if held {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no .part of {bytes} bytes in {} within {DEADLINE:?}",
-            dir.display()
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let files: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| {
+                            let len = e.metadata().map_or(0, |m| m.len());
+                            format!("{} {len}", e.file_name().to_string_lossy())
+                        })
+                        .filter(|f| !f.contains(".mp4 600000"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            panic!(
+                "no .part of {bytes} bytes in {} within {DEADLINE:?}; besides finished videos: {files:?}",
+                dir.display()
+            );
+        }
         tick.tick().await;
     }
 }
