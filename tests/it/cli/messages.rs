@@ -47,10 +47,13 @@ async fn finish(child: Child) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_and_sighup_end_a_wait_like_ctrl_c_and_say_how_to_resume() {
     let sandbox = sandbox().await;
+    // A journal of the test's own: never the user's.
+    let journal = tempfile::tempdir().expect("temp dir");
     for (signal, code) in [("TERM", 143), ("HUP", 129)] {
         let mut child = Command::new(veo3())
             .args(["--base-url", sandbox.api_url(), "--api-key", KEY])
             .args(["generate", "A fox", "--wait", "--poll-interval", "10m"])
+            .env("VEO3_JOURNAL", journal.path().join("journal.db"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -140,6 +143,11 @@ fn spawn(base_url: &str, args: &[&str]) -> Reaper {
         .args(["--base-url", base_url, "--api-key", KEY])
         .args(args)
         .env_remove("RUST_LOG")
+        // Never the user's journal (a generate or wait would open it).
+        .env(
+            "VEO3_JOURNAL",
+            std::env::temp_dir().join(format!("veo3-test-{}.db", std::process::id())),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
