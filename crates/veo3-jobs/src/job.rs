@@ -316,6 +316,19 @@ impl JobState {
     }
 }
 
+/// The states a job may be in for a write of `to` to apply, by their journal names: every state
+/// [`JobState::allowed`] lets go to `to`, or, for the answer of a send (`answer`), only
+/// `submitting` and `unknown` among them (a late answer after its worker was declared lost,
+/// when nobody sent the job again).
+pub(crate) fn predecessors(to: StateKind, answer: bool) -> Vec<&'static str> {
+    StateKind::ALL
+        .into_iter()
+        .filter(|from| !answer || matches!(from, StateKind::Submitting | StateKind::Unknown))
+        .filter(|from| JobState::allowed(*from, to))
+        .map(StateKind::as_str)
+        .collect()
+}
+
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -27,6 +27,7 @@ use self::tls::TlsSettings;
 
 use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
+    predecessors,
 };
 use crate::migrate::{self, Migration};
 
@@ -320,6 +321,50 @@ impl PostgresStore {
         Ok(statement)
     }
 
+    /// Writes `to` to job `id` in one compare-and-set statement (from the states
+    /// [`predecessors`] allows), and returns how many rows changed (0 or 1). With `send`, the
+    /// answer of that worker's send under that fencing token: applied only while the job
+    /// carries the token, and it leaves the job to that worker. A job that is final or back
+    /// to pending has no owner any more.
+    async fn update_state(
+        &self,
+        id: JobId,
+        to: &JobState,
+        send: Option<(WorkerId, i64)>,
+    ) -> Result<u64, StoreError> {
+        let kind = to.kind();
+        let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
+        let statement = self
+            .statement(
+                "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
+                 updated_ms = $4, \
+                 submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
+                 finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
+                 worker_id = CASE WHEN $7 THEN NULL ELSE COALESCE($8::BIGINT, worker_id) END \
+                 WHERE id = $9 AND ($10::BIGINT IS NULL OR fence = $10) AND state = ANY($11)",
+            )
+            .await?;
+        self.client
+            .execute(
+                &statement,
+                &[
+                    &kind.as_str(),
+                    &to.task_id(),
+                    &detail,
+                    &crate::now_ms(),
+                    &(kind == StateKind::Submitted),
+                    &kind.is_final(),
+                    &(kind.is_final() || kind == StateKind::Pending),
+                    &send.map(|(worker, _)| worker.0),
+                    &id.0,
+                    &send.map(|(_, fence)| fence),
+                    &predecessors(kind, send.is_some()),
+                ],
+            )
+            .await
+            .map_err(|e| self.db(e))
+    }
+
     fn db(&self, error: tokio_postgres::Error) -> StoreError {
         // `Display` of a server error is its message; the source has the detail.
         let detail = error
@@ -543,43 +588,7 @@ impl Store for PostgresStore {
 
     async fn transition(&self, id: JobId, to: &JobState) -> Result<(), StoreError> {
         let kind = to.kind();
-        let from: Vec<&str> = StateKind::ALL
-            .into_iter()
-            .filter(|from| JobState::allowed(*from, kind))
-            .map(StateKind::as_str)
-            .collect();
-        let now = crate::now_ms();
-        let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
-        // One statement: the check and the write are atomic, whoever else writes. A job that
-        // is final or back to pending has no owner any more.
-        let statement = self
-            .statement(
-                "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
-                 updated_ms = $4, \
-                 submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
-                 finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
-                 worker_id = CASE WHEN $7 THEN NULL ELSE worker_id END \
-                 WHERE id = $8 AND state = ANY($9)",
-            )
-            .await?;
-        let changed = self
-            .client
-            .execute(
-                &statement,
-                &[
-                    &kind.as_str(),
-                    &to.task_id(),
-                    &detail,
-                    &now,
-                    &(kind == StateKind::Submitted),
-                    &kind.is_final(),
-                    &(kind.is_final() || kind == StateKind::Pending),
-                    &id.0,
-                    &from,
-                ],
-            )
-            .await
-            .map_err(|e| self.db(e))?;
+        let changed = self.update_state(id, to, None).await?;
         if changed == 1 {
             return Ok(());
         }
@@ -917,47 +926,12 @@ impl Store for PostgresStore {
         fence: i64,
         to: &JobState,
     ) -> Result<Answered, StoreError> {
-        let kind = to.kind();
-        let from: Vec<&str> = [StateKind::Submitting, StateKind::Unknown]
-            .into_iter()
-            .filter(|from| JobState::allowed(*from, kind))
-            .map(StateKind::as_str)
-            .collect();
         let now = crate::now_ms();
         let detail = serde_json::to_string(to).map_err(|e| self.json(e))?;
         // Single statements on the statements' connection, never a transaction: the answer of
         // a send must be journaled even when this worker stalled and the server ended its
         // transactions' session meanwhile.
-        let statement = self
-            .statement(
-                "UPDATE jobs SET state = $1, task_id = COALESCE($2, task_id), detail = $3, \
-                 updated_ms = $4, \
-                 submitted_ms = CASE WHEN $5 THEN $4 ELSE submitted_ms END, \
-                 finished_ms = CASE WHEN $6 THEN $4 ELSE NULL END, \
-                 worker_id = CASE WHEN $6 OR $7 THEN NULL ELSE $8::BIGINT END \
-                 WHERE id = $9 AND fence = $10 AND state = ANY($11)",
-            )
-            .await?;
-        let changed = self
-            .client
-            .execute(
-                &statement,
-                &[
-                    &kind.as_str(),
-                    &to.task_id(),
-                    &detail,
-                    &now,
-                    &(kind == StateKind::Submitted),
-                    &kind.is_final(),
-                    &(kind == StateKind::Pending),
-                    &worker.0,
-                    &job.0,
-                    &fence,
-                    &from,
-                ],
-            )
-            .await
-            .map_err(|e| self.db(e))?;
+        let changed = self.update_state(job, to, Some((worker, fence))).await?;
         if changed == 1 {
             return Ok(Answered::Journaled);
         }

@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::job::{
     Batch, BatchId, BatchSettings, Job, JobId, JobState, JobTimes, NewJob, StateKind, Upgrade,
+    predecessors,
 };
 use crate::migrate::{self, Migration};
 use crate::store::{
@@ -378,44 +379,55 @@ fn in_savepoint<T>(
     result
 }
 
-/// One transition as one compare-and-set statement: the check and the write are atomic,
-/// whoever else writes.
-fn apply_transition(connection: &Connection, id: JobId, to: &JobState) -> Result<(), StoreError> {
+/// Writes `to` to job `id` in one compare-and-set statement (from the states
+/// [`predecessors`] allows), and returns how many rows changed (0 or 1). With `send`, the
+/// answer of that worker's send under that fencing token: applied only while the job carries
+/// the token, and it leaves the job to that worker. A job that is final or back to pending has
+/// no owner any more.
+fn update_state(
+    connection: &Connection,
+    id: JobId,
+    to: &JobState,
+    send: Option<(WorkerId, i64)>,
+) -> Result<usize, StoreError> {
     let kind = to.kind();
-    let from: Vec<&str> = StateKind::ALL
-        .into_iter()
-        .filter(|from| JobState::allowed(*from, kind))
-        .map(StateKind::as_str)
-        .collect();
-    let now = crate::now_ms();
     let detail = serde_json::to_string(to).map_err(json_error)?;
-    let marks = from
+    let from = predecessors(kind, send.is_some())
         .iter()
         .map(|state| format!("'{state}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let changed = connection
+    connection
         .execute(
             &format!(
                 "UPDATE jobs SET state = ?1, task_id = COALESCE(?2, task_id), detail = ?3, \
                  updated_ms = ?4, \
                  submitted_ms = CASE WHEN ?5 THEN ?4 ELSE submitted_ms END, \
                  finished_ms = CASE WHEN ?6 THEN ?4 ELSE NULL END, \
-                 worker_id = CASE WHEN ?8 THEN NULL ELSE worker_id END \
-                 WHERE id = ?7 AND state IN ({marks})"
+                 worker_id = CASE WHEN ?7 THEN NULL ELSE COALESCE(?8, worker_id) END \
+                 WHERE id = ?9 AND (?10 IS NULL OR fence = ?10) AND state IN ({from})"
             ),
             params![
                 kind.as_str(),
                 to.task_id(),
                 detail,
-                now,
+                crate::now_ms(),
                 kind == StateKind::Submitted,
                 kind.is_final(),
-                id.0,
                 kind.is_final() || kind == StateKind::Pending,
+                send.map(|(worker, _)| worker.0),
+                id.0,
+                send.map(|(_, fence)| fence),
             ],
         )
-        .map_err(db)?;
+        .map_err(db)
+}
+
+/// One transition as one compare-and-set statement: the check and the write are atomic,
+/// whoever else writes.
+fn apply_transition(connection: &Connection, id: JobId, to: &JobState) -> Result<(), StoreError> {
+    let kind = to.kind();
+    let changed = update_state(connection, id, to, None)?;
     if changed == 1 {
         return Ok(());
     }
@@ -860,32 +872,7 @@ impl Store for SqliteStore {
         let detail = serde_json::to_string(&to).map_err(json_error)?;
         self.grouped(move |connection| {
             let now = crate::now_ms();
-            let kind = to.kind();
-            let from = answer_from(kind);
-            let changed = connection
-                .execute(
-                    &format!(
-                        "UPDATE jobs SET state = ?1, task_id = COALESCE(?2, task_id), \
-                         detail = ?3, updated_ms = ?4, \
-                         submitted_ms = CASE WHEN ?5 THEN ?4 ELSE submitted_ms END, \
-                         finished_ms = CASE WHEN ?6 THEN ?4 ELSE NULL END, \
-                         worker_id = CASE WHEN ?6 OR ?7 THEN NULL ELSE ?8 END \
-                         WHERE id = ?9 AND fence = ?10 AND state IN ({from})"
-                    ),
-                    params![
-                        kind.as_str(),
-                        to.task_id(),
-                        detail,
-                        now,
-                        kind == StateKind::Submitted,
-                        kind.is_final(),
-                        kind == StateKind::Pending,
-                        worker.0,
-                        job.0,
-                        fence,
-                    ],
-                )
-                .map_err(db)?;
+            let changed = update_state(connection, job, &to, Some((worker, fence)))?;
             if changed == 1 {
                 return Ok(Answered::Journaled);
             }
@@ -1090,18 +1077,6 @@ const NOT_OWNED: &str = "(worker_id IS NULL OR worker_id IN \
 /// now.
 const PAST_GRACE: &str = "(worker_id IS NULL OR worker_id IN \
      (SELECT id FROM veo3_workers WHERE lease_until_ms + lease_ms <= ?3))";
-
-/// The states a send's answer may find its job in: `submitting`, or `unknown` for a task id
-/// (a late answer after its worker's claim was declared lost, when nobody sent it again).
-fn answer_from(kind: StateKind) -> String {
-    StateKind::ALL
-        .into_iter()
-        .filter(|from| matches!(from, StateKind::Submitting | StateKind::Unknown))
-        .filter(|from| JobState::allowed(*from, kind))
-        .map(|from| format!("'{from}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

@@ -38,6 +38,18 @@ pub(crate) fn redirect_policy(base_url: &str) -> reqwest::redirect::Policy {
     })
 }
 
+/// The base URL `endpoint` goes to, as veo3-types maps it: the upload host's or the API's.
+fn base_for<'a>(
+    endpoint: Endpoint,
+    api: &'a reqwest::Url,
+    upload: &'a reqwest::Url,
+) -> &'a reqwest::Url {
+    match endpoint.base_url() {
+        BaseUrl::Upload => upload,
+        _ => api,
+    }
+}
+
 /// `base` with `path` after the base's own path (its prefix, if any).
 fn with_path(base: &reqwest::Url, path: &str) -> reqwest::Url {
     let mut url = base.clone();
@@ -103,10 +115,7 @@ impl ReqwestTransport {
             .into_iter()
             .chain(Endpoint::UPLOADS)
             .map(|endpoint| {
-                let base = match endpoint.base_url() {
-                    BaseUrl::Upload => &upload_base,
-                    _ => &base,
-                };
+                let base = base_for(endpoint, &base, &upload_base);
                 (endpoint, with_path(base, endpoint.path()))
             })
             .collect();
@@ -139,13 +148,10 @@ impl ReqwestTransport {
             .find(|(endpoint, _)| *endpoint == request.endpoint && endpoint.path() == path);
         let mut url = match known {
             Some((_, url)) => url.clone(),
-            None => {
-                let base = match request.endpoint.base_url() {
-                    BaseUrl::Upload => &self.upload_base,
-                    _ => &self.base,
-                };
-                with_path(base, path)
-            }
+            None => with_path(
+                base_for(request.endpoint, &self.base, &self.upload_base),
+                path,
+            ),
         };
         url.set_query(query);
         url
